@@ -111,10 +111,12 @@ type Link struct {
 	log  *slog.Logger
 	done chan struct{}
 
-	mu        sync.Mutex // guards dc, onMessage, onOpen, closed
+	mu        sync.Mutex // guards dc, onMessage, onOpen, onLow, lowWater, closed
 	dc        *webrtc.DataChannel
 	onMessage func([]byte)
 	onOpen    func()
+	onLow     func()
+	lowWater  uint64
 	closed    bool
 	closeOnce sync.Once
 }
@@ -237,6 +239,10 @@ func (l *Link) HandleSignal(s Signal) error {
 func (l *Link) attach(dc *webrtc.DataChannel) {
 	l.mu.Lock()
 	l.dc = dc
+	if l.onLow != nil {
+		dc.SetBufferedAmountLowThreshold(l.lowWater)
+		dc.OnBufferedAmountLow(l.onLow)
+	}
 	l.mu.Unlock()
 	dc.OnOpen(func() {
 		l.mu.Lock()
@@ -263,6 +269,18 @@ func (l *Link) attach(dc *webrtc.DataChannel) {
 func (l *Link) OnMessage(fn func(b []byte)) {
 	l.mu.Lock()
 	l.onMessage = fn
+	l.mu.Unlock()
+}
+
+// OnBufferedLow sets the function called when the bytes queued on the data
+// channel fall to threshold or below: the moment to send more.
+func (l *Link) OnBufferedLow(threshold uint64, fn func()) {
+	l.mu.Lock()
+	l.onLow, l.lowWater = fn, threshold
+	if l.dc != nil {
+		l.dc.SetBufferedAmountLowThreshold(threshold)
+		l.dc.OnBufferedAmountLow(fn)
+	}
 	l.mu.Unlock()
 }
 
