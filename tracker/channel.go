@@ -1,0 +1,508 @@
+package tracker
+
+import (
+	"fmt"
+	"math"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/coopcast/coopcast/internal/forest"
+)
+
+// channel is one live stream: its forest and the clients in it.
+type channel struct {
+	srv         *Server
+	id          string
+	trees, k    int
+	bitrate     int64
+	stripeRate  int64
+	publicKey   string
+	fallbackURL string
+	created     time.Time
+
+	// mu is the channel's critical section: every forest event, and the
+	// turning of its decisions into queued messages, happens under it, so
+	// each client sees its assignments in the forest's order.
+	mu           sync.Mutex
+	f            *forest.Forest
+	origin       *client
+	peers        map[forest.PeerID]*client
+	reports      map[forest.PeerID]PeerReport
+	recent       map[pair]time.Time // recently linked pairs, for signaling
+	complaints   map[forest.PeerID]map[forest.PeerID]time.Time
+	restoreUntil time.Time
+	settled      bool
+	joins        uint64
+	leaves       uint64
+	repairs      uint64
+	originGone   time.Time
+}
+
+type pair struct{ a, b forest.PeerID }
+
+func mkpair(a, b forest.PeerID) pair {
+	if a > b {
+		a, b = b, a
+	}
+	return pair{a, b}
+}
+
+// signalGrace is how long a pair may still signal after being unlinked, so
+// a connection being set up when a repair moved a peer can finish cleanly.
+const signalGrace = 10 * time.Second
+
+func newChannel(s *Server, id string, trees, k int, bitrate int64, key, fallback string) (*channel, error) {
+	fc := s.cfg.Forest
+	fc.Trees = trees
+	f, err := forest.New(fc)
+	if err != nil {
+		return nil, err
+	}
+	now := time.Now()
+	return &channel{
+		srv: s, id: id, trees: trees, k: k, bitrate: bitrate,
+		stripeRate: (bitrate + int64(k) - 1) / int64(k),
+		publicKey:  key, fallbackURL: fallback, created: now,
+		f: f, peers: make(map[forest.PeerID]*client), reports: make(map[forest.PeerID]PeerReport),
+		recent: make(map[pair]time.Time), complaints: make(map[forest.PeerID]map[forest.PeerID]time.Time),
+		restoreUntil: now.Add(s.cfg.RestoreWindow),
+	}, nil
+}
+
+// attachOrigin makes c the channel's origin, or refuses if another origin
+// is live or the stream's shape or key differ.
+func (ch *channel) attachOrigin(c *client, m Message) string {
+	ch.mu.Lock()
+	defer ch.mu.Unlock()
+	if ch.origin != nil {
+		return c.fatalError(codeOriginLive, fmt.Sprintf("channel %q already has a live origin", ch.id))
+	}
+	if m.PublicKey != ch.publicKey || (m.Trees != 0 && m.Trees != ch.trees) || (m.K != 0 && m.K != ch.k) {
+		return c.fatalError(codeOriginLive, fmt.Sprintf("channel %q is live with another key or shape; use another channel id or wait until it empties", ch.id))
+	}
+	if m.Bitrate != ch.bitrate {
+		ch.bitrate = m.Bitrate
+		ch.stripeRate = (m.Bitrate + int64(ch.k) - 1) / int64(ch.k)
+	}
+	if m.FallbackURL != "" {
+		ch.fallbackURL = m.FallbackURL
+	}
+	c.ch, c.id, c.isOrigin, c.kind = ch, forest.Origin, true, forest.Native
+	ch.origin = c
+	ch.originGone = time.Time{}
+	c.send(Message{Type: TypePublished, Channel: ch.id, Trees: ch.trees, K: ch.k, Bitrate: ch.bitrate,
+		StripeRate: ch.stripeRate, HeartbeatMS: ch.srv.cfg.HeartbeatInterval.Milliseconds(), ICEServers: ch.srv.cfg.ICEServers})
+	// A reconnecting origin learns its children again.
+	ch.f.Each(func(v forest.NodeView) bool {
+		for i, t := range v.Trees {
+			if !t.Fallback && !t.Pending && t.Parent == forest.Origin {
+				c.send(Message{Type: TypeAssignChild, Tree: intp(i), Child: uint64(v.ID), PeerKind: v.Kind.String()})
+			}
+		}
+		return true
+	})
+	ch.srv.log.Info("origin published", "channel", ch.id, "trees", ch.trees, "k", ch.k, "bitrate", ch.bitrate, "ip", c.ip)
+	return ""
+}
+
+func (ch *channel) join(c *client, m Message) string {
+	ch.mu.Lock()
+	defer ch.mu.Unlock()
+	if len(ch.peers) >= ch.srv.cfg.MaxPeersPerChannel {
+		return c.fatalError(codeChannelFull, fmt.Sprintf("channel %q is full (%d peers)", ch.id, ch.srv.cfg.MaxPeersPerChannel))
+	}
+	kind := forest.Browser
+	if m.Kind == "native" {
+		kind = forest.Native
+	}
+	p := forest.Peer{Kind: kind, Slots: forest.Slots(m.UploadKbps*1000, ch.stripeRate, maxSlots(ch.srv.cfg.Forest))}
+
+	var id forest.PeerID
+	var ds []forest.Decision
+	var err error
+	restored := false
+	if r := m.Resume; r != nil {
+		rid := forest.PeerID(r.PeerID)
+		_, inUse := ch.peers[rid]
+		switch {
+		case rid == forest.Origin || !ch.srv.validToken(ch.id, rid, r.Token):
+			c.sendError(codeBadJoin, "resume token not valid here; joining as a new peer")
+		case inUse:
+			c.sendError(codeBadJoin, "that peer id is connected already; joining as a new peer")
+		case len(r.Parents) == ch.trees && time.Now().Before(ch.restoreUntil) && !ch.settled:
+			parents := make([]forest.PeerID, ch.trees)
+			for i, q := range r.Parents {
+				parents[i] = forest.PeerID(q)
+			}
+			id = rid
+			ds, err = ch.f.Restore(id, p, r.Home, parents)
+			restored = err == nil
+		default:
+			id = rid // a reconnect: keep the id, place afresh
+		}
+	}
+	if !restored {
+		if id == 0 {
+			for id = newPeerID(); ; id = newPeerID() {
+				if _, ok := ch.f.Node(id); !ok {
+					break
+				}
+			}
+		}
+		ds, err = ch.f.Join(id, p)
+	}
+	if err != nil {
+		return c.fatalError(codeBadJoin, fmt.Sprintf("join: %v", err))
+	}
+	c.ch, c.id, c.kind = ch, id, kind
+	ch.peers[id] = c
+	ch.joins++
+	ch.srv.metrics.joins.Inc()
+	v, _ := ch.f.Node(id)
+	c.send(Message{
+		Type: TypeWelcome, Channel: ch.id, PeerID: uint64(id), ResumeToken: ch.srv.token(ch.id, id),
+		Trees: ch.trees, K: ch.k, Bitrate: ch.bitrate, StripeRate: ch.stripeRate, PublicKey: ch.publicKey,
+		FallbackURL: ch.fallbackURL, ICEServers: ch.srv.cfg.ICEServers,
+		HeartbeatMS: ch.srv.cfg.HeartbeatInterval.Milliseconds(), Home: intp(v.Home),
+	})
+	ch.apply(ds, false)
+	ch.gauges()
+	ch.srv.log.Debug("peer joined", "channel", ch.id, "peer", id, "kind", kind, "slots", p.Slots, "restored", restored)
+	return ""
+}
+
+func maxSlots(c forest.Config) int {
+	if c.MaxSlots == 0 {
+		return 16
+	}
+	return c.MaxSlots
+}
+
+// remove takes c out of the channel (it left, failed or was dropped) and
+// repairs the trees it fed.
+func (ch *channel) remove(c *client) {
+	ch.mu.Lock()
+	defer ch.mu.Unlock()
+	ch.removeLocked(c)
+}
+
+func (ch *channel) removeLocked(c *client) {
+	if c.isOrigin {
+		if ch.origin == c {
+			ch.origin = nil
+			ch.originGone = time.Now()
+			ch.srv.log.Warn("origin gone", "channel", ch.id)
+		}
+		return
+	}
+	if ch.peers[c.id] != c {
+		return
+	}
+	delete(ch.peers, c.id)
+	delete(ch.reports, c.id)
+	delete(ch.complaints, c.id)
+	ds, err := ch.f.Leave(c.id)
+	if err != nil {
+		ch.srv.log.Error("forest leave", "channel", ch.id, "peer", c.id, "err", err)
+		return
+	}
+	ch.leaves++
+	ch.srv.metrics.leaves.Inc()
+	ch.apply(ds, true)
+	ch.gauges()
+}
+
+// apply turns forest decisions into messages. repair marks decisions that
+// repair damage (a departure, a complaint), counted as repairs.
+func (ch *channel) apply(ds []forest.Decision, repair bool) {
+	now := time.Now()
+	for _, d := range ds {
+		tree := intp(d.Tree)
+		switch d.Op {
+		case forest.Attach:
+			ch.recent[mkpair(d.Peer, d.Parent)] = now.Add(signalGrace)
+			child, parent := ch.client(d.Peer), ch.client(d.Parent)
+			if child != nil {
+				kind := forest.Native.String()
+				if parent != nil {
+					kind = parent.kind.String()
+				}
+				child.send(Message{Type: TypeAssignParent, Tree: tree, Parent: uint64(d.Parent), PeerKind: kind})
+			}
+			if parent != nil && child != nil {
+				parent.send(Message{Type: TypeAssignChild, Tree: tree, Child: uint64(d.Peer), PeerKind: child.kind.String()})
+			}
+			if repair {
+				ch.repairs++
+				ch.srv.metrics.repairs.Inc()
+			}
+		case forest.Detach:
+			ch.recent[mkpair(d.Peer, d.Parent)] = now.Add(signalGrace)
+			if parent := ch.client(d.Parent); parent != nil {
+				parent.send(Message{Type: TypeRemoveChild, Tree: tree, Child: uint64(d.Peer)})
+			}
+			if child := ch.client(d.Peer); child != nil {
+				child.send(Message{Type: TypeRemoveParent, Tree: tree, Parent: uint64(d.Parent)})
+			}
+		case forest.Fallback:
+			if child := ch.client(d.Peer); child != nil {
+				child.send(Message{Type: TypeFallback, Tree: tree, URL: ch.fallbackURL})
+			}
+		}
+	}
+}
+
+// client returns the connected client for id; the origin for 0.
+func (ch *channel) client(id forest.PeerID) *client {
+	if id == forest.Origin {
+		return ch.origin
+	}
+	return ch.peers[id]
+}
+
+func (ch *channel) gauges() {
+	st := ch.f.Stats()
+	m := ch.srv.metrics
+	m.peers.WithLabelValues(ch.id).Set(float64(st.Peers))
+	m.fallback.WithLabelValues(ch.id).Set(float64(st.FallbackPeers))
+	for i, d := range st.MaxDepth {
+		m.depth.WithLabelValues(ch.id, treeLabel(i)).Set(float64(d))
+	}
+}
+
+func (ch *channel) signal(c *client, m Message) {
+	ch.mu.Lock()
+	defer ch.mu.Unlock()
+	to := forest.PeerID(m.To)
+	if !ch.f.Linked(c.id, to) && time.Now().After(ch.recent[mkpair(c.id, to)]) {
+		ch.srv.log.Info("signal to unpaired peer refused", "channel", ch.id, "from", c.id, "to", to)
+		c.sendError(codeNotPaired, fmt.Sprintf("peer %d is not your parent or child: signal only the peers the tracker assigned", to))
+		return
+	}
+	target := ch.client(to)
+	if target == nil {
+		c.sendError(codeNotPaired, fmt.Sprintf("peer %d is not connected", to))
+		return
+	}
+	from := uint64(c.id)
+	target.send(Message{Type: TypeSignal, From: &from, SDP: m.SDP, Candidate: m.Candidate})
+	ch.srv.metrics.relayed.Inc()
+}
+
+// complain handles "my parent in tree i sends nothing" (or sends corrupt
+// data). A parent that has itself gone quiet is declared failed; otherwise
+// the child moves. A parent many children complain about is demoted to a
+// leaf everywhere.
+func (ch *channel) complain(c *client, m Message) {
+	ch.mu.Lock()
+	defer ch.mu.Unlock()
+	tree := *m.Tree
+	if tree < 0 || tree >= ch.trees {
+		c.sendError(codeBadMessage, fmt.Sprintf("tree must be in [0, %d), got %d", ch.trees, tree))
+		return
+	}
+	if c.isOrigin {
+		c.sendError(codeState, "the origin has no parent to complain about")
+		return
+	}
+	parent, ok := ch.f.Parent(c.id, tree)
+	if !ok || uint64(parent) != m.Parent {
+		c.sendError(codeState, fmt.Sprintf("peer %d is not your parent in tree %d", m.Parent, tree))
+		return
+	}
+	now := time.Now()
+	pc := ch.client(parent)
+	if pc != nil && !pc.isOrigin && m.Reason != "corrupt" && pc.idle(now) > ch.srv.cfg.HeartbeatInterval*3/2 {
+		ch.srv.log.Info("complaint confirmed: parent silent", "channel", ch.id, "parent", parent, "child", c.id, "tree", tree)
+		ch.removeLocked(pc)
+		pc.kill("reported silent by a child and missed a heartbeat")
+		return
+	}
+	ds, err := ch.f.Complain(c.id, tree)
+	if err != nil {
+		ch.srv.log.Error("forest complain", "err", err)
+		return
+	}
+	ch.apply(ds, true)
+	if parent == forest.Origin {
+		ch.gauges()
+		return
+	}
+	by := ch.complaints[parent]
+	if by == nil {
+		by = make(map[forest.PeerID]time.Time)
+		ch.complaints[parent] = by
+	}
+	by[c.id] = now
+	n := 0
+	for _, t := range by {
+		if now.Sub(t) <= ch.srv.cfg.ComplaintWindow {
+			n++
+		}
+	}
+	limit := ch.srv.cfg.ComplaintLimit
+	if m.Reason == "corrupt" {
+		limit = min(limit, 2)
+	}
+	if n >= limit {
+		ch.srv.log.Warn("demoting peer after complaints", "channel", ch.id, "peer", parent, "complaints", n, "reason", m.Reason)
+		delete(ch.complaints, parent)
+		ds, err := ch.f.SetSlots(parent, 0)
+		if err == nil {
+			ch.apply(ds, true)
+		}
+	}
+	ch.gauges()
+}
+
+func (ch *channel) report(c *client, r PeerReport) {
+	ch.mu.Lock()
+	defer ch.mu.Unlock()
+	if !c.isOrigin {
+		ch.reports[c.id] = r
+	}
+}
+
+// sweep drops clients that missed their heartbeats, settles the restore
+// window and prunes old state. It reports whether the channel may be
+// empty.
+func (ch *channel) sweep(now time.Time) bool {
+	ch.mu.Lock()
+	defer ch.mu.Unlock()
+	limit := ch.srv.cfg.HeartbeatInterval * time.Duration(ch.srv.cfg.HeartbeatMisses)
+	var dead []*client
+	for _, c := range ch.peers {
+		if c.idle(now) > limit {
+			dead = append(dead, c)
+		}
+	}
+	if ch.origin != nil && ch.origin.idle(now) > limit {
+		ch.origin.kill("missed heartbeats")
+	}
+	for _, c := range dead {
+		ch.srv.log.Info("peer missed heartbeats", "channel", ch.id, "peer", c.id, "idle", c.idle(now).Round(time.Millisecond))
+		ch.removeLocked(c)
+		c.kill("missed heartbeats")
+	}
+	if !ch.settled && now.After(ch.restoreUntil) {
+		ch.settled = true
+		ch.apply(ch.f.Settle(), true)
+		ch.gauges()
+	}
+	for p, t := range ch.recent {
+		if now.After(t) {
+			delete(ch.recent, p)
+		}
+	}
+	for p, by := range ch.complaints {
+		for c, t := range by {
+			if now.Sub(t) > ch.srv.cfg.ComplaintWindow {
+				delete(by, c)
+			}
+		}
+		if len(by) == 0 {
+			delete(ch.complaints, p)
+		}
+	}
+	return ch.origin == nil && len(ch.peers) == 0 && now.Sub(ch.originGone) > time.Minute
+}
+
+func (ch *channel) empty() bool {
+	ch.mu.Lock()
+	defer ch.mu.Unlock()
+	return ch.origin == nil && len(ch.peers) == 0
+}
+
+// ChannelStats is the JSON of /api/v1/channels/{id}/stats.
+type ChannelStats struct {
+	Channel        string  `json:"channel"`
+	Origin         bool    `json:"origin_connected"`
+	Trees          int     `json:"trees"`
+	K              int     `json:"k"`
+	Bitrate        int64   `json:"bitrate"`
+	StripeRate     int64   `json:"stripe_bps"`
+	Peers          int     `json:"peers"`
+	Joins          uint64  `json:"joins"`
+	Leaves         uint64  `json:"leaves"`
+	Repairs        uint64  `json:"repairs"`
+	MaxDepth       []int   `json:"max_depth"`
+	FallbackPeers  int     `json:"fallback_peers"`
+	Fallbacks      []int   `json:"fallbacks"`
+	Borrowed       int     `json:"borrowed_edges"`
+	OriginChildren []int   `json:"origin_children"`
+	RelayBytes     uint64  `json:"relay_bytes"`
+	BytesFromPeers uint64  `json:"bytes_from_peers"`
+	BytesFromOrig  uint64  `json:"bytes_from_origin"`
+	Continuity     float64 `json:"continuity"`
+	UptimeSeconds  float64 `json:"uptime_s"`
+}
+
+func (ch *channel) stats() ChannelStats {
+	ch.mu.Lock()
+	defer ch.mu.Unlock()
+	st := ch.f.Stats()
+	s := ChannelStats{
+		Channel: ch.id, Origin: ch.origin != nil, Trees: ch.trees, K: ch.k, Bitrate: ch.bitrate, StripeRate: ch.stripeRate,
+		Peers: st.Peers, Joins: ch.joins, Leaves: ch.leaves, Repairs: ch.repairs,
+		MaxDepth: st.MaxDepth, FallbackPeers: st.FallbackPeers, Fallbacks: st.Fallbacks, Borrowed: st.Borrowed,
+		OriginChildren: st.OriginChildren, UptimeSeconds: time.Since(ch.created).Seconds(),
+	}
+	var cont float64
+	for _, r := range ch.reports {
+		s.RelayBytes += r.RelayBytes
+		s.BytesFromPeers += r.BytesFromPeers
+		s.BytesFromOrig += r.BytesFromOrigin
+		cont += r.Continuity
+	}
+	if len(ch.reports) > 0 {
+		s.Continuity = math.Round(cont/float64(len(ch.reports))*1e4) / 1e4
+	}
+	return s
+}
+
+// ForestNode is one peer in /api/v1/channels/{id}/forest.
+type ForestNode struct {
+	ID       uint64       `json:"id"`
+	Kind     string       `json:"kind"`
+	Slots    int          `json:"slots"`
+	Home     int          `json:"home"`
+	Children int          `json:"children"`
+	Trees    []ForestEdge `json:"trees"`
+	Report   *PeerReport  `json:"report,omitempty"`
+}
+
+// ForestEdge is a peer's place in one tree.
+type ForestEdge struct {
+	Parent   uint64 `json:"parent"`
+	Depth    int    `json:"depth"`
+	Fallback bool   `json:"fallback,omitempty"`
+	Pending  bool   `json:"pending,omitempty"`
+}
+
+// ForestSnapshot is the JSON of /api/v1/channels/{id}/forest.
+type ForestSnapshot struct {
+	Channel string       `json:"channel"`
+	Trees   int          `json:"trees"`
+	K       int          `json:"k"`
+	Nodes   []ForestNode `json:"nodes"`
+}
+
+func (ch *channel) snapshot() ForestSnapshot {
+	ch.mu.Lock()
+	defer ch.mu.Unlock()
+	snap := ForestSnapshot{Channel: ch.id, Trees: ch.trees, K: ch.k, Nodes: make([]ForestNode, 0, ch.f.Len())}
+	ch.f.Each(func(v forest.NodeView) bool {
+		n := ForestNode{ID: uint64(v.ID), Kind: v.Kind.String(), Slots: v.Slots, Home: v.Home, Children: v.Children, Trees: make([]ForestEdge, len(v.Trees))}
+		for i, t := range v.Trees {
+			n.Trees[i] = ForestEdge{Parent: uint64(t.Parent), Depth: t.Depth, Fallback: t.Fallback, Pending: t.Pending}
+		}
+		if r, ok := ch.reports[v.ID]; ok {
+			n.Report = &r
+		}
+		snap.Nodes = append(snap.Nodes, n)
+		return true
+	})
+	sort.Slice(snap.Nodes, func(a, b int) bool { return snap.Nodes[a].ID < snap.Nodes[b].ID })
+	return snap
+}

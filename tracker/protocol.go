@@ -1,0 +1,161 @@
+package tracker
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+
+	"github.com/pion/webrtc/v4"
+)
+
+// Message types. Every WebSocket message is one JSON object whose "type"
+// field is one of these; docs/PROTOCOL.md describes each with an example.
+const (
+	// client → tracker
+	TypePublish   = "publish"
+	TypeJoin      = "join"
+	TypeSignal    = "signal"
+	TypeHeartbeat = "heartbeat"
+	TypeComplaint = "complaint"
+	TypeReport    = "report"
+	TypeLeave     = "leave"
+	// tracker → client
+	TypeWelcome      = "welcome"
+	TypePublished    = "published"
+	TypeAssignParent = "assign-parent"
+	TypeRemoveParent = "remove-parent"
+	TypeAssignChild  = "assign-child"
+	TypeRemoveChild  = "remove-child"
+	TypeFallback     = "fallback"
+	TypeError        = "error"
+)
+
+// Message is the union of every message's fields; Type says which apply.
+// One flat struct keeps decoding to a single pass and the fuzzer simple.
+type Message struct {
+	Type string `json:"type"`
+
+	// publish, join, welcome
+	Channel string `json:"channel,omitempty"`
+	// publish, welcome: stream shape
+	Trees       int    `json:"trees,omitempty"`
+	K           int    `json:"k,omitempty"`
+	Bitrate     int64  `json:"bitrate,omitempty"`    // bits/s of the whole stream
+	StripeRate  int64  `json:"stripe_bps,omitempty"` // bits/s of one stripe
+	PublicKey   string `json:"public_key,omitempty"` // base64 Ed25519
+	FallbackURL string `json:"fallback_url,omitempty"`
+
+	// join
+	Kind       string  `json:"kind,omitempty"` // browser | native
+	UploadKbps int64   `json:"upload_kbps,omitempty"`
+	Resume     *Resume `json:"resume,omitempty"`
+
+	// welcome
+	PeerID      uint64             `json:"peer_id,omitempty"`
+	ResumeToken string             `json:"resume_token,omitempty"`
+	ICEServers  []webrtc.ICEServer `json:"ice_servers,omitempty"`
+	HeartbeatMS int64              `json:"heartbeat_ms,omitempty"`
+	Home        *int               `json:"home,omitempty"`
+
+	// assign-*, remove-*, fallback, complaint
+	Tree   *int   `json:"tree,omitempty"`
+	Parent uint64 `json:"parent,omitempty"`
+	Child  uint64 `json:"child,omitempty"`
+	// assign-parent / assign-child: the other side's kind
+	PeerKind string `json:"peer_kind,omitempty"`
+	URL      string `json:"url,omitempty"`
+	// complaint: "silent" (default) or "corrupt"
+	Reason string `json:"reason,omitempty"`
+
+	// signal
+	To        uint64                     `json:"to,omitempty"`
+	From      *uint64                    `json:"from,omitempty"`
+	SDP       *webrtc.SessionDescription `json:"sdp,omitempty"`
+	Candidate *webrtc.ICECandidateInit   `json:"candidate,omitempty"`
+
+	// report
+	Stats *PeerReport `json:"stats,omitempty"`
+
+	// error
+	Code  string `json:"code,omitempty"`
+	Error string `json:"message,omitempty"`
+}
+
+// Resume is what a reconnecting peer reports: who it was and whom it
+// receives from, so a restarted tracker can rebuild its forest without
+// tearing down working links.
+type Resume struct {
+	PeerID  uint64   `json:"peer_id"`
+	Token   string   `json:"token"`
+	Home    int      `json:"home"`
+	Parents []uint64 `json:"parents"` // per tree; 0 = origin or fallback
+}
+
+// PeerReport is the contribution and health a peer reports; the tracker
+// shows it to everyone (dashboard, /forest).
+type PeerReport struct {
+	RelayBytes      uint64  `json:"relay_bytes"`
+	BytesFromPeers  uint64  `json:"bytes_from_peers"`
+	BytesFromOrigin uint64  `json:"bytes_from_origin"`
+	Children        int     `json:"children"`
+	ChunksPlayed    uint64  `json:"chunks_played"`
+	Continuity      float64 `json:"continuity"`
+	LatencyMS       float64 `json:"latency_ms"`
+	BadShards       uint64  `json:"bad_shards"`
+}
+
+// decodeMessage parses one client message and checks the fields its type
+// needs. Errors are meant for the client: they say what was wrong.
+func decodeMessage(b []byte) (Message, error) {
+	var m Message
+	dec := json.NewDecoder(bytes.NewReader(b))
+	if err := dec.Decode(&m); err != nil {
+		return Message{}, fmt.Errorf("%w: not a JSON message object: %v", errBadMessage, err)
+	}
+	if dec.More() {
+		return Message{}, fmt.Errorf("%w: trailing data after the JSON object", errBadMessage)
+	}
+	switch m.Type {
+	case TypePublish:
+		if m.Channel == "" || m.PublicKey == "" {
+			return m, fmt.Errorf("%w: publish needs channel and public_key", errBadMessage)
+		}
+	case TypeJoin:
+		if m.Channel == "" {
+			return m, fmt.Errorf("%w: join needs a channel", errBadMessage)
+		}
+		if m.Kind != "browser" && m.Kind != "native" {
+			return m, fmt.Errorf("%w: join kind must be \"browser\" or \"native\", got %q", errBadMessage, m.Kind)
+		}
+		if m.UploadKbps < 0 || m.UploadKbps > maxUploadKbps {
+			return m, fmt.Errorf("%w: upload_kbps must be between 0 and %d (10 Gbps), got %d", errBadMessage, maxUploadKbps, m.UploadKbps)
+		}
+	case TypeSignal:
+		// "to": 0 (or absent) is the origin.
+		if (m.SDP == nil) == (m.Candidate == nil) {
+			return m, fmt.Errorf("%w: signal needs exactly one of sdp and candidate", errBadMessage)
+		}
+	case TypeComplaint:
+		if m.Tree == nil {
+			return m, fmt.Errorf("%w: complaint needs a tree", errBadMessage)
+		}
+		if m.Reason != "" && m.Reason != "silent" && m.Reason != "corrupt" {
+			return m, fmt.Errorf("%w: complaint reason must be \"silent\" or \"corrupt\", got %q", errBadMessage, m.Reason)
+		}
+	case TypeReport:
+		if m.Stats == nil {
+			return m, fmt.Errorf("%w: report needs stats", errBadMessage)
+		}
+	case TypeHeartbeat, TypeLeave:
+	case "":
+		return m, fmt.Errorf("%w: message has no type", errBadMessage)
+	default:
+		return m, fmt.Errorf("unknown message type %q", m.Type)
+	}
+	return m, nil
+}
+
+// maxUploadKbps is 10 Gbps: anything above is a lie or a bug.
+const maxUploadKbps = 10_000_000
+
+func intp(i int) *int { return &i }
