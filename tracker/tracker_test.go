@@ -154,7 +154,9 @@ func TestBadInput(t *testing.T) {
 		{"no type", func(c *tclient) { c.sendRaw([]byte(`{}`)) }, codeBadMessage, false},
 		{"unknown type", func(c *tclient) { c.send(map[string]any{"type": "teleport"}) }, codeUnknownType, false},
 		{"binary frame", func(c *tclient) { c.conn.Write(c.ctx, websocket.MessageBinary, []byte{1, 2}) }, codeBadMessage, false},
-		{"signal before join", func(c *tclient) { c.send(map[string]any{"type": "signal", "to": 1, "candidate": map[string]any{"candidate": "x"}}) }, codeState, false},
+		{"signal before join", func(c *tclient) {
+			c.send(map[string]any{"type": "signal", "to": 1, "candidate": map[string]any{"candidate": "x"}})
+		}, codeState, false},
 		{"negative upload", func(c *tclient) {
 			c.send(Message{Type: TypeJoin, Channel: "c", Kind: "native", UploadKbps: -5})
 		}, codeBadMessage, false},
