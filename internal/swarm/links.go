@@ -1,0 +1,273 @@
+package swarm
+
+import (
+	"errors"
+	"sync/atomic"
+	"time"
+
+	"github.com/coopcast/coopcast/internal/forest"
+	"github.com/coopcast/coopcast/internal/relay"
+	"github.com/coopcast/coopcast/internal/rtc"
+	"github.com/coopcast/coopcast/tracker"
+)
+
+// linkGrace keeps a link to a former neighbour open a little, since a
+// repair often pairs the same two peers again at once.
+const linkGrace = 5 * time.Second
+
+var errNoLink = errors.New("swarm: no link yet")
+
+// nbr is the mutable part of a neighbour reached from the data path.
+type nbr struct {
+	link    atomic.Pointer[rtc.Link]
+	pending atomic.Pointer[rtc.Signal] // an answer that came before Dial returned
+}
+
+// Send and Buffered make a neighbour the relay.Sender of its queue.
+func (n *neighbour) Send(b []byte) error {
+	l := n.d.link.Load()
+	if l == nil {
+		return errNoLink
+	}
+	return l.Send(b)
+}
+
+// Buffered is the link's unsent bytes.
+func (n *neighbour) Buffered() uint64 {
+	if l := n.d.link.Load(); l != nil {
+		return l.Buffered()
+	}
+	return 0
+}
+
+// neighbourLocked returns the neighbour for id, creating it. m.mu held.
+func (m *Member) neighbourLocked(id forest.PeerID, kind string) *neighbour {
+	n := m.nbrs[id]
+	if n == nil {
+		n = &neighbour{id: id, kind: kind, d: &nbr{}}
+		n.queue = relay.NewQueue(n, m.cfg.Relay)
+		m.nbrs[id] = n
+	}
+	if kind != "" {
+		n.kind = kind
+	}
+	return n
+}
+
+// assign applies one tracker assignment.
+func (m *Member) assign(msg tracker.Message) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return
+	}
+	tree := *msg.Tree
+	bit := uint64(1) << tree
+	switch msg.Type {
+	case tracker.TypeAssignParent:
+		m.dropParentLocked(tree)
+		p := forest.PeerID(msg.Parent)
+		m.parents[tree], m.hasParent[tree], m.fallback[tree] = p, true, false
+		n := m.neighbourLocked(p, msg.PeerKind)
+		n.parentOf |= bit
+		m.ensureLinkLocked(n)
+	case tracker.TypeRemoveParent:
+		if m.hasParent[tree] && m.parents[tree] == forest.PeerID(msg.Parent) {
+			m.dropParentLocked(tree)
+		}
+	case tracker.TypeFallback:
+		m.dropParentLocked(tree)
+		m.fallback[tree] = true
+		if msg.URL != "" {
+			m.fbURL = msg.URL
+		}
+	case tracker.TypeAssignChild:
+		n := m.neighbourLocked(forest.PeerID(msg.Child), msg.PeerKind)
+		n.childOf |= bit
+		m.ensureLinkLocked(n)
+		m.rebuildChildrenLocked(tree)
+	case tracker.TypeRemoveChild:
+		if n := m.nbrs[forest.PeerID(msg.Child)]; n != nil {
+			n.childOf &^= bit
+			m.rebuildChildrenLocked(tree)
+			m.releaseLocked(n)
+		}
+	}
+}
+
+func (m *Member) dropParentLocked(tree int) {
+	if !m.hasParent[tree] {
+		return
+	}
+	m.hasParent[tree] = false
+	if n := m.nbrs[m.parents[tree]]; n != nil {
+		n.parentOf &^= 1 << tree
+		m.releaseLocked(n)
+	}
+	m.parents[tree] = 0
+}
+
+func (m *Member) rebuildChildrenLocked(tree int) {
+	var kids []*neighbour
+	bit := uint64(1) << tree
+	for _, n := range m.nbrs {
+		if n.childOf&bit != 0 {
+			kids = append(kids, n)
+		}
+	}
+	m.children[tree].Store(&kids)
+}
+
+// releaseLocked closes the link to a peer we no longer share a tree with,
+// after linkGrace, unless it is paired with us again by then.
+func (m *Member) releaseLocked(n *neighbour) {
+	if n.parentOf != 0 || n.childOf != 0 {
+		return
+	}
+	time.AfterFunc(linkGrace, func() {
+		m.mu.Lock()
+		if m.nbrs[n.id] != n || n.parentOf != 0 || n.childOf != 0 {
+			m.mu.Unlock()
+			return
+		}
+		delete(m.nbrs, n.id)
+		m.retire(n)
+		m.mu.Unlock()
+		if l := n.d.link.Swap(nil); l != nil {
+			l.Close()
+		}
+	})
+}
+
+// retire keeps a departing neighbour's relay counters in the totals.
+func (m *Member) retire(n *neighbour) {
+	st := n.queue.Stats()
+	m.retiredRelay.Add(st.SentBytes)
+	m.retiredDropped.Add(st.DroppedBytes)
+}
+
+// ensureLinkLocked starts a link to n if there is none. The peer with the
+// lower id offers (the origin, id 0, always does); the other waits.
+func (m *Member) ensureLinkLocked(n *neighbour) {
+	if n.d.link.Load() != nil || n.dialing || m.id >= n.id {
+		return
+	}
+	n.dialing = true
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		m.dial(n)
+	}()
+}
+
+func (m *Member) dial(n *neighbour) {
+	defer func() {
+		m.mu.Lock()
+		n.dialing = false
+		m.mu.Unlock()
+	}()
+	if m.ctx.Err() != nil {
+		return
+	}
+	link, err := m.ep.Dial(func(s rtc.Signal) error {
+		m.send(tracker.Message{Type: tracker.TypeSignal, To: uint64(n.id), SDP: s.SDP, Candidate: s.Candidate})
+		return nil
+	})
+	if err != nil {
+		m.log.Warn("dial neighbour", "peer", n.id, "err", err)
+		return
+	}
+	m.install(n, link)
+	if ans := n.d.pending.Swap(nil); ans != nil {
+		if err := link.HandleSignal(*ans); err != nil {
+			m.log.Warn("answer from neighbour", "peer", n.id, "err", err)
+		}
+	}
+}
+
+// install makes link n's link and wires its callbacks.
+func (m *Member) install(n *neighbour, link *rtc.Link) {
+	if old := n.d.link.Swap(link); old != nil && old != link {
+		old.Close()
+	}
+	link.OnMessage(func(b []byte) { m.h.Data(n.id, b) })
+	link.OnBufferedLow(relay.DefaultLowWater, n.queue.Pump)
+	link.OnOpen(n.queue.Pump)
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		select {
+		case <-m.ctx.Done():
+			link.Close()
+			return
+		case <-link.Done():
+		}
+		link.Close()
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		if !n.d.link.CompareAndSwap(link, nil) || m.closed {
+			return
+		}
+		m.log.Info("link to neighbour lost", "peer", n.id)
+		if m.nbrs[n.id] == n && (n.parentOf != 0 || n.childOf != 0) {
+			// Still paired: try again (the lower id re-offers).
+			time.AfterFunc(time.Second, func() {
+				m.mu.Lock()
+				defer m.mu.Unlock()
+				if !m.closed && m.nbrs[n.id] == n {
+					m.ensureLinkLocked(n)
+				}
+			})
+		}
+	}()
+}
+
+func (m *Member) onSignal(from forest.PeerID, s rtc.Signal) {
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return
+	}
+	n := m.neighbourLocked(from, "")
+	m.mu.Unlock()
+	switch {
+	case s.SDP != nil && s.SDP.Type.String() == "offer":
+		m.wg.Add(1)
+		go func() {
+			defer m.wg.Done()
+			link, err := m.ep.Accept(s, func(a rtc.Signal) error {
+				m.send(tracker.Message{Type: tracker.TypeSignal, To: uint64(from), SDP: a.SDP})
+				return nil
+			})
+			if err != nil {
+				m.log.Warn("accept neighbour", "peer", from, "err", err)
+				return
+			}
+			m.install(n, link)
+		}()
+	default:
+		l := n.d.link.Load()
+		if l == nil {
+			n.d.pending.Store(&s)
+			return
+		}
+		if err := l.HandleSignal(s); err != nil {
+			m.log.Warn("signal from neighbour", "peer", from, "err", err)
+		}
+	}
+}
+
+// Fanout sends msg, part of chunk seq, to every child in tree, through
+// each child's bounded queue. It never blocks.
+func (m *Member) Fanout(tree int, seq uint32, msg []byte) {
+	if tree < 0 || tree >= len(m.children) {
+		return
+	}
+	p := m.children[tree].Load()
+	if p == nil {
+		return
+	}
+	for _, n := range *p {
+		n.queue.Push(seq, msg)
+	}
+}

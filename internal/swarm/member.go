@@ -1,0 +1,366 @@
+package swarm
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/coopcast/coopcast/internal/forest"
+	"github.com/coopcast/coopcast/internal/relay"
+	"github.com/coopcast/coopcast/internal/rtc"
+	"github.com/coopcast/coopcast/tracker"
+)
+
+// Publish is what an origin announces when it publishes a channel.
+type Publish struct {
+	Token       string
+	Trees, K    int
+	Bitrate     int64
+	PublicKey   string // base64 Ed25519
+	FallbackURL string
+}
+
+// Handler receives what a Member learns. Methods are called from the
+// Member's goroutines and must not block.
+type Handler interface {
+	// Welcome: joined (or re-joined) the channel.
+	Welcome(w tracker.Message)
+	// Data: a message arrived on the link from a neighbour.
+	Data(from forest.PeerID, b []byte)
+	// Topology: a parent, child or fallback assignment changed.
+	Topology()
+}
+
+// Config configures a Member. Zero values are defaults.
+type Config struct {
+	// TrackerURL is the tracker's base URL, http(s)://host:port.
+	TrackerURL string
+	Channel    string
+	// Kind is "native" (default) or "browser".
+	Kind string
+	// UploadKbps is the upload the node offers for relaying.
+	UploadKbps int64
+	// Publish makes the Member the channel's origin.
+	Publish *Publish
+	RTC     rtc.Config
+	Relay   relay.Config
+	Handler Handler
+	Logger  *slog.Logger
+	// ReconnectDelay is the pause before re-dialling a lost tracker.
+	// Default 500 ms.
+	ReconnectDelay time.Duration
+}
+
+// Member is a node in a channel's swarm.
+type Member struct {
+	cfg Config
+	log *slog.Logger
+	ep  *rtc.Endpoint
+	h   Handler
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	out chan tracker.Message // to the tracker; dropped when full
+
+	mu        sync.Mutex // guards everything below
+	id        forest.PeerID
+	welcome   *tracker.Message
+	trees     int
+	parents   []forest.PeerID // per tree
+	hasParent []bool
+	fallback  []bool
+	fbURL     string
+	nbrs      map[forest.PeerID]*neighbour
+	children  []atomic.Pointer[[]*neighbour] // per tree, copy on write
+	closed    bool
+
+	retiredRelay   atomic.Uint64 // relay counters of neighbours gone
+	retiredDropped atomic.Uint64
+}
+
+// neighbour is one peer we share at least one tree edge with. The masks
+// and dialing are guarded by Member.mu; d and queue are safe on the data
+// path without it.
+type neighbour struct {
+	id       forest.PeerID
+	kind     string
+	d        *nbr
+	queue    *relay.Queue
+	parentOf uint64 // bitmask of trees where it is our parent
+	childOf  uint64 // bitmask of trees where it is our child
+	dialing  bool
+}
+
+// New returns a Member; Run connects it.
+func New(cfg Config) (*Member, error) {
+	if cfg.TrackerURL == "" {
+		return nil, errors.New("swarm: TrackerURL is required")
+	}
+	if cfg.Channel == "" {
+		return nil, errors.New("swarm: Channel is required")
+	}
+	if cfg.Handler == nil {
+		return nil, errors.New("swarm: Handler is required")
+	}
+	if cfg.Kind == "" {
+		cfg.Kind = "native"
+	}
+	if cfg.ReconnectDelay == 0 {
+		cfg.ReconnectDelay = 500 * time.Millisecond
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	ep, err := rtc.NewEndpoint(cfg.RTC)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Member{cfg: cfg, log: log, ep: ep, h: cfg.Handler, ctx: ctx, cancel: cancel,
+		out: make(chan tracker.Message, 256), nbrs: make(map[forest.PeerID]*neighbour)}, nil
+}
+
+// wsURL turns the tracker's base URL into its WebSocket URL.
+func wsURL(base string) (string, error) {
+	u, err := url.Parse(base)
+	if err != nil {
+		return "", fmt.Errorf("tracker URL %q: %w", base, err)
+	}
+	switch u.Scheme {
+	case "http":
+		u.Scheme = "ws"
+	case "https":
+		u.Scheme = "wss"
+	case "ws", "wss":
+	default:
+		return "", fmt.Errorf("tracker URL %q: scheme must be http or https", base)
+	}
+	u.Path = strings.TrimSuffix(u.Path, "/") + "/ws"
+	return u.String(), nil
+}
+
+// ID returns the node's peer id (0 for the origin, or before welcome).
+func (m *Member) ID() forest.PeerID {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.id
+}
+
+// Run keeps the Member in the swarm until ctx ends or Close: it connects
+// to the tracker, and reconnects (resuming its id and links) when the
+// tracker goes away. It returns an error only for a refusal that retrying
+// cannot fix (bad token, bad flags, no such channel after a long wait).
+func (m *Member) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-m.ctx.Done():
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	u, err := wsURL(m.cfg.TrackerURL)
+	if err != nil {
+		return err
+	}
+	for attempt := 0; ; attempt++ {
+		err := m.session(ctx, u)
+		if ctx.Err() != nil {
+			return nil
+		}
+		var fatal fatalError
+		if errors.As(err, &fatal) {
+			return err
+		}
+		m.log.Warn("tracker session ended; reconnecting", "err", err, "attempt", attempt)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(m.cfg.ReconnectDelay):
+		}
+	}
+}
+
+type fatalError struct{ msg string }
+
+func (e fatalError) Error() string { return e.msg }
+
+// session is one WebSocket connection to the tracker.
+func (m *Member) session(ctx context.Context, u string) error {
+	var hdr http.Header
+	if p := m.cfg.Publish; p != nil {
+		hdr = http.Header{"Authorization": {"Bearer " + p.Token}}
+	}
+	dctx, dcancel := context.WithTimeout(ctx, 10*time.Second)
+	conn, resp, err := websocket.Dial(dctx, u, &websocket.DialOptions{HTTPHeader: hdr})
+	dcancel()
+	if err != nil {
+		if resp != nil && resp.StatusCode == http.StatusUnauthorized {
+			return fatalError{"tracker refused the publish token (401): check --publish-token"}
+		}
+		return fmt.Errorf("dial tracker: %w", err)
+	}
+	defer conn.CloseNow()
+	conn.SetReadLimit(1 << 20)
+	sctx, scancel := context.WithCancel(ctx)
+	defer scancel()
+
+	// Writer: the only goroutine that writes to conn.
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer scancel()
+	first := m.hello()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		write := func(msg tracker.Message) bool {
+			b, _ := json.Marshal(msg)
+			wctx, c := context.WithTimeout(sctx, 10*time.Second)
+			defer c()
+			return conn.Write(wctx, websocket.MessageText, b) == nil
+		}
+		if !write(first) {
+			scancel()
+			return
+		}
+		for {
+			select {
+			case <-sctx.Done():
+				return
+			case msg := <-m.out:
+				if !write(msg) {
+					scancel()
+					return
+				}
+			}
+		}
+	}()
+	for {
+		_, b, err := conn.Read(sctx)
+		if err != nil {
+			return fmt.Errorf("tracker connection: %w", err)
+		}
+		var msg tracker.Message
+		if err := json.Unmarshal(b, &msg); err != nil {
+			m.log.Warn("bad message from tracker", "err", err)
+			continue
+		}
+		if err := m.handle(sctx, msg); err != nil {
+			return err
+		}
+	}
+}
+
+// hello is the first message of a session: publish, join, or a join that
+// resumes the previous session's id and parents.
+func (m *Member) hello() tracker.Message {
+	if p := m.cfg.Publish; p != nil {
+		return tracker.Message{Type: tracker.TypePublish, Channel: m.cfg.Channel, Trees: p.Trees, K: p.K,
+			Bitrate: p.Bitrate, PublicKey: p.PublicKey, FallbackURL: p.FallbackURL}
+	}
+	msg := tracker.Message{Type: tracker.TypeJoin, Channel: m.cfg.Channel, Kind: m.cfg.Kind, UploadKbps: m.cfg.UploadKbps}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.welcome != nil {
+		r := &tracker.Resume{PeerID: uint64(m.id), Token: m.welcome.ResumeToken, Parents: make([]uint64, m.trees)}
+		if m.welcome.Home != nil {
+			r.Home = *m.welcome.Home
+		}
+		for i := range r.Parents {
+			r.Parents[i] = uint64(m.parents[i])
+		}
+		msg.Resume = r
+	}
+	return msg
+}
+
+// send queues a message to the tracker; it is dropped if the queue is
+// full (the tracker session is stuck and about to be replaced).
+func (m *Member) send(msg tracker.Message) {
+	select {
+	case m.out <- msg:
+	default:
+		m.log.Warn("tracker queue full; message dropped", "type", msg.Type)
+	}
+}
+
+func (m *Member) handle(ctx context.Context, msg tracker.Message) error {
+	switch msg.Type {
+	case tracker.TypeWelcome, tracker.TypePublished:
+		m.mu.Lock()
+		m.welcome = &msg
+		m.id = forest.PeerID(msg.PeerID)
+		if m.trees != msg.Trees {
+			m.trees = msg.Trees
+			m.parents = make([]forest.PeerID, msg.Trees)
+			m.hasParent = make([]bool, msg.Trees)
+			m.fallback = make([]bool, msg.Trees)
+			m.children = make([]atomic.Pointer[[]*neighbour], msg.Trees)
+		}
+		m.fbURL = msg.FallbackURL
+		m.mu.Unlock()
+		if msg.HeartbeatMS > 0 {
+			m.startHeartbeat(ctx, time.Duration(msg.HeartbeatMS)*time.Millisecond)
+		}
+		m.h.Welcome(msg)
+	case tracker.TypeAssignParent, tracker.TypeRemoveParent, tracker.TypeAssignChild, tracker.TypeRemoveChild, tracker.TypeFallback:
+		if msg.Tree == nil || *msg.Tree < 0 || *msg.Tree >= m.treeCount() {
+			m.log.Warn("assignment for a tree out of range", "msg", msg.Type)
+			return nil
+		}
+		m.assign(msg)
+		m.h.Topology()
+	case tracker.TypeSignal:
+		if msg.From == nil {
+			return nil
+		}
+		m.onSignal(forest.PeerID(*msg.From), rtc.Signal{SDP: msg.SDP, Candidate: msg.Candidate})
+	case tracker.TypeError:
+		m.log.Warn("tracker says", "code", msg.Code, "message", msg.Error)
+		switch msg.Code {
+		case "unauthorized", "origin-live", "bad-join", "channel-full":
+			return fatalError{fmt.Sprintf("tracker refused: %s", msg.Error)}
+		case "no-channel":
+			return fmt.Errorf("tracker: %s", msg.Error) // the origin may come: retry
+		}
+	}
+	return nil
+}
+
+func (m *Member) treeCount() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.trees
+}
+
+// startHeartbeat sends heartbeats for the life of one session.
+func (m *Member) startHeartbeat(ctx context.Context, every time.Duration) {
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				m.send(tracker.Message{Type: tracker.TypeHeartbeat})
+			}
+		}
+	}()
+}
