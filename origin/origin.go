@@ -1,0 +1,227 @@
+package origin
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/coopcast/coopcast/internal/fec"
+	"github.com/coopcast/coopcast/internal/forest"
+	"github.com/coopcast/coopcast/internal/relay"
+	"github.com/coopcast/coopcast/internal/rtc"
+	"github.com/coopcast/coopcast/internal/swarm"
+	"github.com/coopcast/coopcast/internal/wire"
+	"github.com/coopcast/coopcast/tracker"
+)
+
+// Config configures an Origin. Zero values are defaults where one is
+// documented.
+type Config struct {
+	TrackerURL   string
+	Channel      string
+	PublishToken string
+	Source       Source
+	// Trees is M, K the stripes that rebuild a chunk. Defaults 4 and 3.
+	Trees, K int
+	// Bitrate is the stream's bits per second, announced to the tracker
+	// (it sizes peers' slots). Required.
+	Bitrate int64
+	// PrivateKey signs manifests. Nil: a fresh key.
+	PrivateKey ed25519.PrivateKey
+	// FallbackURL is where peers reach Handler, up to and including the
+	// channel: e.g. http://127.0.0.1:8080/fallback/demo.
+	FallbackURL string
+	// Keep is how many recent chunks are kept for fallback. Default 64.
+	Keep   int
+	RTC    rtc.Config
+	Relay  relay.Config
+	Logger *slog.Logger
+}
+
+// Validate names the first bad field.
+func (c Config) Validate() error {
+	switch {
+	case c.TrackerURL == "":
+		return errors.New("origin: TrackerURL is required")
+	case c.Channel == "":
+		return errors.New("origin: Channel is required")
+	case c.PublishToken == "":
+		return errors.New("origin: PublishToken is required")
+	case c.Source == nil:
+		return errors.New("origin: Source is required")
+	case c.Bitrate <= 0:
+		return fmt.Errorf("origin: Bitrate must be > 0, got %d", c.Bitrate)
+	case c.Trees < 0 || c.Trees > 32:
+		return fmt.Errorf("origin: Trees must be in [1, 32], got %d", c.Trees)
+	case c.K < 0 || (c.K > 0 && c.Trees > 0 && c.K > c.Trees):
+		return fmt.Errorf("origin: K must be in [1, Trees], got %d", c.K)
+	case c.PrivateKey != nil && len(c.PrivateKey) != ed25519.PrivateKeySize:
+		return errors.New("origin: PrivateKey is not an Ed25519 private key")
+	case c.Keep < 0:
+		return fmt.Errorf("origin: Keep must be ≥ 0, got %d", c.Keep)
+	}
+	return nil
+}
+
+// Stats counts what the origin sent.
+type Stats struct {
+	Chunks     uint64 // chunks cut and sent
+	ChunkBytes uint64 // bytes of those chunks: one copy of the stream
+	RTCBytes   uint64 // bytes sent to children over WebRTC
+	HTTPBytes  uint64 // bytes served by HTTP fallback
+	Dropped    uint64 // bytes dropped for slow children
+}
+
+// Origin is a running origin. Create it with New.
+type Origin struct {
+	cfg    Config
+	log    *slog.Logger
+	coder  *fec.Coder
+	priv   ed25519.PrivateKey
+	store  *store
+	member *swarm.Member
+
+	chunks, chunkBytes, httpBytes atomic.Uint64
+	init                          atomic.Pointer[[]byte]
+
+	closeOnce sync.Once
+}
+
+// New returns an Origin for cfg.
+func New(cfg Config) (*Origin, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Trees == 0 {
+		cfg.Trees = 4
+	}
+	if cfg.K == 0 {
+		cfg.K = min(3, cfg.Trees)
+	}
+	if cfg.Keep == 0 {
+		cfg.Keep = 64
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	priv := cfg.PrivateKey
+	if priv == nil {
+		var err error
+		if _, priv, err = ed25519.GenerateKey(rand.Reader); err != nil {
+			return nil, fmt.Errorf("origin: channel key: %w", err)
+		}
+	}
+	coder, err := fec.New(cfg.K, cfg.Trees)
+	if err != nil {
+		return nil, fmt.Errorf("origin: %w", err)
+	}
+	o := &Origin{cfg: cfg, log: log, coder: coder, priv: priv, store: newStore(cfg.Keep)}
+	o.member, err = swarm.New(swarm.Config{
+		TrackerURL: cfg.TrackerURL, Channel: cfg.Channel, Kind: "native",
+		Publish: &swarm.Publish{Token: cfg.PublishToken, Trees: cfg.Trees, K: cfg.K, Bitrate: cfg.Bitrate,
+			PublicKey: base64.StdEncoding.EncodeToString(priv.Public().(ed25519.PublicKey)), FallbackURL: cfg.FallbackURL},
+		RTC: cfg.RTC, Relay: cfg.Relay, Handler: (*handler)(o), Logger: log,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("origin: %w", err)
+	}
+	return o, nil
+}
+
+// PublicKey is the channel's manifest-signing key.
+func (o *Origin) PublicKey() ed25519.PublicKey { return o.priv.Public().(ed25519.PublicKey) }
+
+// Stats returns the origin's counters.
+func (o *Origin) Stats() Stats {
+	sent, dropped, _ := o.member.RelayStats()
+	return Stats{Chunks: o.chunks.Load(), ChunkBytes: o.chunkBytes.Load(), RTCBytes: sent, HTTPBytes: o.httpBytes.Load(), Dropped: dropped}
+}
+
+// Run publishes the channel and streams the source into the trees until
+// ctx ends, the source ends (io.EOF: a clean end) or fails.
+func (o *Origin) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	if init := o.cfg.Source.Init(); init != nil {
+		o.init.Store(&init)
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- o.member.Run(ctx) }()
+	defer func() {
+		o.Close()
+		<-errc
+	}()
+	for {
+		c, err := o.cfg.Source.Next(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		if err := o.send(c); err != nil {
+			return err
+		}
+		select {
+		case err := <-errc:
+			errc <- err
+			if err != nil {
+				return err
+			}
+		default:
+		}
+	}
+}
+
+// send codes, signs, stores and fans out one chunk.
+func (o *Origin) send(c Chunk) error {
+	seq := uint32(o.chunks.Load())
+	shards, err := o.coder.Encode(c.Data)
+	if err != nil {
+		return fmt.Errorf("origin: encode chunk %d: %w", seq, err)
+	}
+	m := wire.Manifest{
+		Seq: seq, Timestamp: time.Now().UnixMicro(), DecodeTime: c.DecodeTime, Duration: c.Duration, Timescale: c.Timescale,
+		Length: uint32(len(c.Data)), M: uint8(o.cfg.Trees), K: uint8(o.cfg.K), ShardSize: uint32(len(shards[0])),
+		Hashes: wire.HashShards(shards),
+	}
+	if c.Keyframe {
+		m.Flags |= wire.FlagKeyframe
+	}
+	raw, err := wire.SignManifest(o.priv, o.cfg.Channel, &m)
+	if err != nil {
+		return fmt.Errorf("origin: sign chunk %d: %w", seq, err)
+	}
+	o.store.put(stored{seq: seq, manifest: raw, shards: shards, chunk: c.Data})
+	for i, sh := range shards {
+		o.member.Fanout(i, seq, raw)
+		wire.Fragments(seq, uint8(i), sh, func(msg []byte) { o.member.Fanout(i, seq, msg) })
+	}
+	o.chunks.Add(1)
+	o.chunkBytes.Add(uint64(len(c.Data)))
+	return nil
+}
+
+// Close stops the origin's swarm membership. Safe to call twice.
+func (o *Origin) Close() error {
+	o.closeOnce.Do(func() { o.member.Close() })
+	return nil
+}
+
+// handler is the Origin seen as a swarm.Handler: it needs nothing from
+// its children.
+type handler Origin
+
+func (h *handler) Welcome(m tracker.Message) {
+	h.log.Info("published", "channel", m.Channel, "trees", m.Trees, "k", m.K, "stripe_bps", m.StripeRate)
+}
+func (h *handler) Data(forest.PeerID, []byte) {}
+func (h *handler) Topology()                  {}

@@ -1,0 +1,267 @@
+package peer
+
+import (
+	"time"
+
+	"github.com/coopcast/coopcast/internal/forest"
+	"github.com/coopcast/coopcast/internal/wire"
+)
+
+// chunk is what the peer holds of one chunk while it is in the window.
+type chunk struct {
+	seq      uint32
+	man      *wire.Manifest
+	rawMan   []byte
+	pending  [][]byte // fragments that came before the manifest
+	reasm    []*wire.Reassembler
+	got      [][]bool // per shard, per fragment: seen
+	shards   [][]byte // verified, complete shards
+	have     int
+	done     bool
+	data     []byte
+	doneAt   time.Time
+	fetching []bool // per shard: an HTTP fetch is under way
+}
+
+// Limits on what an unverified sender can make the peer hold.
+const (
+	window         = 64 // chunks kept around the newest
+	maxPendingFrag = 64 // fragments held per chunk before its manifest
+)
+
+// chunkLocked returns the state for seq, creating it if seq is plausible:
+// within the window around the newest chunk. p.mu held.
+func (p *Peer) chunkLocked(seq uint32) *chunk {
+	if c := p.chunks[seq]; c != nil {
+		return c
+	}
+	if p.haveAny && (int32(seq-p.newest) > window || int32(p.newest-seq) > window) {
+		return nil
+	}
+	if p.started && int32(seq-p.next) < 0 {
+		return nil // already played or skipped
+	}
+	c := &chunk{seq: seq}
+	p.chunks[seq] = c
+	return c
+}
+
+// receive takes one data-channel message (or an HTTP-fetched manifest).
+func (p *Peer) receive(from forest.PeerID, b []byte, viaHTTP bool) {
+	if len(b) < 2 {
+		p.bad(from, -1, "short message")
+		return
+	}
+	switch b[1] {
+	case wire.TypeManifest:
+		p.onManifest(from, b, viaHTTP)
+	case wire.TypeFragment:
+		p.onFragment(from, b)
+	default:
+		p.bad(from, -1, "unknown message type")
+	}
+}
+
+// bad counts a message that failed checks and, when it came from a parent,
+// reports that parent as corrupt so the tracker can demote it.
+func (p *Peer) bad(from forest.PeerID, tree int, why string) {
+	p.mu.Lock()
+	p.st.badMessages++
+	p.mu.Unlock()
+	p.log.Debug("dropped bad message", "from", from, "why", why)
+	if from == forest.Origin {
+		return
+	}
+	for i, ts := range p.member.Trees() {
+		if ts.HasParent && ts.Parent == from && (tree < 0 || tree == i) {
+			p.member.Complain(i, "corrupt")
+			return
+		}
+	}
+}
+
+func (p *Peer) onManifest(from forest.PeerID, raw []byte, viaHTTP bool) {
+	p.mu.Lock()
+	if p.key == nil {
+		p.mu.Unlock()
+		return
+	}
+	m, err := wire.ParseManifest(raw)
+	if err == nil {
+		err = m.Verify(p.key, p.cfg.Channel)
+	}
+	if err == nil && (int(m.M) != p.m || int(m.K) != p.k) {
+		err = errShape
+	}
+	if err != nil {
+		p.mu.Unlock()
+		p.bad(from, -1, "manifest: "+err.Error())
+		return
+	}
+	c := p.chunkLocked(m.Seq)
+	if c == nil || c.man != nil {
+		p.mu.Unlock()
+		return
+	}
+	c.man = &m
+	c.rawMan = append([]byte(nil), raw...)
+	c.reasm = make([]*wire.Reassembler, p.m)
+	c.got = make([][]bool, p.m)
+	c.shards = make([][]byte, p.m)
+	c.fetching = make([]bool, p.m)
+	if !p.haveAny || int32(m.Seq-p.newest) > 0 {
+		p.newest, p.haveAny = m.Seq, true
+	}
+	// The smallest arrival - timestamp seen estimates the clock offset plus
+	// the best one-way delay: deadlines then hold across clock skew.
+	if off := time.Since(time.UnixMicro(m.Timestamp)); !p.offsetOK || off < p.offset {
+		p.offset, p.offsetOK = off, true
+	}
+	p.countRx(from, len(raw), viaHTTP)
+	pend := c.pending
+	c.pending = nil
+	p.evictLocked()
+	p.mu.Unlock()
+
+	for i := 0; i < int(m.M); i++ {
+		p.member.Fanout(i, m.Seq, c.rawMan)
+	}
+	for _, f := range pend {
+		p.onFragment(from, f)
+	}
+}
+
+func (p *Peer) onFragment(from forest.PeerID, raw []byte) {
+	f, err := wire.ParseFragment(raw)
+	if err != nil {
+		p.bad(from, -1, "fragment: "+err.Error())
+		return
+	}
+	p.mu.Lock()
+	c := p.chunkLocked(f.Seq)
+	if c == nil {
+		p.mu.Unlock()
+		return
+	}
+	if c.man == nil {
+		if len(c.pending) < maxPendingFrag {
+			c.pending = append(c.pending, append([]byte(nil), raw...))
+		}
+		p.mu.Unlock()
+		return
+	}
+	if err := c.man.VerifyFragment(f); err != nil {
+		p.mu.Unlock()
+		p.bad(from, int(f.Shard), "fragment: "+err.Error())
+		return
+	}
+	tree := int(f.Shard)
+	idx := int(f.Offset) / wire.MaxPayload
+	if c.got[tree] == nil {
+		c.got[tree] = make([]bool, (int(c.man.ShardSize)+wire.MaxPayload-1)/wire.MaxPayload)
+	}
+	if c.shards[tree] != nil || c.got[tree][idx] {
+		p.mu.Unlock()
+		return // duplicate
+	}
+	c.got[tree][idx] = true
+	if len(p.lastRx) > tree {
+		p.lastRx[tree] = time.Now()
+	}
+	p.countRx(from, len(raw), false)
+	if c.reasm[tree] == nil {
+		c.reasm[tree], _ = wire.NewReassembler(int(c.man.ShardSize))
+	}
+	complete, err := c.reasm[tree].Add(f)
+	fwd := append([]byte(nil), raw...)
+	var regen []regenerated
+	if err == nil && complete {
+		c.shards[tree] = c.reasm[tree].Bytes()
+		c.reasm[tree] = nil
+		c.have++
+		regen = p.rebuildLocked(c)
+	}
+	p.mu.Unlock()
+	// Cut-through: forward at once, verified, to this tree's children.
+	p.member.Fanout(tree, f.Seq, fwd)
+	p.sendRegenerated(regen)
+}
+
+func (p *Peer) countRx(from forest.PeerID, n int, viaHTTP bool) {
+	if from == forest.Origin || viaHTTP {
+		p.st.bytesFromOrigin += uint64(n)
+	} else {
+		p.st.bytesFromPeers += uint64(n)
+	}
+}
+
+type regenerated struct {
+	seq   uint32
+	tree  int
+	shard []byte
+}
+
+// rebuildLocked rebuilds c once k shards are in, and returns the shards
+// to regenerate for trees in which this peer feeds children but got
+// nothing itself, so one broken link does not starve a subtree.
+func (p *Peer) rebuildLocked(c *chunk) []regenerated {
+	if c.done || c.have < p.k {
+		return nil
+	}
+	shards := make([][]byte, len(c.shards))
+	copy(shards, c.shards)
+	data, err := p.coder.Reconstruct(shards, int(c.man.Length))
+	if err != nil {
+		p.log.Error("rebuild chunk", "seq", c.seq, "err", err)
+		return nil
+	}
+	c.done, c.data, c.doneAt = true, data, time.Now()
+	p.st.rebuilt++
+	p.st.latency = append(p.st.latency, float64(c.doneAt.Sub(time.UnixMicro(c.man.Timestamp)).Microseconds())/1000)
+	if p.cfg.OnChunk != nil {
+		p.cfg.OnChunk(c.seq, data)
+	}
+	select {
+	case p.wakeup <- struct{}{}:
+	default:
+	}
+	var out []regenerated
+	trees := p.member.Trees()
+	for i := range c.shards {
+		if c.shards[i] != nil || i >= len(trees) || trees[i].Children == 0 {
+			continue
+		}
+		if out == nil {
+			// Regenerate fills every missing shard in shards.
+			if err := p.coder.Regenerate(shards); err != nil {
+				p.log.Error("regenerate shard", "seq", c.seq, "err", err)
+				return nil
+			}
+		}
+		if c.man.VerifyShard(i, shards[i]) != nil {
+			continue
+		}
+		c.shards[i] = shards[i]
+		p.st.regenerated++
+		out = append(out, regenerated{c.seq, i, shards[i]})
+	}
+	return out
+}
+
+func (p *Peer) sendRegenerated(rs []regenerated) {
+	for _, r := range rs {
+		wire.Fragments(r.seq, uint8(r.tree), r.shard, func(msg []byte) { p.member.Fanout(r.tree, r.seq, msg) })
+	}
+}
+
+// evictLocked forgets chunks that fell out of the window.
+func (p *Peer) evictLocked() {
+	if len(p.chunks) <= 2*window {
+		return
+	}
+	for seq := range p.chunks {
+		if int32(p.newest-seq) > window || (p.started && int32(p.next-seq) > 8) {
+			delete(p.chunks, seq)
+		}
+	}
+}

@@ -1,0 +1,203 @@
+package peer
+
+import (
+	"context"
+	"crypto/ed25519"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/coopcast/coopcast/internal/fec"
+	"github.com/coopcast/coopcast/internal/forest"
+	"github.com/coopcast/coopcast/internal/relay"
+	"github.com/coopcast/coopcast/internal/rtc"
+	"github.com/coopcast/coopcast/internal/swarm"
+	"github.com/coopcast/coopcast/tracker"
+)
+
+// Config configures a Peer. Zero values are defaults.
+type Config struct {
+	TrackerURL string
+	Channel    string
+	// UploadKbps is the upload offered for relaying; 0 makes the peer a
+	// leaf everywhere.
+	UploadKbps int64
+	// Kind is "native" (default); the load test may say "browser" to
+	// model browsers.
+	Kind string
+	// Out receives the stream: init segment, then chunks in order. Nil:
+	// discard.
+	Out io.Writer
+	// Playout is the playout buffer: a chunk is due this long after the
+	// origin cut it (plus the best one-way delay seen). Default 2 s.
+	Playout time.Duration
+	// FallbackLead: shards still missing this long before a chunk's
+	// deadline are fetched from the origin over HTTP. Default 600 ms.
+	FallbackLead time.Duration
+	// SilenceTimeout: a parent that sent nothing for this long while other
+	// trees deliver is reported to the tracker. Default 1.5 s.
+	SilenceTimeout time.Duration
+	// OnChunk, if set, is called with every rebuilt chunk (in rebuild
+	// order, before playout): for checks such as the load test's.
+	OnChunk func(seq uint32, data []byte)
+	RTC     rtc.Config
+	Relay   relay.Config
+	HTTP    *http.Client
+	Logger  *slog.Logger
+}
+
+// Validate names the first bad field.
+func (c Config) Validate() error {
+	switch {
+	case c.TrackerURL == "":
+		return errors.New("peer: TrackerURL is required")
+	case c.Channel == "":
+		return errors.New("peer: Channel is required")
+	case c.UploadKbps < 0:
+		return fmt.Errorf("peer: --upload-kbps must be ≥ 0, got %d", c.UploadKbps)
+	case c.Playout < 0 || c.Playout > time.Minute:
+		return fmt.Errorf("peer: Playout must be in [0, 1m], got %v", c.Playout)
+	}
+	return nil
+}
+
+// Peer is a running native peer. Create it with New.
+type Peer struct {
+	cfg    Config
+	log    *slog.Logger
+	member *swarm.Member
+	http   *http.Client
+	start  time.Time
+
+	mu       sync.Mutex // guards everything below
+	key      ed25519.PublicKey
+	coder    *fec.Coder
+	k, m     int
+	chunks   map[uint32]*chunk
+	newest   uint32
+	haveAny  bool
+	next     uint32 // next chunk to play
+	started  bool   // next is set
+	offset   time.Duration
+	offsetOK bool
+	lastRx   []time.Time // per tree: last verified message from the parent
+	welcomed chan struct{}
+	st       stats
+	wakeup   chan struct{}
+}
+
+// New returns a Peer; Run joins.
+func New(cfg Config) (*Peer, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Playout == 0 {
+		cfg.Playout = 2 * time.Second
+	}
+	if cfg.FallbackLead == 0 {
+		cfg.FallbackLead = 600 * time.Millisecond
+	}
+	if cfg.SilenceTimeout == 0 {
+		cfg.SilenceTimeout = 1500 * time.Millisecond
+	}
+	if cfg.Out == nil {
+		cfg.Out = io.Discard
+	}
+	if cfg.HTTP == nil {
+		cfg.HTTP = &http.Client{Timeout: 5 * time.Second}
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	p := &Peer{cfg: cfg, log: log, http: cfg.HTTP, chunks: make(map[uint32]*chunk),
+		welcomed: make(chan struct{}), wakeup: make(chan struct{}, 1)}
+	p.st.init()
+	var err error
+	p.member, err = swarm.New(swarm.Config{TrackerURL: cfg.TrackerURL, Channel: cfg.Channel, Kind: cfg.Kind,
+		UploadKbps: cfg.UploadKbps, RTC: cfg.RTC, Relay: cfg.Relay, Handler: (*handler)(p), Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// ID is the peer's id in the swarm (0 before it is welcomed).
+func (p *Peer) ID() forest.PeerID { return p.member.ID() }
+
+// Member exposes the peer's swarm membership (its trees), for tests and
+// the load test.
+func (p *Peer) Member() *swarm.Member { return p.member }
+
+// Run joins the channel and plays the stream until ctx ends.
+func (p *Peer) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	p.start = time.Now()
+	errc := make(chan error, 1)
+	go func() { errc <- p.member.Run(ctx) }()
+	var wg sync.WaitGroup
+	defer func() {
+		cancel()
+		p.member.Close()
+		wg.Wait()
+	}()
+	select {
+	case <-p.welcomed:
+	case err := <-errc:
+		if err == nil {
+			err = ctx.Err()
+		}
+		return err
+	case <-ctx.Done():
+		<-errc
+		return nil
+	}
+	wg.Add(2)
+	go func() { defer wg.Done(); p.playout(ctx) }()
+	go func() { defer wg.Done(); p.repairLoop(ctx) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+		<-errc
+		return nil
+	}
+}
+
+// handler is the Peer seen as a swarm.Handler.
+type handler Peer
+
+func (h *handler) Welcome(m tracker.Message) {
+	p := (*Peer)(h)
+	key, err := base64.StdEncoding.DecodeString(m.PublicKey)
+	if err != nil || len(key) != ed25519.PublicKeySize {
+		p.log.Error("tracker sent a bad channel key", "err", err)
+		return
+	}
+	coder, err := fec.New(m.K, m.Trees)
+	if err != nil {
+		p.log.Error("tracker sent a bad stream shape", "err", err)
+		return
+	}
+	p.mu.Lock()
+	first := p.key == nil
+	p.key, p.coder, p.k, p.m = key, coder, m.K, m.Trees
+	if len(p.lastRx) != m.Trees {
+		p.lastRx = make([]time.Time, m.Trees)
+	}
+	p.mu.Unlock()
+	if first {
+		close(p.welcomed)
+	}
+	p.log.Info("joined", "channel", m.Channel, "peer", m.PeerID, "home", m.Home)
+}
+
+func (h *handler) Topology() {}
+
+func (h *handler) Data(from forest.PeerID, b []byte) { (*Peer)(h).receive(from, b, false) }

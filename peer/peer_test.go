@@ -1,0 +1,132 @@
+package peer
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/coopcast/coopcast/internal/rtc"
+	"github.com/coopcast/coopcast/origin"
+	"github.com/coopcast/coopcast/tracker"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+const (
+	testBitrate  = 300_000
+	testInterval = 250 * time.Millisecond
+)
+
+// swarmEnv is a tracker and an origin on one loopback HTTP server.
+type swarmEnv struct {
+	url    string
+	origin *origin.Origin
+	ctx    context.Context
+	wg     sync.WaitGroup
+}
+
+func startSwarm(t *testing.T) *swarmEnv {
+	t.Helper()
+	srv, err := tracker.New(tracker.Config{PublishToken: "tok", HeartbeatInterval: 500 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	hs := httptest.NewServer(mux)
+	src, _ := origin.NewSynthetic(testBitrate, testInterval)
+	o, err := origin.New(origin.Config{TrackerURL: hs.URL, Channel: "t", PublishToken: "tok", Source: src, Bitrate: testBitrate,
+		FallbackURL: hs.URL + "/fallback/t", RTC: rtc.Config{ICEInterfaces: []string{"lo"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux.Handle("/fallback/", o.Handler())
+	mux.Handle("/", srv.Handler())
+	ctx, cancel := context.WithCancel(context.Background())
+	e := &swarmEnv{url: hs.URL, origin: o, ctx: ctx}
+	e.wg.Add(2)
+	go func() { defer e.wg.Done(); srv.Run(ctx) }()
+	go func() { defer e.wg.Done(); o.Run(ctx) }()
+	t.Cleanup(func() { cancel(); e.wg.Wait(); srv.Close(); hs.Close() })
+	return e
+}
+
+// checked is a peer whose every rebuilt chunk is compared with the
+// origin's bytes.
+type checked struct {
+	*Peer
+	cancel  context.CancelFunc
+	done    chan struct{}
+	good    atomic.Int64
+	corrupt atomic.Int64
+}
+
+func (e *swarmEnv) join(t *testing.T, upload int64) *checked {
+	t.Helper()
+	c := &checked{done: make(chan struct{})}
+	p, err := New(Config{TrackerURL: e.url, Channel: "t", UploadKbps: upload, RTC: rtc.Config{ICEInterfaces: []string{"lo"}},
+		OnChunk: func(seq uint32, data []byte) {
+			if bytes.Equal(data, origin.SyntheticChunk(seq, testBitrate, testInterval)) {
+				c.good.Add(1)
+			} else {
+				c.corrupt.Add(1)
+			}
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Peer = p
+	ctx, cancel := context.WithCancel(e.ctx)
+	c.cancel = cancel
+	go func() { defer close(c.done); p.Run(ctx) }()
+	t.Cleanup(c.stop)
+	return c
+}
+
+func (c *checked) stop() {
+	c.cancel()
+	<-c.done
+}
+
+func TestSwarmDeliversByteIdenticalChunks(t *testing.T) {
+	e := startSwarm(t)
+	var peers []*checked
+	for i := 0; i < 12; i++ {
+		up := int64(1200)
+		if i%3 == 0 {
+			up = 0
+		}
+		peers = append(peers, e.join(t, up))
+	}
+	time.Sleep(6 * time.Second)
+	for i, p := range peers {
+		r := p.Report()
+		if p.corrupt.Load() != 0 {
+			t.Errorf("peer %d rebuilt %d corrupt chunks", i, p.corrupt.Load())
+		}
+		if p.good.Load() < 10 {
+			t.Errorf("peer %d rebuilt only %d chunks: %+v", i, p.good.Load(), r)
+		}
+		if r.Continuity < 0.99 {
+			t.Errorf("peer %d continuity %.3f: %+v", i, r.Continuity, r)
+		}
+	}
+	st := e.origin.Stats()
+	var fromPeers uint64
+	for _, p := range peers {
+		fromPeers += p.Report().BytesFromPeers
+	}
+	if fromPeers == 0 {
+		t.Fatal("nothing came from peers")
+	}
+	t.Logf("origin sent %d chunks, %d B rtc, %d B http; peers received %d B from peers", st.Chunks, st.RTCBytes, st.HTTPBytes, fromPeers)
+	if st.RTCBytes == 0 {
+		t.Fatal("origin sent nothing")
+	}
+}

@@ -1,0 +1,94 @@
+package peer
+
+import (
+	"math"
+	"slices"
+	"time"
+
+	"github.com/coopcast/coopcast/internal/swarm"
+)
+
+type swarmTree = swarm.TreeState
+
+// stats are the peer's counters, guarded by Peer.mu.
+type stats struct {
+	startup         time.Duration
+	latency         []float64 // ms per rebuilt chunk
+	rebuilt         uint64
+	played, missed  uint64
+	onTime          uint64
+	bytesFromOrigin uint64
+	bytesFromPeers  uint64
+	badMessages     uint64
+	regenerated     uint64
+	httpFetches     uint64
+	complaints      uint64
+}
+
+func (s *stats) init() {}
+
+// Report is a peer's measures, named as in DESIGN.md.
+type Report struct {
+	PeerID          uint64   `json:"peer_id"`
+	StartupMS       float64  `json:"startup_ms"`
+	LatencyP50      float64  `json:"latency_ms_p50"`
+	LatencyP95      float64  `json:"latency_ms_p95"`
+	LatencyP99      float64  `json:"latency_ms_p99"`
+	Continuity      float64  `json:"continuity"`
+	ChunksPlayed    uint64   `json:"chunks_played"`
+	ChunksMissed    uint64   `json:"chunks_missed"`
+	ChunksRebuilt   uint64   `json:"chunks_rebuilt"`
+	BytesFromOrigin uint64   `json:"bytes_from_origin"`
+	BytesFromPeers  uint64   `json:"bytes_from_peers"`
+	RelayBytes      uint64   `json:"relay_bytes"`
+	RelayDropped    uint64   `json:"relay_dropped_bytes"`
+	Children        int      `json:"children"`
+	BadMessages     uint64   `json:"bad_messages"`
+	Regenerated     uint64   `json:"regenerated_shards"`
+	HTTPFetches     uint64   `json:"http_fetches"`
+	Complaints      uint64   `json:"complaints"`
+	Depth           []int    `json:"depth,omitempty"`
+	Parents         []uint64 `json:"parents"`
+	Fallback        []bool   `json:"fallback"`
+}
+
+// Report returns the peer's measures so far.
+func (p *Peer) Report() Report {
+	sent, dropped, children := p.member.RelayStats()
+	trees := p.member.Trees()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	s := &p.st
+	r := Report{
+		PeerID: uint64(p.member.ID()), ChunksPlayed: s.played, ChunksMissed: s.missed, ChunksRebuilt: s.rebuilt,
+		BytesFromOrigin: s.bytesFromOrigin, BytesFromPeers: s.bytesFromPeers, RelayBytes: sent, RelayDropped: dropped,
+		Children: children, BadMessages: s.badMessages, Regenerated: s.regenerated, HTTPFetches: s.httpFetches, Complaints: s.complaints,
+		StartupMS: ms(s.startup), Continuity: 1,
+	}
+	if due := s.played + s.missed; due > 0 {
+		r.Continuity = float64(s.onTime) / float64(due)
+	}
+	if s.played == 0 {
+		r.StartupMS = -1
+	}
+	r.LatencyP50, r.LatencyP95, r.LatencyP99 = Percentile(s.latency, 50), Percentile(s.latency, 95), Percentile(s.latency, 99)
+	for _, t := range trees {
+		r.Parents = append(r.Parents, uint64(t.Parent))
+		r.Fallback = append(r.Fallback, t.Fallback)
+	}
+	return r
+}
+
+func ms(d time.Duration) float64 { return math.Round(float64(d.Microseconds())/10) / 100 }
+
+// Percentile returns the q-th percentile (0–100) of xs by nearest rank; 0
+// for none.
+func Percentile(xs []float64, q float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	i := int(math.Ceil(q/100*float64(len(s)))) - 1
+	return s[max(0, min(i, len(s)-1))]
+}
