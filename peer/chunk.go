@@ -166,7 +166,12 @@ func (p *Peer) onFragment(from forest.PeerID, raw []byte) {
 	}
 	c.got[tree][idx] = true
 	if len(p.lastRx) > tree {
-		p.lastRx[tree] = time.Now()
+		now := time.Now()
+		p.lastRx[tree] = now
+		if !p.switchAt[tree].IsZero() && from == p.switchFrom[tree] {
+			p.st.repairs = append(p.st.repairs, ms(now.Sub(p.switchAt[tree])))
+			p.switchAt[tree] = time.Time{}
+		}
 	}
 	p.countRx(from, len(raw), false)
 	if c.reasm[tree] == nil {

@@ -86,9 +86,13 @@ type Peer struct {
 	offset   time.Duration
 	offsetOK bool
 	lastRx   []time.Time // per tree: last verified message from the parent
-	welcomed chan struct{}
-	st       stats
-	wakeup   chan struct{}
+	// switchAt, switchFrom: per tree, when the parent was replaced and by
+	// whom, until the new parent's first message (repair_ms).
+	switchAt   []time.Time
+	switchFrom []forest.PeerID
+	welcomed   chan struct{}
+	st         stats
+	wakeup     chan struct{}
 }
 
 // New returns a Peer; Run joins.
@@ -190,6 +194,8 @@ func (h *handler) Welcome(m tracker.Message) {
 	p.key, p.coder, p.k, p.m = key, coder, m.K, m.Trees
 	if len(p.lastRx) != m.Trees {
 		p.lastRx = make([]time.Time, m.Trees)
+		p.switchAt = make([]time.Time, m.Trees)
+		p.switchFrom = make([]forest.PeerID, m.Trees)
 	}
 	p.mu.Unlock()
 	if first {

@@ -211,6 +211,10 @@ func (p *Peer) watchParents(now time.Time, trees []swarmTree, parents map[int]fo
 		if old, ok := parents[i]; !ok || old != t.Parent {
 			parents[i] = t.Parent
 			p.lastRx[i] = now // a new parent gets a full timeout to deliver
+			if ok {
+				// A replaced parent: time until the new one delivers.
+				p.switchAt[i], p.switchFrom[i] = now, t.Parent
+			}
 			continue
 		}
 		if flowing && now.Sub(p.lastRx[i]) > p.cfg.SilenceTimeout {

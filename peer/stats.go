@@ -14,6 +14,7 @@ type swarmTree = swarm.TreeState
 type stats struct {
 	startup         time.Duration
 	latency         []float64 // ms per rebuilt chunk
+	repairs         []float64 // ms from a parent's replacement to its first data
 	rebuilt         uint64
 	played, missed  uint64
 	onTime          uint64
@@ -29,27 +30,32 @@ func (s *stats) init() {}
 
 // Report is a peer's measures, named as in DESIGN.md.
 type Report struct {
-	PeerID          uint64   `json:"peer_id"`
-	StartupMS       float64  `json:"startup_ms"`
-	LatencyP50      float64  `json:"latency_ms_p50"`
-	LatencyP95      float64  `json:"latency_ms_p95"`
-	LatencyP99      float64  `json:"latency_ms_p99"`
-	Continuity      float64  `json:"continuity"`
-	ChunksPlayed    uint64   `json:"chunks_played"`
-	ChunksMissed    uint64   `json:"chunks_missed"`
-	ChunksRebuilt   uint64   `json:"chunks_rebuilt"`
-	BytesFromOrigin uint64   `json:"bytes_from_origin"`
-	BytesFromPeers  uint64   `json:"bytes_from_peers"`
-	RelayBytes      uint64   `json:"relay_bytes"`
-	RelayDropped    uint64   `json:"relay_dropped_bytes"`
-	Children        int      `json:"children"`
-	BadMessages     uint64   `json:"bad_messages"`
-	Regenerated     uint64   `json:"regenerated_shards"`
-	HTTPFetches     uint64   `json:"http_fetches"`
-	Complaints      uint64   `json:"complaints"`
-	Depth           []int    `json:"depth,omitempty"`
-	Parents         []uint64 `json:"parents"`
-	Fallback        []bool   `json:"fallback"`
+	PeerID          uint64  `json:"peer_id"`
+	StartupMS       float64 `json:"startup_ms"`
+	LatencyP50      float64 `json:"latency_ms_p50"`
+	LatencyP95      float64 `json:"latency_ms_p95"`
+	LatencyP99      float64 `json:"latency_ms_p99"`
+	Continuity      float64 `json:"continuity"`
+	ChunksPlayed    uint64  `json:"chunks_played"`
+	ChunksMissed    uint64  `json:"chunks_missed"`
+	ChunksRebuilt   uint64  `json:"chunks_rebuilt"`
+	BytesFromOrigin uint64  `json:"bytes_from_origin"`
+	BytesFromPeers  uint64  `json:"bytes_from_peers"`
+	RelayBytes      uint64  `json:"relay_bytes"`
+	RelayDropped    uint64  `json:"relay_dropped_bytes"`
+	Children        int     `json:"children"`
+	BadMessages     uint64  `json:"bad_messages"`
+	Regenerated     uint64  `json:"regenerated_shards"`
+	HTTPFetches     uint64  `json:"http_fetches"`
+	Complaints      uint64  `json:"complaints"`
+	// RepairMS lists, per parent replacement, ms until the new parent's
+	// first data.
+	RepairMS []float64 `json:"repair_ms,omitempty"`
+	// Latencies are the per-chunk latencies in ms, for aggregation.
+	Latencies []float64 `json:"-"`
+	Depth     []int     `json:"depth,omitempty"`
+	Parents   []uint64  `json:"parents"`
+	Fallback  []bool    `json:"fallback"`
 }
 
 // Report returns the peer's measures so far.
@@ -71,6 +77,8 @@ func (p *Peer) Report() Report {
 	if s.played == 0 {
 		r.StartupMS = -1
 	}
+	r.RepairMS = slices.Clone(s.repairs)
+	r.Latencies = slices.Clone(s.latency)
 	r.LatencyP50, r.LatencyP95, r.LatencyP99 = Percentile(s.latency, 50), Percentile(s.latency, 95), Percentile(s.latency, 99)
 	for _, t := range trees {
 		r.Parents = append(r.Parents, uint64(t.Parent))

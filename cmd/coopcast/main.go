@@ -25,10 +25,11 @@ type command struct {
 }
 
 var commands = map[string]command{
-	"demo":    {"tracker + origin + web page in one process (the default)", runDemo},
-	"tracker": {"run a tracker: forest, signaling, HTTP API, metrics", runTracker},
-	"origin":  {"publish a live stream into the swarm", runOrigin},
-	"peer":    {"watch and relay a channel as a native peer", runPeer},
+	"demo":     {"tracker + origin + web page in one process (the default)", runDemo},
+	"tracker":  {"run a tracker: forest, signaling, HTTP API, metrics", runTracker},
+	"origin":   {"publish a live stream into the swarm", runOrigin},
+	"peer":     {"watch and relay a channel as a native peer", runPeer},
+	"loadtest": {"run a flash-crowd scenario and report the measures", runLoadtest},
 }
 
 // errUsage marks an error in the command line: exit status 2.

@@ -1,0 +1,67 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/coopcast/coopcast/loadtest"
+)
+
+func runLoadtest(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("loadtest [--mode real] [--peers N] [--duration D] [--bitrate R] [--churn P] [--json FILE]",
+		"Runs a flash crowd against coopcast on this machine: a tracker, an origin and\n"+
+			"N real pion peers on loopback, and reports origin egress, offload, startup,\n"+
+			"latency, continuity, depth and repair times. Exits 1 if any peer rebuilt a\n"+
+			"chunk whose bytes differ from the origin's.", stderr)
+	var (
+		lf       logFlags
+		mode     = fs.String("mode", "real", "real: pion peers in this process")
+		peers    = fs.Int("peers", 60, "viewers")
+		duration = fs.Duration("duration", 30e9, "run length")
+		bitrate  = fs.String("bitrate", "500k", "stream bitrate (e.g. 500k, 2M)")
+		churn    = fs.Float64("churn", 0, "percent of peers per minute killed without goodbye and replaced")
+		trees    = fs.Int("trees", 4, "stripes and trees (M)")
+		k        = fs.Int("k", 3, "stripes that rebuild a chunk")
+		upload   = fs.Int64("upload-kbps", 0, "upload each peer offers (default: 4 stripes' worth)")
+		jsonOut  = fs.String("json", "", "write the measures as JSON to FILE")
+	)
+	lf.register(fs)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if lf.level == "info" {
+		lf.level = "error" // a thousand peers' info logs drown the report
+	}
+	log, err := lf.logger(stderr)
+	if err != nil {
+		return err
+	}
+	bps, err := parseBitrate(*bitrate)
+	if err != nil {
+		return fmt.Errorf("%w: --bitrate: %v", errUsage, err)
+	}
+	cfg := loadtest.Config{Mode: *mode, Peers: *peers, Duration: *duration, Bitrate: bps, Churn: *churn,
+		Trees: *trees, K: *k, UploadKbps: *upload, Progress: stdout, Logger: log}
+	if err := cfg.Validate(); err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	fmt.Fprintf(stdout, "loadtest: %d real peers, %v, %s, churn %.0f%%/min\n", *peers, *duration, *bitrate, *churn)
+	res, err := loadtest.Run(ctx, cfg)
+	if res != nil {
+		res.Summary(stdout)
+		if *jsonOut != "" {
+			b, _ := json.MarshalIndent(res, "", "  ")
+			if werr := os.WriteFile(*jsonOut, append(b, '\n'), 0o644); werr != nil {
+				return fmt.Errorf("--json: %v", werr)
+			}
+		}
+	}
+	if errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return err
+}

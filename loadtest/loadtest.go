@@ -1,0 +1,488 @@
+package loadtest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/coopcast/coopcast/internal/forest"
+	"github.com/coopcast/coopcast/internal/rtc"
+	"github.com/coopcast/coopcast/origin"
+	"github.com/coopcast/coopcast/peer"
+	"github.com/coopcast/coopcast/tracker"
+)
+
+// Config is a scenario. Zero values are defaults.
+type Config struct {
+	// Mode is "real" (the default).
+	Mode string
+	// Peers is how many viewers. Default 60.
+	Peers int
+	// Duration is the run's length. Default 30 s.
+	Duration time.Duration
+	// Bitrate of the stream, bits/s. Default 500k.
+	Bitrate int64
+	// Churn is the percentage of peers per minute killed without goodbye
+	// and replaced by new ones. Default 0.
+	Churn float64
+	// Trees and K shape the stripes. Defaults 4 and 3.
+	Trees, K int
+	// UploadKbps each peer offers. Default 4 × the stripe rate (enough to
+	// feed four children).
+	UploadKbps int64
+	// JoinOver spreads the peers' arrivals over this time. Default 2 s.
+	JoinOver time.Duration
+	// ChunkInterval is the synthetic source's chunk duration. Default 500 ms.
+	ChunkInterval time.Duration
+	// OriginSlots is the origin's children per tree. Default 2.
+	OriginSlots int
+	// Progress receives a line of live figures every few seconds. Nil: none.
+	Progress io.Writer
+	Logger   *slog.Logger
+}
+
+// MaxRealPeers is what one 2-core machine carries in real mode; beyond it
+// use the simulator.
+const MaxRealPeers = 400
+
+func (c Config) withDefaults() Config {
+	if c.Mode == "" {
+		c.Mode = "real"
+	}
+	if c.Peers == 0 {
+		c.Peers = 60
+	}
+	if c.Duration == 0 {
+		c.Duration = 30 * time.Second
+	}
+	if c.Bitrate == 0 {
+		c.Bitrate = 500_000
+	}
+	if c.Trees == 0 {
+		c.Trees = 4
+	}
+	if c.K == 0 {
+		c.K = min(3, c.Trees)
+	}
+	if c.UploadKbps == 0 {
+		c.UploadKbps = 4 * (c.Bitrate/int64(c.K) + 999) / 1000
+	}
+	if c.JoinOver == 0 {
+		c.JoinOver = 2 * time.Second
+	}
+	if c.ChunkInterval == 0 {
+		c.ChunkInterval = origin.DefaultChunkInterval
+	}
+	if c.OriginSlots == 0 {
+		c.OriginSlots = 2
+	}
+	return c
+}
+
+// Validate names the problem with an impossible scenario before anything
+// starts.
+func (c Config) Validate() error {
+	c = c.withDefaults()
+	switch {
+	case c.Mode != "real":
+		return fmt.Errorf("--mode must be real, got %q", c.Mode)
+	case c.Peers < 1 || c.Peers > MaxRealPeers:
+		return fmt.Errorf("--peers must be in [1, %d] in real mode (this machine's budget), got %d", MaxRealPeers, c.Peers)
+	case c.Duration < 2*time.Second:
+		return fmt.Errorf("--duration must be at least 2s, got %v", c.Duration)
+	case c.Bitrate < 8_000 || c.Bitrate > 20_000_000:
+		return fmt.Errorf("--bitrate must be between 8k and 20M, got %d", c.Bitrate)
+	case c.Churn < 0 || c.Churn > 100:
+		return fmt.Errorf("--churn must be a percentage per minute in [0, 100], got %v", c.Churn)
+	case c.Trees < 1 || c.Trees > 16:
+		return fmt.Errorf("--trees must be in [1, 16], got %d", c.Trees)
+	case c.K < 1 || c.K > c.Trees:
+		return fmt.Errorf("--k must be in [1, trees=%d], got %d", c.Trees, c.K)
+	case c.UploadKbps < 0:
+		return fmt.Errorf("--upload-kbps must be ≥ 0, got %d", c.UploadKbps)
+	}
+	return nil
+}
+
+// Result is one run's measures, with DESIGN.md's names.
+type Result struct {
+	Scenario           Scenario `json:"scenario"`
+	PeersTotal         int      `json:"peers_total"`
+	OriginEgressCopies float64  `json:"origin_egress_copies"`
+	OffloadRatio       float64  `json:"offload_ratio"`
+	StartupP50         float64  `json:"startup_ms_p50"`
+	StartupP95         float64  `json:"startup_ms_p95"`
+	StartupP99         float64  `json:"startup_ms_p99"`
+	LatencyP50         float64  `json:"latency_ms_p50"`
+	LatencyP95         float64  `json:"latency_ms_p95"`
+	LatencyP99         float64  `json:"latency_ms_p99"`
+	Continuity         float64  `json:"continuity"`
+	ContinuityMin      float64  `json:"continuity_min"`
+	// ContinuityLived is continuity over peers alive at least 10 s.
+	ContinuityLived float64 `json:"continuity_alive_10s"`
+	DepthMax        []int   `json:"depth_max"`
+	RepairP50       float64 `json:"repair_ms_p50"`
+	RepairP95       float64 `json:"repair_ms_p95"`
+	RepairP99       float64 `json:"repair_ms_p99"`
+	Repairs         int     `json:"repairs"`
+	RelayBytes      uint64  `json:"relay_bytes"`
+	OriginRTCBytes  uint64  `json:"origin_rtc_bytes"`
+	OriginHTTPBytes uint64  `json:"origin_http_bytes"`
+	StreamBytes     uint64  `json:"stream_bytes"`
+	ChunksGood      int64   `json:"chunks_identical"`
+	ChunksCorrupt   int64   `json:"chunks_corrupt"`
+	Killed          int     `json:"peers_killed"`
+	CPUPerPeerPct   float64 `json:"cpu_per_peer_pct"`
+	CPUTotalPct     float64 `json:"cpu_total_pct"`
+	WallSeconds     float64 `json:"wall_s"`
+}
+
+// Scenario echoes the parameters in the report.
+type Scenario struct {
+	Mode       string  `json:"mode"`
+	Peers      int     `json:"peers"`
+	DurationS  float64 `json:"duration_s"`
+	Bitrate    int64   `json:"bitrate"`
+	Churn      float64 `json:"churn_pct_per_min"`
+	Trees      int     `json:"trees"`
+	K          int     `json:"k"`
+	UploadKbps int64   `json:"upload_kbps"`
+}
+
+// ErrCorrupt: some peer rebuilt a chunk whose bytes differ from the
+// origin's.
+var ErrCorrupt = errors.New("loadtest: a peer rebuilt a chunk that differs from the origin's")
+
+type runner struct {
+	cfg     Config
+	log     *slog.Logger
+	url     string
+	ctx     context.Context
+	wg      sync.WaitGroup
+	mu      sync.Mutex // guards peers
+	peers   []*vpeer
+	good    atomic.Int64
+	corrupt atomic.Int64
+	rtc     rtc.Config
+}
+
+type vpeer struct {
+	p      *peer.Peer
+	cancel context.CancelFunc
+	done   chan struct{}
+	joined time.Time
+	left   time.Time
+	killed bool
+	final  peer.Report
+}
+
+// Run runs the scenario and returns its measures. It returns ErrCorrupt
+// (with the result) if any rebuilt chunk differed from the origin's.
+func Run(ctx context.Context, cfg Config) (*Result, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	url := "http://" + ln.Addr().String()
+	srv, err := tracker.New(tracker.Config{PublishToken: "loadtest", JoinsPerIP: 1e6, JoinBurst: 1e6,
+		Forest: forest.Config{OriginSlots: cfg.OriginSlots}, Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	src, err := origin.NewSynthetic(cfg.Bitrate, cfg.ChunkInterval)
+	if err != nil {
+		return nil, err
+	}
+	rc := rtc.Config{ICEInterfaces: []string{"lo"}}
+	o, err := origin.New(origin.Config{TrackerURL: url, Channel: "loadtest", PublishToken: "loadtest", Source: src,
+		Trees: cfg.Trees, K: cfg.K, Bitrate: cfg.Bitrate, FallbackURL: url + "/fallback/loadtest", RTC: rc, Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/fallback/", o.Handler())
+	mux.Handle("/", srv.Handler())
+	hs := &http.Server{Handler: mux}
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	r := &runner{cfg: cfg, log: log, url: url, ctx: ctx, rtc: rc}
+	var bg sync.WaitGroup
+	bg.Add(3)
+	go func() { defer bg.Done(); hs.Serve(ln) }()
+	go func() { defer bg.Done(); srv.Run(ctx) }()
+	go func() { defer bg.Done(); o.Run(ctx) }()
+
+	start := time.Now()
+	cpu0 := cpuTime()
+	// Let the origin publish before the crowd arrives.
+	time.Sleep(300 * time.Millisecond)
+	for i := 0; i < cfg.Peers; i++ {
+		r.join()
+		if !sleep(ctx, cfg.JoinOver/time.Duration(cfg.Peers)) {
+			break
+		}
+	}
+	r.churnAndWait(start, cfg.Duration, srv)
+	wall := time.Since(start)
+	cpu := cpuTime() - cpu0
+	res := r.collect(o.Stats(), srv)
+	res.WallSeconds = wall.Seconds()
+	res.CPUTotalPct = 100 * cpu.Seconds() / wall.Seconds()
+	res.CPUPerPeerPct = res.CPUTotalPct / float64(cfg.Peers)
+
+	cancel()
+	r.stopAll()
+	hs.Close()
+	srv.Close()
+	bg.Wait()
+	if res.ChunksCorrupt > 0 {
+		return res, ErrCorrupt
+	}
+	return res, nil
+}
+
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+func (r *runner) join() {
+	cfg := r.cfg
+	p, err := peer.New(peer.Config{TrackerURL: r.url, Channel: "loadtest", UploadKbps: cfg.UploadKbps, RTC: r.rtc,
+		OnChunk: func(seq uint32, data []byte) {
+			if bytes.Equal(data, origin.SyntheticChunk(seq, cfg.Bitrate, cfg.ChunkInterval)) {
+				r.good.Add(1)
+			} else {
+				r.corrupt.Add(1)
+			}
+		}})
+	if err != nil {
+		r.log.Error("new peer", "err", err)
+		return
+	}
+	ctx, cancel := context.WithCancel(r.ctx)
+	v := &vpeer{p: p, cancel: cancel, done: make(chan struct{}), joined: time.Now()}
+	r.mu.Lock()
+	r.peers = append(r.peers, v)
+	r.mu.Unlock()
+	go func() { defer close(v.done); p.Run(ctx) }()
+}
+
+// churnAndWait runs until the duration is over, killing and replacing
+// peers at the churn rate, and prints progress.
+func (r *runner) churnAndWait(start time.Time, d time.Duration, srv *tracker.Server) {
+	rng := rand.New(rand.NewPCG(uint64(start.UnixNano()), 7))
+	tick := 100 * time.Millisecond
+	perTick := r.cfg.Churn / 100 * float64(r.cfg.Peers) / (float64(time.Minute) / float64(tick))
+	debt := 0.0
+	nextProgress := start.Add(5 * time.Second)
+	for time.Since(start) < d {
+		if !sleep(r.ctx, tick) {
+			return
+		}
+		// No churn while the crowd is still arriving.
+		if time.Since(start) > r.cfg.JoinOver+time.Second {
+			debt += perTick
+		}
+		for ; debt >= 1; debt-- {
+			r.mu.Lock()
+			var alive []*vpeer
+			for _, v := range r.peers {
+				if !v.killed {
+					alive = append(alive, v)
+				}
+			}
+			r.mu.Unlock()
+			if len(alive) == 0 {
+				break
+			}
+			v := alive[rng.IntN(len(alive))]
+			r.kill(v)
+			r.join()
+		}
+		if r.cfg.Progress != nil && time.Now().After(nextProgress) {
+			nextProgress = nextProgress.Add(5 * time.Second)
+			r.progress(time.Since(start))
+		}
+	}
+}
+
+// kill stops a peer without a goodbye: its links and tracker connection
+// just close.
+func (r *runner) kill(v *vpeer) {
+	v.final = v.p.Report()
+	v.killed, v.left = true, time.Now()
+	v.cancel()
+	<-v.done
+}
+
+func (r *runner) stopAll() {
+	r.mu.Lock()
+	peers := append([]*vpeer(nil), r.peers...)
+	r.mu.Unlock()
+	for _, v := range peers {
+		v.cancel()
+	}
+	for _, v := range peers {
+		<-v.done
+	}
+}
+
+func (r *runner) progress(el time.Duration) {
+	r.mu.Lock()
+	peers := append([]*vpeer(nil), r.peers...)
+	r.mu.Unlock()
+	var played, due uint64
+	alive := 0
+	for _, v := range peers {
+		if v.killed {
+			continue
+		}
+		alive++
+		rep := v.p.Report()
+		played += uint64(rep.Continuity * float64(rep.ChunksPlayed+rep.ChunksMissed))
+		due += rep.ChunksPlayed + rep.ChunksMissed
+	}
+	cont := 1.0
+	if due > 0 {
+		cont = float64(played) / float64(due)
+	}
+	fmt.Fprintf(r.cfg.Progress, "[%5.1fs] peers %d  continuity %.4f  chunks ok %d  corrupt %d\n",
+		el.Seconds(), alive, cont, r.good.Load(), r.corrupt.Load())
+}
+
+func (r *runner) collect(ost origin.Stats, srv *tracker.Server) *Result {
+	cfg := r.cfg
+	res := &Result{Scenario: Scenario{Mode: cfg.Mode, Peers: cfg.Peers, DurationS: cfg.Duration.Seconds(), Bitrate: cfg.Bitrate,
+		Churn: cfg.Churn, Trees: cfg.Trees, K: cfg.K, UploadKbps: cfg.UploadKbps}}
+	r.mu.Lock()
+	peers := append([]*vpeer(nil), r.peers...)
+	r.mu.Unlock()
+	res.PeersTotal = len(peers)
+	var startups, lat, repairs []float64
+	var onTime, due, onTimeLived, dueLived float64
+	res.ContinuityMin = 1
+	chunkBytes := float64(ost.ChunkBytes) / math.Max(1, float64(ost.Chunks))
+	var needed float64
+	now := time.Now()
+	for _, v := range peers {
+		rep := v.final
+		end := v.left
+		if !v.killed {
+			rep = v.p.Report()
+			end = now
+		}
+		if rep.StartupMS >= 0 {
+			startups = append(startups, rep.StartupMS)
+		}
+		lat = append(lat, rep.Latencies...)
+		repairs = append(repairs, rep.RepairMS...)
+		d := float64(rep.ChunksPlayed + rep.ChunksMissed)
+		due += d
+		onTime += rep.Continuity * d
+		if end.Sub(v.joined) >= 10*time.Second {
+			dueLived += d
+			onTimeLived += rep.Continuity * d
+			res.ContinuityMin = math.Min(res.ContinuityMin, rep.Continuity)
+		}
+		needed += d * chunkBytes
+		res.RelayBytes += rep.RelayBytes
+		if v.killed {
+			res.Killed++
+		}
+	}
+	res.Continuity = ratio(onTime, due)
+	res.ContinuityLived = ratio(onTimeLived, dueLived)
+	res.StartupP50, res.StartupP95, res.StartupP99 = peer.Percentile(startups, 50), peer.Percentile(startups, 95), peer.Percentile(startups, 99)
+	res.LatencyP50, res.LatencyP95, res.LatencyP99 = peer.Percentile(lat, 50), peer.Percentile(lat, 95), peer.Percentile(lat, 99)
+	res.RepairP50, res.RepairP95, res.RepairP99 = peer.Percentile(repairs, 50), peer.Percentile(repairs, 95), peer.Percentile(repairs, 99)
+	res.Repairs = len(repairs)
+	res.OriginRTCBytes, res.OriginHTTPBytes, res.StreamBytes = ost.RTCBytes, ost.HTTPBytes, ost.ChunkBytes
+	egress := float64(ost.RTCBytes + ost.HTTPBytes)
+	res.OriginEgressCopies = round(egress / math.Max(1, float64(ost.ChunkBytes)))
+	if needed > 0 {
+		res.OffloadRatio = round(1 - egress/needed)
+	}
+	res.ChunksGood, res.ChunksCorrupt = r.good.Load(), r.corrupt.Load()
+	res.DepthMax = depthOf(r.url)
+	return res
+}
+
+func ratio(a, b float64) float64 {
+	if b == 0 {
+		return 1
+	}
+	return round(a / b)
+}
+
+func round(x float64) float64 { return math.Round(x*1e4) / 1e4 }
+
+// depthOf reads the deepest peer per tree from the tracker's stats.
+func depthOf(url string) []int {
+	resp, err := http.Get(url + "/api/v1/channels/loadtest/stats")
+	if err != nil {
+		return nil
+	}
+	defer resp.Body.Close()
+	var st tracker.ChannelStats
+	if json.NewDecoder(resp.Body).Decode(&st) != nil {
+		return nil
+	}
+	return st.MaxDepth
+}
+
+// cpuTime is the process's user+system CPU time so far.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// Summary writes the result as a table people read.
+func (res *Result) Summary(w io.Writer) {
+	rows := [][2]string{
+		{"peers (total, killed)", fmt.Sprintf("%d, %d", res.PeersTotal, res.Killed)},
+		{"origin_egress_copies", fmt.Sprintf("%.2f", res.OriginEgressCopies)},
+		{"offload_ratio", fmt.Sprintf("%.4f", res.OffloadRatio)},
+		{"continuity (all / alive ≥10s / worst)", fmt.Sprintf("%.4f / %.4f / %.4f", res.Continuity, res.ContinuityLived, res.ContinuityMin)},
+		{"startup_ms p50/p95/p99", fmt.Sprintf("%.0f / %.0f / %.0f", res.StartupP50, res.StartupP95, res.StartupP99)},
+		{"latency_ms p50/p95/p99", fmt.Sprintf("%.1f / %.1f / %.1f", res.LatencyP50, res.LatencyP95, res.LatencyP99)},
+		{"repair_ms p50/p95 (n)", fmt.Sprintf("%.0f / %.0f (%d)", res.RepairP50, res.RepairP95, res.Repairs)},
+		{"depth max per tree", fmt.Sprint(res.DepthMax)},
+		{"relay_bytes", fmt.Sprintf("%d", res.RelayBytes)},
+		{"chunks identical / corrupt", fmt.Sprintf("%d / %d", res.ChunksGood, res.ChunksCorrupt)},
+		{"cpu total / per peer", fmt.Sprintf("%.0f%% / %.2f%%", res.CPUTotalPct, res.CPUPerPeerPct)},
+	}
+	for _, r := range rows {
+		fmt.Fprintf(w, "  %-40s %s\n", r[0], r[1])
+	}
+}
