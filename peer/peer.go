@@ -66,6 +66,9 @@ func (c Config) Validate() error {
 	return nil
 }
 
+// fallbackClient keeps connections to the origin alive across fetches.
+var fallbackClient = &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 8, IdleConnTimeout: 30 * time.Second}}
+
 // Peer is a running native peer. Create it with New.
 type Peer struct {
 	cfg    Config
@@ -113,7 +116,7 @@ func New(cfg Config) (*Peer, error) {
 		cfg.Out = io.Discard
 	}
 	if cfg.HTTP == nil {
-		cfg.HTTP = &http.Client{Timeout: 5 * time.Second}
+		cfg.HTTP = fallbackClient
 	}
 	log := cfg.Logger
 	if log == nil {

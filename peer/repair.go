@@ -78,7 +78,11 @@ func (p *Peer) fetchJobs(now time.Time, trees []swarmTree) []fetchJob {
 		if c.man == nil || c.done || (p.started && int32(seq-p.next) < 0) {
 			continue
 		}
-		urgent := !now.Before(p.deadlineLocked(c).Add(-p.cfg.FallbackLead))
+		deadline := p.deadlineLocked(c)
+		if !now.Before(deadline) || (!p.started && p.st.played == 0 && int32(p.newest-seq) > 2) {
+			continue // too late to matter, or history from before we joined
+		}
+		urgent := !now.Before(deadline.Add(-p.cfg.FallbackLead))
 		need := p.k - c.have - countTrue(c.fetching)
 		for i := range c.shards {
 			if c.shards[i] != nil || c.fetching[i] {
@@ -191,6 +195,11 @@ func (p *Peer) fetch(ctx context.Context, base string, j fetchJob) {
 	p.sendRegenerated(regen)
 }
 
+// linkTimeout is how long a link to a new parent may take to open before
+// the peer asks for another parent. Link setup is slow on a loaded machine
+// (DTLS handshakes), so it is well above the silence timeout.
+const linkTimeout = 6 * time.Second
+
 // watchParents complains about a parent that has sent nothing for the
 // silence timeout while chunks keep arriving by other trees.
 func (p *Peer) watchParents(now time.Time, trees []swarmTree, parents map[int]forest.PeerID) {
@@ -217,10 +226,16 @@ func (p *Peer) watchParents(now time.Time, trees []swarmTree, parents map[int]fo
 			}
 			continue
 		}
-		if flowing && now.Sub(p.lastRx[i]) > p.cfg.SilenceTimeout {
+		// Silent: the link is open and has carried nothing of this tree
+		// for the timeout while other trees deliver; or the link has not
+		// opened at all within linkTimeout.
+		open := !t.ParentOpenSince.IsZero()
+		silent := open && flowing && now.Sub(p.lastRx[i]) > p.cfg.SilenceTimeout && now.Sub(t.ParentOpenSince) > p.cfg.SilenceTimeout
+		stuck := !open && now.Sub(p.lastRx[i]) > linkTimeout
+		if silent || stuck {
 			p.lastRx[i] = now
 			p.st.complaints++
-			go p.member.Complain(i, "silent")
+			p.member.Complain(i, "silent")
 		}
 	}
 }

@@ -325,7 +325,11 @@ func (ch *channel) complain(c *client, m Message) {
 		return
 	}
 	ch.apply(ds, true)
-	if parent == forest.Origin {
+	// Only corrupt data counts against a parent: a parent can be silent
+	// because its own parent is (a starved subtree during a flash crowd),
+	// and demoting it for that would throw away capacity exactly when it is
+	// needed; the child has moved, which is the cure for silence.
+	if parent == forest.Origin || m.Reason != "corrupt" {
 		ch.gauges()
 		return
 	}
@@ -341,12 +345,8 @@ func (ch *channel) complain(c *client, m Message) {
 			n++
 		}
 	}
-	limit := ch.srv.cfg.ComplaintLimit
-	if m.Reason == "corrupt" {
-		limit = min(limit, 2)
-	}
-	if n >= limit {
-		ch.srv.log.Warn("demoting peer after complaints", "channel", ch.id, "peer", parent, "complaints", n, "reason", m.Reason)
+	if n >= ch.srv.cfg.ComplaintLimit {
+		ch.srv.log.Warn("demoting peer after corrupt-data complaints", "channel", ch.id, "peer", parent, "complaints", n)
 		delete(ch.complaints, parent)
 		ds, err := ch.f.SetSlots(parent, 0)
 		if err == nil {

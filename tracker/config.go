@@ -49,8 +49,8 @@ type Config struct {
 	// set it (the same on every run) to let peers resume.
 	ResumeSecret []byte
 	// ComplaintWindow and ComplaintLimit: this many distinct children
-	// complaining about one parent within the window demote it to a leaf.
-	// Defaults 30 s and 3.
+	// reporting corrupt data from one parent within the window demote it
+	// to a leaf in every tree. Defaults 30 s and 2.
 	ComplaintWindow time.Duration
 	ComplaintLimit  int
 	// OutboundQueue is how many messages may wait for one client before the
@@ -94,7 +94,7 @@ func (c Config) withDefaults() Config {
 		c.ComplaintWindow = 30 * time.Second
 	}
 	if c.ComplaintLimit == 0 {
-		c.ComplaintLimit = 3
+		c.ComplaintLimit = 2
 	}
 	if c.OutboundQueue == 0 {
 		c.OutboundQueue = 1024

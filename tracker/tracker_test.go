@@ -265,7 +265,7 @@ func TestHeartbeatTimeoutRepairs(t *testing.T) {
 }
 
 func TestComplaints(t *testing.T) {
-	srv, base := startServer(t, Config{ComplaintLimit: 3})
+	srv, base := startServer(t, Config{})
 	origin := publish(t, base, "c")
 	var peers []*tclient
 	for i := 0; i < 30; i++ {
@@ -304,7 +304,11 @@ func TestComplaints(t *testing.T) {
 		t.Fatal("no peer with three children")
 	}
 	for n, k := range kids {
-		byID[k].send(Message{Type: TypeComplaint, Tree: intp(tree), Parent: parent})
+		reason := "silent"
+		if n > 0 {
+			reason = "corrupt" // one silent complaint moves the child; two corrupt ones demote
+		}
+		byID[k].send(Message{Type: TypeComplaint, Tree: intp(tree), Parent: parent, Reason: reason})
 		checkFor(t, 5*time.Second, "child moved", func() error {
 			byID[k].mu.Lock()
 			defer byID[k].mu.Unlock()
@@ -313,7 +317,14 @@ func TestComplaints(t *testing.T) {
 			}
 			return nil
 		})
-		_ = n
+		if n == 1 {
+			// One corrupt complaint (plus a silent one) is not enough.
+			for _, nd := range srv.channel("c").snapshot().Nodes {
+				if nd.ID == parent && nd.Slots == 0 {
+					t.Fatal("demoted before two corrupt complaints")
+				}
+			}
+		}
 	}
 	checkFor(t, 5*time.Second, "demoted", func() error {
 		for _, n := range srv.channel("c").snapshot().Nodes {

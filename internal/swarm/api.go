@@ -1,6 +1,8 @@
 package swarm
 
 import (
+	"time"
+
 	"github.com/coopcast/coopcast/internal/forest"
 	"github.com/coopcast/coopcast/tracker"
 )
@@ -12,6 +14,9 @@ type TreeState struct {
 	ParentKind string
 	Fallback   bool
 	Children   int
+	// ParentOpenSince is when the link to the parent opened; zero while it
+	// is not open.
+	ParentOpenSince time.Time
 }
 
 // Trees returns the node's state in every tree.
@@ -23,6 +28,9 @@ func (m *Member) Trees() []TreeState {
 		out[i] = TreeState{Parent: m.parents[i], HasParent: m.hasParent[i], Fallback: m.fallback[i]}
 		if n := m.nbrs[m.parents[i]]; n != nil && m.hasParent[i] {
 			out[i].ParentKind = n.kind
+			if t := n.d.opened.Load(); t != 0 {
+				out[i].ParentOpenSince = time.Unix(0, t)
+			}
 		}
 		if p := m.children[i].Load(); p != nil {
 			out[i].Children = len(*p)

@@ -20,6 +20,7 @@ var errNoLink = errors.New("swarm: no link yet")
 // nbr is the mutable part of a neighbour reached from the data path.
 type nbr struct {
 	link    atomic.Pointer[rtc.Link]
+	opened  atomic.Int64               // unix ns when the current link's channel opened; 0: not open
 	pending atomic.Pointer[rtc.Signal] // an answer that came before Dial returned
 }
 
@@ -192,7 +193,11 @@ func (m *Member) install(n *neighbour, link *rtc.Link) {
 	}
 	link.OnMessage(func(b []byte) { m.h.Data(n.id, b) })
 	link.OnBufferedLow(relay.DefaultLowWater, n.queue.Pump)
-	link.OnOpen(n.queue.Pump)
+	n.d.opened.Store(0)
+	link.OnOpen(func() {
+		n.d.opened.Store(time.Now().UnixNano())
+		n.queue.Pump()
+	})
 	m.wg.Add(1)
 	go func() {
 		defer m.wg.Done()
@@ -208,6 +213,7 @@ func (m *Member) install(n *neighbour, link *rtc.Link) {
 		if !n.d.link.CompareAndSwap(link, nil) || m.closed {
 			return
 		}
+		n.d.opened.Store(0)
 		m.log.Info("link to neighbour lost", "peer", n.id)
 		if m.nbrs[n.id] == n && (n.parentOf != 0 || n.childOf != 0) {
 			// Still paired: try again (the lower id re-offers).
