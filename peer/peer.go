@@ -204,7 +204,7 @@ func (h *handler) Welcome(m tracker.Message) {
 	if first {
 		close(p.welcomed)
 	}
-	p.log.Info("joined", "channel", m.Channel, "peer", m.PeerID, "home", m.Home)
+	p.log.Info("joined", "channel", m.Channel, "peer", m.PeerID)
 }
 
 func (h *handler) Topology() {}

@@ -53,7 +53,6 @@ type Report struct {
 	RepairMS []float64 `json:"repair_ms,omitempty"`
 	// Latencies are the per-chunk latencies in ms, for aggregation.
 	Latencies []float64 `json:"-"`
-	Depth     []int     `json:"depth,omitempty"`
 	Parents   []uint64  `json:"parents"`
 	Fallback  []bool    `json:"fallback"`
 }

@@ -32,8 +32,8 @@ func (m *Member) Trees() []TreeState {
 				out[i].ParentOpenSince = time.Unix(0, t)
 			}
 		}
-		if p := m.children[i].Load(); p != nil {
-			out[i].Children = len(*p)
+		if all := m.kids.Load(); all != nil && i < len(*all) {
+			out[i].Children = len((*all)[i])
 		}
 	}
 	return out

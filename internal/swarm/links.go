@@ -116,7 +116,12 @@ func (m *Member) rebuildChildrenLocked(tree int) {
 			kids = append(kids, n)
 		}
 	}
-	m.children[tree].Store(&kids)
+	all := make([][]*neighbour, m.trees)
+	if old := m.kids.Load(); old != nil {
+		copy(all, *old)
+	}
+	all[tree] = kids
+	m.kids.Store(&all)
 }
 
 // releaseLocked closes the link to a peer we no longer share a tree with,
@@ -266,14 +271,11 @@ func (m *Member) onSignal(from forest.PeerID, s rtc.Signal) {
 // Fanout sends msg, part of chunk seq, to every child in tree, through
 // each child's bounded queue. It never blocks.
 func (m *Member) Fanout(tree int, seq uint32, msg []byte) {
-	if tree < 0 || tree >= len(m.children) {
+	all := m.kids.Load()
+	if all == nil || tree < 0 || tree >= len(*all) {
 		return
 	}
-	p := m.children[tree].Load()
-	if p == nil {
-		return
-	}
-	for _, n := range *p {
+	for _, n := range (*all)[tree] {
 		n.queue.Push(seq, msg)
 	}
 }

@@ -83,7 +83,7 @@ type Member struct {
 	fallback  []bool
 	fbURL     string
 	nbrs      map[forest.PeerID]*neighbour
-	children  []atomic.Pointer[[]*neighbour] // per tree, copy on write
+	kids      atomic.Pointer[[][]*neighbour] // per tree; replaced whole, never changed in place
 	closed    bool
 
 	retiredRelay   atomic.Uint64 // relay counters of neighbours gone
@@ -309,7 +309,8 @@ func (m *Member) handle(ctx context.Context, msg tracker.Message) error {
 			m.parents = make([]forest.PeerID, msg.Trees)
 			m.hasParent = make([]bool, msg.Trees)
 			m.fallback = make([]bool, msg.Trees)
-			m.children = make([]atomic.Pointer[[]*neighbour], msg.Trees)
+			empty := make([][]*neighbour, msg.Trees)
+			m.kids.Store(&empty)
 		}
 		m.fbURL = msg.FallbackURL
 		m.mu.Unlock()

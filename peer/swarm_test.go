@@ -1,0 +1,245 @@
+package peer
+
+import (
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/json"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/coopcast/coopcast/internal/forest"
+	"github.com/coopcast/coopcast/internal/rtc"
+	"github.com/coopcast/coopcast/internal/swarm"
+	"github.com/coopcast/coopcast/internal/wire"
+	"github.com/coopcast/coopcast/tracker"
+)
+
+// wait lets the stream run, checking ctx-free wall time.
+func wait(d time.Duration) { time.Sleep(d) }
+
+func continuityOf(ps []*checked) (worst float64, who int) {
+	worst = 1
+	for i, p := range ps {
+		if c := p.Report().Continuity; c < worst {
+			worst, who = c, i
+		}
+	}
+	return
+}
+
+// TestKillFifthOfPeers: 30 peers; after the stream settles a fifth of
+// them are killed without goodbye. Every survivor keeps rebuilding
+// byte-identical chunks, on time.
+func TestKillFifthOfPeers(t *testing.T) {
+	e := startSwarm(t)
+	var peers []*checked
+	for i := 0; i < 30; i++ {
+		peers = append(peers, e.join(t, 1200))
+		time.Sleep(30 * time.Millisecond)
+	}
+	wait(5 * time.Second)
+	before := make([]int64, len(peers))
+	reps := make([]Report, len(peers))
+	for i, p := range peers {
+		before[i] = p.good.Load()
+		reps[i] = p.Report()
+	}
+	for _, p := range peers[:6] {
+		p.stop()
+	}
+	survivors := peers[6:]
+	wait(6 * time.Second)
+	for i, p := range survivors {
+		if p.corrupt.Load() != 0 {
+			t.Errorf("survivor %d rebuilt %d corrupt chunks", i, p.corrupt.Load())
+		}
+		// 6 s of stream at 4 chunks/s after the kill: nearly all of it.
+		if got := p.good.Load() - before[i+6]; got < 20 {
+			t.Errorf("survivor %d rebuilt only %d chunks after the kill: %+v", i, got, p.Report())
+		}
+	}
+	// Continuity after the kill (the start-up under -race is slow and
+	// not what this test is about).
+	for i, p := range survivors {
+		r, b := p.Report(), reps[i+6]
+		due := float64(r.ChunksPlayed + r.ChunksMissed - b.ChunksPlayed - b.ChunksMissed)
+		onTime := r.Continuity*float64(r.ChunksPlayed+r.ChunksMissed) - b.Continuity*float64(b.ChunksPlayed+b.ChunksMissed)
+		if due < 20 || onTime/due < 0.98 {
+			t.Errorf("survivor %d: %.0f of %.0f chunks on time after the kill", i, onTime, due)
+		}
+	}
+}
+
+// malicious is a swarm member that corrupts every fragment it relays and
+// forges the manifests it forwards.
+type malicious struct {
+	m    *swarm.Member
+	key  ed25519.PrivateKey
+	mu   sync.Mutex
+	sent int
+}
+
+func (h *malicious) Welcome(tracker.Message) {}
+func (h *malicious) Topology()               {}
+func (h *malicious) Data(from forest.PeerID, b []byte) {
+	if len(b) < 2 {
+		return
+	}
+	switch b[1] {
+	case wire.TypeFragment:
+		f, err := wire.ParseFragment(b)
+		if err != nil {
+			return
+		}
+		bad := append([]byte(nil), b...)
+		bad[len(bad)-1] ^= 0xff
+		h.m.Fanout(int(f.Shard), f.Seq, bad)
+		// And a flood of garbage, oversized and truncated messages.
+		h.m.Fanout(int(f.Shard), f.Seq, make([]byte, 3))
+		h.m.Fanout(int(f.Shard), f.Seq, make([]byte, wire.MaxMessage+100))
+	case wire.TypeManifest:
+		m, err := wire.ParseManifest(b)
+		if err != nil {
+			return
+		}
+		forged, err := wire.SignManifest(h.key, "t", &m)
+		if err != nil {
+			return
+		}
+		for i := 0; i < int(m.M); i++ {
+			h.m.Fanout(i, m.Seq, forged)
+		}
+	}
+	h.mu.Lock()
+	h.sent++
+	h.mu.Unlock()
+}
+
+// TestMaliciousPeer: a peer with plenty of upload joins first (so it
+// feeds others) and corrupts everything it relays. Honest peers drop and
+// report the bad data, never play it, and keep playing; the tracker
+// demotes the attacker to a leaf.
+func TestMaliciousPeer(t *testing.T) {
+	e := startSwarm(t)
+	_, priv, _ := ed25519.GenerateKey(rand.Reader)
+	h := &malicious{key: priv}
+	m, err := swarm.New(swarm.Config{TrackerURL: e.url, Channel: "t", UploadKbps: 5000, RTC: rtc.Config{ICEInterfaces: []string{"lo"}}, Handler: h})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.m = m
+	done := make(chan struct{})
+	go func() { defer close(done); m.Run(e.ctx) }()
+	t.Cleanup(func() { m.Close(); <-done })
+	// The attacker is in every tree before anyone else arrives, so it is
+	// near the root with slots to fill.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		ts := m.Trees()
+		placed := len(ts) > 0
+		for _, x := range ts {
+			placed = placed && x.HasParent
+		}
+		if placed {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("attacker not placed within 10s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+
+	var honest []*checked
+	for i := 0; i < 15; i++ {
+		honest = append(honest, e.join(t, 1200))
+		time.Sleep(30 * time.Millisecond)
+	}
+	wait(10 * time.Second)
+
+	var bad uint64
+	for i, p := range honest {
+		r := p.Report()
+		bad += r.BadMessages
+		if p.corrupt.Load() != 0 {
+			t.Errorf("honest peer %d played %d corrupt chunks", i, p.corrupt.Load())
+		}
+		if p.good.Load() < 25 {
+			t.Errorf("honest peer %d rebuilt only %d chunks: %+v", i, p.good.Load(), r)
+		}
+	}
+	sent, dropped, kids := m.RelayStats()
+	h.mu.Lock()
+	t.Logf("attacker: handled %d messages, relayed %d B (dropped %d) to %d children, trees %+v", h.sent, sent, dropped, kids, m.Trees())
+	h.mu.Unlock()
+	if bad == 0 {
+		t.Fatal("no honest peer ever saw bad data: the attacker fed nobody, the test proves nothing")
+	}
+	if worst, who := continuityOf(honest); worst < 0.95 {
+		t.Errorf("honest peer %d continuity %.3f: %+v", who, worst, honest[who].Report())
+	}
+	// The tracker demoted the attacker.
+	resp, err := http.Get(e.url + "/api/v1/channels/t/forest")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var snap tracker.ForestSnapshot
+	json.NewDecoder(resp.Body).Decode(&snap)
+	for _, n := range snap.Nodes {
+		if forest.PeerID(n.ID) == m.ID() && (n.Slots != 0 || n.Children != 0) {
+			t.Errorf("attacker still has %d slots and %d children", n.Slots, n.Children)
+		}
+	}
+	t.Logf("honest peers dropped %d bad messages", bad)
+}
+
+// stalled is a member whose receive path blocks: the data channel stops
+// reading, its parent's send buffer to it fills.
+type stalled struct {
+	release chan struct{}
+	once    sync.Once
+}
+
+func (s *stalled) Welcome(tracker.Message) {}
+func (s *stalled) Topology()               {}
+func (s *stalled) Data(forest.PeerID, []byte) {
+	<-s.release
+}
+
+// TestStalledChildDoesNotSlowSiblings: a child that stops reading sits
+// among honest children; every honest peer keeps playing on time.
+func TestStalledChildDoesNotSlowSiblings(t *testing.T) {
+	e := startSwarm(t)
+	var honest []*checked
+	for i := 0; i < 4; i++ {
+		honest = append(honest, e.join(t, 2000))
+		time.Sleep(30 * time.Millisecond)
+	}
+	s := &stalled{release: make(chan struct{})}
+	m, err := swarm.New(swarm.Config{TrackerURL: e.url, Channel: "t", UploadKbps: 0, RTC: rtc.Config{ICEInterfaces: []string{"lo"}}, Handler: s})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { defer close(done); m.Run(e.ctx) }()
+	t.Cleanup(func() { close(s.release); m.Close(); <-done })
+	for i := 0; i < 8; i++ {
+		honest = append(honest, e.join(t, 0))
+		time.Sleep(30 * time.Millisecond)
+	}
+	wait(10 * time.Second)
+	if worst, who := continuityOf(honest); worst < 0.98 {
+		t.Errorf("honest peer %d continuity %.3f beside a stalled child: %+v", who, worst, honest[who].Report())
+	}
+	var dropped uint64
+	for _, p := range honest {
+		dropped += p.Report().RelayDropped
+		if p.corrupt.Load() != 0 {
+			t.Errorf("corrupt chunk")
+		}
+	}
+	dropped += e.origin.Stats().Dropped
+	t.Logf("stalled child's parents: %+v; bytes dropped for slow children: %d", m.Trees(), dropped)
+}
