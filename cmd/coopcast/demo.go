@@ -2,21 +2,76 @@ package main
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"io"
+	"net"
+
+	"github.com/gin-gonic/gin"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/coopcast/coopcast/origin"
+	"github.com/coopcast/coopcast/tracker"
 )
+
+// demoToken is the demo's publish token: its origin runs in the same
+// process, and the demo listens on loopback by default.
+const demoToken = "demo-token"
 
 func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("[demo] [--listen ADDR]",
-		"Runs the all-in-one demo on one address: a tracker for channel \"demo\".", stderr)
-	var lf logFlags
-	listen := fs.String("listen", "127.0.0.1:8080", "address to serve on")
+		"Runs the all-in-one demo on one address: a tracker and an origin publishing\n"+
+			"channel \"demo\" (a synthetic 500 kbit/s stream for now), with HTTP fallback.\n"+
+			"Join it with the 'coopcast peer' command it prints.", stderr)
+	var (
+		lf      logFlags
+		ice     iceFlags
+		listen  = fs.String("listen", "127.0.0.1:8080", "address to serve on")
+		bitrate = fs.String("bitrate", "500k", "bitrate of the demo stream")
+	)
 	lf.register(fs)
+	ice.register(fs)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	return runTracker(ctx, []string{"--listen", *listen, "--publish-token", demoToken, "--log-format", lf.format, "--log-level", lf.level}, stdout, stderr)
+	log, err := lf.logger(stderr)
+	if err != nil {
+		return err
+	}
+	bps, err := parseBitrate(*bitrate)
+	if err != nil {
+		return fmt.Errorf("%w: --bitrate: %v", errUsage, err)
+	}
+	ln, err := net.Listen("tcp", *listen)
+	if err != nil {
+		return fmt.Errorf("%w: --listen %s: %v", errUsage, *listen, err)
+	}
+	base := "http://" + ln.Addr().String()
+	srv, err := tracker.New(tracker.Config{PublishToken: demoToken, Logger: log})
+	if err != nil {
+		return err
+	}
+	src, err := origin.NewSynthetic(bps, 0)
+	if err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	o, err := origin.New(origin.Config{TrackerURL: base, Channel: "demo", PublishToken: demoToken, Source: src,
+		Bitrate: bps, FallbackURL: base + "/fallback/demo", RTC: ice.config(base), Logger: log})
+	if err != nil {
+		return err
+	}
+	srv.Router().GET("/fallback/demo/*rest", gin.WrapH(o.Handler()))
+	fmt.Fprintf(stdout, "coopcast demo: tracker and origin on %s, channel \"demo\"\n", base)
+	fmt.Fprintf(stdout, "  swarm:  %s/api/v1/channels/demo/forest\n", base)
+	fmt.Fprintf(stdout, "  join:   coopcast peer --tracker %s --channel demo --duration 20s --report peer.json\n", base)
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return serve(gctx, log, ln, srv.Handler(), srv) })
+	g.Go(func() error {
+		err := o.Run(gctx)
+		if errors.Is(err, context.Canceled) {
+			return nil
+		}
+		return err
+	})
+	return g.Wait()
 }
-
-// demoToken is the demo's publish token: the demo's origin runs in the
-// same process, and the tracker listens on loopback by default.
-const demoToken = "demo-token"
