@@ -225,3 +225,26 @@ func (h *handler) Welcome(m tracker.Message) {
 }
 func (h *handler) Data(forest.PeerID, []byte) {}
 func (h *handler) Topology()                  {}
+
+// ChildReady sends a new child the newest chunk's manifest and its
+// trees' shards, so it starts (or resumes) without waiting for the next
+// chunk.
+func (h *handler) ChildReady(child forest.PeerID, trees uint64) {
+	o := (*Origin)(h)
+	last, ok := o.store.last()
+	if !ok {
+		return
+	}
+	for _, seq := range []uint32{last} {
+		c, ok := o.store.get(seq)
+		if !ok {
+			continue
+		}
+		o.member.SendTo(child, seq, c.manifest)
+		for i, sh := range c.shards {
+			if trees&(1<<i) != 0 {
+				wire.Fragments(seq, uint8(i), sh, func(msg []byte) { o.member.SendTo(child, seq, msg) })
+			}
+		}
+	}
+}

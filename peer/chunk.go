@@ -3,6 +3,7 @@ package peer
 import (
 	"bytes"
 	"encoding/binary"
+	"slices"
 	"time"
 
 	"github.com/coopcast/coopcast/internal/forest"
@@ -281,6 +282,42 @@ func (p *Peer) evictLocked() {
 	for seq := range p.chunks {
 		if int32(p.newest-seq) > window || (p.started && int32(p.next-seq) > 8) {
 			delete(p.chunks, seq)
+		}
+	}
+}
+
+// catchUp is a batch of messages for one new child.
+type catchUp struct {
+	seq  uint32
+	msgs [][]byte
+}
+
+// childReady sends a child that just became ready, in each tree of the
+// mask, the newest chunk's manifest and shard: a new or repaired child
+// starts with the chunk in flight instead of waiting for the next one.
+// Older chunks are left to the child's own HTTP fallback near their
+// deadline, so backfill never floods a link that has just opened.
+func (p *Peer) childReady(child forest.PeerID, trees uint64) {
+	now := time.Now()
+	p.mu.Lock()
+	var out []catchUp
+	for seq, c := range p.chunks {
+		if c.man == nil || seq != p.newest || !now.Before(p.deadlineLocked(c)) {
+			continue
+		}
+		cu := catchUp{seq: seq, msgs: [][]byte{c.rawMan}}
+		for i, sh := range c.shards {
+			if trees&(1<<i) != 0 && sh != nil {
+				wire.Fragments(seq, uint8(i), sh, func(msg []byte) { cu.msgs = append(cu.msgs, msg) })
+			}
+		}
+		out = append(out, cu)
+	}
+	p.mu.Unlock()
+	slices.SortFunc(out, func(a, b catchUp) int { return int(int32(a.seq - b.seq)) })
+	for _, cu := range out {
+		for _, m := range cu.msgs {
+			p.member.SendTo(child, cu.seq, m)
 		}
 	}
 }

@@ -209,4 +209,6 @@ func (h *handler) Welcome(m tracker.Message) {
 
 func (h *handler) Topology() {}
 
+func (h *handler) ChildReady(child forest.PeerID, trees uint64) { (*Peer)(h).childReady(child, trees) }
+
 func (h *handler) Data(from forest.PeerID, b []byte) { (*Peer)(h).receive(from, b, false) }

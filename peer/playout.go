@@ -40,11 +40,11 @@ func (p *Peer) due(now time.Time) [][]byte {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if !p.started {
-		// Start at the oldest chunk whose manifest we have and that can
-		// still make its deadline.
+		// Start at the oldest chunk that is rebuilt, or whose deadline is
+		// far enough away for HTTP fallback to complete it.
 		first, ok := uint32(0), false
 		for seq, c := range p.chunks {
-			if c.man == nil || now.After(p.deadlineLocked(c)) {
+			if c.man == nil || (!c.done && now.After(p.deadlineLocked(c).Add(-p.cfg.FallbackLead))) {
 				continue
 			}
 			if !ok || int32(seq-first) < 0 {

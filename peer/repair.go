@@ -220,9 +220,10 @@ func (p *Peer) watchParents(now time.Time, trees []swarmTree, parents map[int]fo
 		if old, ok := parents[i]; !ok || old != t.Parent {
 			parents[i] = t.Parent
 			p.lastRx[i] = now // a new parent gets a full timeout to deliver
-			if ok {
-				// A replaced parent: time until the new one delivers.
-				p.switchAt[i], p.switchFrom[i] = now, t.Parent
+			if ok && !t.ParentLostAt.IsZero() {
+				// The parent was lost: repair_ms runs until the new one
+				// delivers.
+				p.switchAt[i], p.switchFrom[i] = t.ParentLostAt, t.Parent
 			}
 			continue
 		}

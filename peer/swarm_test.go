@@ -81,8 +81,9 @@ type malicious struct {
 	sent int
 }
 
-func (h *malicious) Welcome(tracker.Message) {}
-func (h *malicious) Topology()               {}
+func (h *malicious) Welcome(tracker.Message)          {}
+func (h *malicious) Topology()                        {}
+func (h *malicious) ChildReady(forest.PeerID, uint64) {}
 func (h *malicious) Data(from forest.PeerID, b []byte) {
 	if len(b) < 2 {
 		return
@@ -202,8 +203,9 @@ type stalled struct {
 	once    sync.Once
 }
 
-func (s *stalled) Welcome(tracker.Message) {}
-func (s *stalled) Topology()               {}
+func (s *stalled) Welcome(tracker.Message)          {}
+func (s *stalled) Topology()                        {}
+func (s *stalled) ChildReady(forest.PeerID, uint64) {}
 func (s *stalled) Data(forest.PeerID, []byte) {
 	<-s.release
 }

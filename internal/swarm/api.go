@@ -17,6 +17,9 @@ type TreeState struct {
 	// ParentOpenSince is when the link to the parent opened; zero while it
 	// is not open.
 	ParentOpenSince time.Time
+	// ParentLostAt is when the previous parent was lost (failed or left)
+	// if the current parent replaced it; zero after a join or a move.
+	ParentLostAt time.Time
 }
 
 // Trees returns the node's state in every tree.
@@ -25,7 +28,7 @@ func (m *Member) Trees() []TreeState {
 	defer m.mu.Unlock()
 	out := make([]TreeState, m.trees)
 	for i := range out {
-		out[i] = TreeState{Parent: m.parents[i], HasParent: m.hasParent[i], Fallback: m.fallback[i]}
+		out[i] = TreeState{Parent: m.parents[i], HasParent: m.hasParent[i], Fallback: m.fallback[i], ParentLostAt: m.lostAt[i]}
 		if n := m.nbrs[m.parents[i]]; n != nil && m.hasParent[i] {
 			out[i].ParentKind = n.kind
 			if t := n.d.opened.Load(); t != 0 {

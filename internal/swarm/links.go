@@ -66,6 +66,13 @@ func (m *Member) assign(msg tracker.Message) {
 	bit := uint64(1) << tree
 	switch msg.Type {
 	case tracker.TypeAssignParent:
+		// A new parent with no remove-parent first means the old one is
+		// gone (it failed or left): a repair. Moves say remove-parent.
+		if m.hasParent[tree] {
+			m.lostAt[tree] = time.Now()
+		} else {
+			m.lostAt[tree] = time.Time{}
+		}
 		m.dropParentLocked(tree)
 		p := forest.PeerID(msg.Parent)
 		m.parents[tree], m.hasParent[tree], m.fallback[tree] = p, true, false
@@ -87,6 +94,9 @@ func (m *Member) assign(msg tracker.Message) {
 		n.childOf |= bit
 		m.ensureLinkLocked(n)
 		m.rebuildChildrenLocked(tree)
+		if n.d.opened.Load() != 0 {
+			m.readyLocked(n.id, bit)
+		}
 	case tracker.TypeRemoveChild:
 		if n := m.nbrs[forest.PeerID(msg.Child)]; n != nil {
 			n.childOf &^= bit
@@ -202,6 +212,11 @@ func (m *Member) install(n *neighbour, link *rtc.Link) {
 	link.OnOpen(func() {
 		n.d.opened.Store(time.Now().UnixNano())
 		n.queue.Pump()
+		m.mu.Lock()
+		if n.childOf != 0 {
+			m.readyLocked(n.id, n.childOf)
+		}
+		m.mu.Unlock()
 	})
 	m.wg.Add(1)
 	go func() {
@@ -265,6 +280,28 @@ func (m *Member) onSignal(from forest.PeerID, s rtc.Signal) {
 		if err := l.HandleSignal(s); err != nil {
 			m.log.Warn("signal from neighbour", "peer", from, "err", err)
 		}
+	}
+}
+
+// readyLocked tells the handler, off the lock, that a child is ready.
+func (m *Member) readyLocked(id forest.PeerID, trees uint64) {
+	if m.closed {
+		return
+	}
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		m.h.ChildReady(id, trees)
+	}()
+}
+
+// SendTo sends msg, part of chunk seq, to one neighbour through its queue.
+func (m *Member) SendTo(id forest.PeerID, seq uint32, msg []byte) {
+	m.mu.Lock()
+	n := m.nbrs[id]
+	m.mu.Unlock()
+	if n != nil {
+		n.queue.Push(seq, msg)
 	}
 }
 

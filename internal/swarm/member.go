@@ -39,6 +39,11 @@ type Handler interface {
 	Data(from forest.PeerID, b []byte)
 	// Topology: a parent, child or fallback assignment changed.
 	Topology()
+	// ChildReady: the link to child is open and it is our child in the
+	// trees of the bit mask: the moment to send it what it missed (the
+	// chunks still before their deadline), so a new or repaired child
+	// need not wait for the next chunk.
+	ChildReady(child forest.PeerID, trees uint64)
 }
 
 // Config configures a Member. Zero values are defaults.
@@ -81,6 +86,7 @@ type Member struct {
 	parents   []forest.PeerID // per tree
 	hasParent []bool
 	fallback  []bool
+	lostAt    []time.Time // per tree: when the last parent was lost, if the current one replaced it
 	fbURL     string
 	nbrs      map[forest.PeerID]*neighbour
 	kids      atomic.Pointer[[][]*neighbour] // per tree; replaced whole, never changed in place
@@ -309,6 +315,7 @@ func (m *Member) handle(ctx context.Context, msg tracker.Message) error {
 			m.parents = make([]forest.PeerID, msg.Trees)
 			m.hasParent = make([]bool, msg.Trees)
 			m.fallback = make([]bool, msg.Trees)
+			m.lostAt = make([]time.Time, msg.Trees)
 			empty := make([][]*neighbour, msg.Trees)
 			m.kids.Store(&empty)
 		}

@@ -28,8 +28,9 @@ type relayer struct {
 	from map[forest.PeerID]int
 }
 
-func (r *relayer) Welcome(tracker.Message) {}
-func (r *relayer) Topology()               {}
+func (r *relayer) Welcome(tracker.Message)          {}
+func (r *relayer) Topology()                        {}
+func (r *relayer) ChildReady(forest.PeerID, uint64) {}
 func (r *relayer) Data(from forest.PeerID, b []byte) {
 	if len(b) < 5 {
 		return
