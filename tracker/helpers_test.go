@@ -293,34 +293,33 @@ func agree(srv *Server, channel string, origin *tclient, clients []*tclient) err
 			continue
 		}
 		live++
-		c.mu.Lock()
-		n, ok := nodes[c.id]
-		if !ok {
-			id := c.id
-			c.mu.Unlock()
-			return fmt.Errorf("client %d connected but not in the forest", id)
-		}
-		for i, e := range n.Trees {
-			if e.Fallback != c.fallback[i] {
-				c.mu.Unlock()
-				return fmt.Errorf("peer %d tree %d: fallback %v, client believes %v", c.id, i, e.Fallback, c.fallback[i])
+		if err := func() error {
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			n, ok := nodes[c.id]
+			if !ok {
+				return fmt.Errorf("client %d connected but not in the forest", c.id)
 			}
-			if p, has := c.parents[i]; !e.Fallback && (!has || p != e.Parent) {
-				c.mu.Unlock()
-				return fmt.Errorf("peer %d tree %d: parent %d, client believes %d (%v)", c.id, i, e.Parent, p, has)
-			}
-			if len(kids[i][c.id]) != len(c.children[i]) {
-				c.mu.Unlock()
-				return fmt.Errorf("peer %d tree %d: %d children, client believes %d", c.id, i, len(kids[i][c.id]), len(c.children[i]))
-			}
-			for k := range kids[i][c.id] {
-				if !c.children[i][k] {
-					c.mu.Unlock()
-					return fmt.Errorf("peer %d tree %d: child %d unknown to it", c.id, i, k)
+			for i, e := range n.Trees {
+				if e.Fallback != c.fallback[i] {
+					return fmt.Errorf("peer %d tree %d: fallback %v, client believes %v", c.id, i, e.Fallback, c.fallback[i])
+				}
+				if p, has := c.parents[i]; !e.Fallback && (!has || p != e.Parent) {
+					return fmt.Errorf("peer %d tree %d: parent %d, client believes %d (%v)", c.id, i, e.Parent, p, has)
+				}
+				if len(kids[i][c.id]) != len(c.children[i]) {
+					return fmt.Errorf("peer %d tree %d: %d children, client believes %d", c.id, i, len(kids[i][c.id]), len(c.children[i]))
+				}
+				for k := range kids[i][c.id] {
+					if !c.children[i][k] {
+						return fmt.Errorf("peer %d tree %d: child %d unknown to it", c.id, i, k)
+					}
 				}
 			}
+			return nil
+		}(); err != nil {
+			return err
 		}
-		c.mu.Unlock()
 	}
 	if live != len(snap.Nodes) {
 		return fmt.Errorf("%d clients connected, forest has %d", live, len(snap.Nodes))

@@ -1,0 +1,46 @@
+package loadtest
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func TestValidateNamesTheProblem(t *testing.T) {
+	for _, tc := range []struct {
+		cfg  Config
+		want string
+	}{
+		{Config{Peers: MaxRealPeers + 1}, "--peers"},
+		{Config{Peers: -1}, "--peers"},
+		{Config{Bitrate: 1}, "--bitrate"},
+		{Config{Trees: 4, K: 5}, "--k"},
+		{Config{Churn: 101}, "--churn"},
+		{Config{Mode: "sim"}, "--mode"},
+		{Config{Duration: time.Second}, "--duration"},
+	} {
+		if err := tc.cfg.Validate(); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("Validate(%+v) = %v, want it to name %s", tc.cfg, err, tc.want)
+		}
+	}
+}
+
+// TestSmallRealRun: a small real swarm end to end through Run: every
+// chunk identical, everyone on time, the measures filled in.
+func TestSmallRealRun(t *testing.T) {
+	res, err := Run(context.Background(), Config{Peers: 8, Duration: 6 * time.Second, Bitrate: 300_000, JoinOver: 500 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.ChunksCorrupt != 0 || res.ChunksGood < 8*8 {
+		t.Fatalf("chunks identical %d, corrupt %d", res.ChunksGood, res.ChunksCorrupt)
+	}
+	if res.Continuity < 0.99 || res.OriginEgressCopies <= 0 || res.StartupP95 <= 0 || len(res.DepthMax) != 4 {
+		t.Fatalf("measures: %+v", res)
+	}
+}
