@@ -20,7 +20,7 @@ import (
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 const (
-	testBitrate  = 300_000
+	testBitrate  = 150_000
 	testInterval = 250 * time.Millisecond
 )
 

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/coder/websocket"
+
 	"github.com/coopcast/coopcast/internal/forest"
 )
 
@@ -23,8 +25,11 @@ type channel struct {
 
 	// mu is the channel's critical section: every forest event, and the
 	// turning of its decisions into queued messages, happens under it, so
-	// each client sees its assignments in the forest's order.
+	// each client sees its assignments in the forest's order. It guards
+	// every field below, and each member client's kids. Lock order:
+	// Server.mu, then channel.mu, then client.closeMu.
 	mu           sync.Mutex
+	retired      bool // removed from the server: refuses new clients
 	f            *forest.Forest
 	origin       *client
 	peers        map[forest.PeerID]*client
@@ -70,16 +75,24 @@ func newChannel(s *Server, id string, trees, k int, bitrate int64, key, fallback
 	}, nil
 }
 
-// attachOrigin makes c the channel's origin, or refuses if another origin
-// is live or the stream's shape or key differ.
-func (ch *channel) attachOrigin(c *client, m Message) string {
+// attachOrigin makes c the channel's origin, or refuses if the stream's
+// shape or key differ from the channel's. An origin that reconnects before
+// its old connection is noticed dead replaces it (it holds the publish
+// token and the channel's key). ok is false if the channel has been
+// retired: look it up again.
+func (ch *channel) attachOrigin(c *client, m Message) (fatal string, ok bool) {
 	ch.mu.Lock()
 	defer ch.mu.Unlock()
-	if ch.origin != nil {
-		return c.fatalError(codeOriginLive, fmt.Sprintf("channel %q already has a live origin", ch.id))
+	if ch.retired {
+		return "", false
 	}
 	if m.PublicKey != ch.publicKey || (m.Trees != 0 && m.Trees != ch.trees) || (m.K != 0 && m.K != ch.k) {
-		return c.fatalError(codeOriginLive, fmt.Sprintf("channel %q is live with another key or shape; use another channel id or wait until it empties", ch.id))
+		return c.fatalError(codeOriginLive, fmt.Sprintf("channel %q is live with another key or shape; use another channel id or wait until it empties", ch.id)), true
+	}
+	if old := ch.origin; old != nil {
+		ch.srv.log.Warn("origin replaced by a newer connection", "channel", ch.id, "old_ip", old.ip, "ip", c.ip)
+		old.kill(websocket.StatusPolicyViolation, "replaced by a newer connection of the origin")
+		ch.origin = nil
 	}
 	if m.Bitrate != ch.bitrate {
 		ch.bitrate = m.Bitrate
@@ -93,24 +106,29 @@ func (ch *channel) attachOrigin(c *client, m Message) string {
 	ch.originGone = time.Time{}
 	c.send(Message{Type: TypePublished, Channel: ch.id, Trees: ch.trees, K: ch.k, Bitrate: ch.bitrate,
 		StripeRate: ch.stripeRate, HeartbeatMS: ch.srv.cfg.HeartbeatInterval.Milliseconds(), ICEServers: ch.srv.cfg.ICEServers})
-	// A reconnecting origin learns its children again.
+	// A reconnecting origin learns its children again. (The forest has no
+	// per-node children accessor, so this walks it; origins reconnect
+	// rarely.)
 	ch.f.Each(func(v forest.NodeView) bool {
 		for i, t := range v.Trees {
 			if !t.Fallback && !t.Pending && t.Parent == forest.Origin {
-				c.send(Message{Type: TypeAssignChild, Tree: intp(i), Child: uint64(v.ID), PeerKind: v.Kind.String()})
+				ch.tell(c, Message{Type: TypeAssignChild, Tree: intp(i), Child: uint64(v.ID), PeerKind: v.Kind.String()})
 			}
 		}
 		return true
 	})
 	ch.srv.log.Info("origin published", "channel", ch.id, "trees", ch.trees, "k", ch.k, "bitrate", ch.bitrate, "ip", c.ip)
-	return ""
+	return "", true
 }
 
-func (ch *channel) join(c *client, m Message) string {
+// join places a new peer, restores one after a tracker restart, or hands
+// a reconnecting peer's place to its new connection. ok is false if the
+// channel has been retired: look it up again.
+func (ch *channel) join(c *client, m Message) (fatal string, ok bool) {
 	ch.mu.Lock()
 	defer ch.mu.Unlock()
-	if len(ch.peers) >= ch.srv.cfg.MaxPeersPerChannel {
-		return c.fatalError(codeChannelFull, fmt.Sprintf("channel %q is full (%d peers)", ch.id, ch.srv.cfg.MaxPeersPerChannel))
+	if ch.retired {
+		return "", false
 	}
 	kind := forest.Browser
 	if m.Kind == "native" {
@@ -124,12 +142,13 @@ func (ch *channel) join(c *client, m Message) string {
 	restored := false
 	if r := m.Resume; r != nil {
 		rid := forest.PeerID(r.PeerID)
-		_, inUse := ch.peers[rid]
 		switch {
 		case rid == forest.Origin || !ch.srv.validToken(ch.id, rid, r.Token):
-			c.sendError(codeBadJoin, "resume token not valid here; joining as a new peer")
-		case inUse:
-			c.sendError(codeBadJoin, "that peer id is connected already; joining as a new peer")
+			c.sendError(codeResumeRefused, "resume token not valid on this tracker (it restarted with another resume secret, or the token is for another channel); you join as a new peer")
+		case ch.peers[rid] != nil:
+			return ch.takeOver(c, ch.peers[rid], p), true
+		case len(ch.peers) >= ch.srv.cfg.MaxPeersPerChannel:
+			// refused below
 		case len(r.Parents) == ch.trees && time.Now().Before(ch.restoreUntil) && !ch.settled:
 			parents := make([]forest.PeerID, ch.trees)
 			for i, q := range r.Parents {
@@ -138,9 +157,15 @@ func (ch *channel) join(c *client, m Message) string {
 			id = rid
 			ds, err = ch.f.Restore(id, p, r.Home, parents)
 			restored = err == nil
+			if err != nil {
+				ch.srv.log.Info("restore refused; placing afresh", "channel", ch.id, "peer", id, "err", err)
+			}
 		default:
 			id = rid // a reconnect: keep the id, place afresh
 		}
+	}
+	if len(ch.peers) >= ch.srv.cfg.MaxPeersPerChannel {
+		return c.fatalError(codeChannelFull, fmt.Sprintf("channel %q is full (%d peers); try again later", ch.id, ch.srv.cfg.MaxPeersPerChannel)), true
 	}
 	if !restored {
 		if id == 0 {
@@ -153,23 +178,79 @@ func (ch *channel) join(c *client, m Message) string {
 		ds, err = ch.f.Join(id, p)
 	}
 	if err != nil {
-		return c.fatalError(codeBadJoin, fmt.Sprintf("join: %v", err))
+		ch.srv.log.Error("forest join", "channel", ch.id, "peer", id, "err", err)
+		return c.fatalError(codeBadJoin, fmt.Sprintf("join: %v", err)), true
 	}
 	c.ch, c.id, c.kind = ch, id, kind
 	ch.peers[id] = c
 	ch.joins++
 	ch.srv.metrics.joins.Inc()
-	v, _ := ch.f.Node(id)
+	ch.welcome(c)
+	ch.apply(ds, false)
+	ch.gauges()
+	ch.srv.log.Debug("peer joined", "channel", ch.id, "peer", id, "kind", kind, "slots", p.Slots, "restored", restored)
+	return "", true
+}
+
+func (ch *channel) welcome(c *client) {
+	v, _ := ch.f.Node(c.id)
 	c.send(Message{
-		Type: TypeWelcome, Channel: ch.id, PeerID: uint64(id), ResumeToken: ch.srv.token(ch.id, id),
+		Type: TypeWelcome, Channel: ch.id, PeerID: uint64(c.id), ResumeToken: ch.srv.token(ch.id, c.id),
 		Trees: ch.trees, K: ch.k, Bitrate: ch.bitrate, StripeRate: ch.stripeRate, PublicKey: ch.publicKey,
 		FallbackURL: ch.fallbackURL, ICEServers: ch.srv.cfg.ICEServers,
 		HeartbeatMS: ch.srv.cfg.HeartbeatInterval.Milliseconds(), Home: intp(v.Home),
 	})
-	ch.apply(ds, false)
+}
+
+// takeOver gives old's place in the forest to c, a newer connection of
+// the same peer (it proved it with its resume token) that arrived before
+// the tracker noticed old was gone. The forest does not change, so the
+// peer's data links and its neighbours are untouched; c is sent the
+// peer's whole place, since what was sent to old may have been lost.
+func (ch *channel) takeOver(c, old *client, p forest.Peer) string {
+	ch.srv.log.Info("peer reconnected; replacing its old connection", "channel", ch.id, "peer", old.id, "ip", c.ip)
+	old.kill(websocket.StatusPolicyViolation, "replaced by a newer connection of the same peer")
+	c.ch, c.id, c.kind = ch, old.id, old.kind
+	c.kids, old.kids = old.kids, nil
+	ch.peers[c.id] = c
+	ch.joins++
+	ch.srv.metrics.joins.Inc()
+	ch.welcome(c)
+	v, _ := ch.f.Node(c.id)
+	for i, t := range v.Trees {
+		switch {
+		case t.Pending:
+		case t.Fallback:
+			c.send(Message{Type: TypeFallback, Tree: intp(i), URL: ch.fallbackURL})
+		default:
+			c.send(Message{Type: TypeAssignParent, Tree: intp(i), Parent: uint64(t.Parent), PeerKind: ch.kindOf(t.Parent)})
+		}
+	}
+	for _, e := range c.kids {
+		c.send(Message{Type: TypeAssignChild, Tree: intp(e.tree), Child: uint64(e.child), PeerKind: ch.kindOf(e.child)})
+	}
+	if p.Slots != v.Slots {
+		if ds, err := ch.f.SetSlots(c.id, p.Slots); err == nil {
+			ch.apply(ds, true)
+		}
+	}
 	ch.gauges()
-	ch.srv.log.Debug("peer joined", "channel", ch.id, "peer", id, "kind", kind, "slots", p.Slots, "restored", restored)
 	return ""
+}
+
+// kindOf names the kind of a member ("native" for the origin or one that
+// is not connected).
+func (ch *channel) kindOf(id forest.PeerID) string {
+	if c := ch.client(id); c != nil {
+		return c.kind.String()
+	}
+	return forest.Native.String()
+}
+
+// tell sends m to c and records the children c is told it feeds.
+func (ch *channel) tell(c *client, m Message) {
+	c.told(m)
+	c.send(m)
 }
 
 func maxSlots(c forest.Config) int {
@@ -224,14 +305,10 @@ func (ch *channel) apply(ds []forest.Decision, repair bool) {
 			ch.recent[mkpair(d.Peer, d.Parent)] = now.Add(signalGrace)
 			child, parent := ch.client(d.Peer), ch.client(d.Parent)
 			if child != nil {
-				kind := forest.Native.String()
-				if parent != nil {
-					kind = parent.kind.String()
-				}
-				child.send(Message{Type: TypeAssignParent, Tree: tree, Parent: uint64(d.Parent), PeerKind: kind})
+				child.send(Message{Type: TypeAssignParent, Tree: tree, Parent: uint64(d.Parent), PeerKind: ch.kindOf(d.Parent)})
 			}
 			if parent != nil && child != nil {
-				parent.send(Message{Type: TypeAssignChild, Tree: tree, Child: uint64(d.Peer), PeerKind: child.kind.String()})
+				ch.tell(parent, Message{Type: TypeAssignChild, Tree: tree, Child: uint64(d.Peer), PeerKind: child.kind.String()})
 			}
 			if repair {
 				ch.repairs++
@@ -240,7 +317,7 @@ func (ch *channel) apply(ds []forest.Decision, repair bool) {
 		case forest.Detach:
 			ch.recent[mkpair(d.Peer, d.Parent)] = now.Add(signalGrace)
 			if parent := ch.client(d.Parent); parent != nil {
-				parent.send(Message{Type: TypeRemoveChild, Tree: tree, Child: uint64(d.Peer)})
+				ch.tell(parent, Message{Type: TypeRemoveChild, Tree: tree, Child: uint64(d.Peer)})
 			}
 			if child := ch.client(d.Peer); child != nil {
 				child.send(Message{Type: TypeRemoveParent, Tree: tree, Parent: uint64(d.Parent)})
@@ -316,7 +393,7 @@ func (ch *channel) complain(c *client, m Message) {
 	if pc != nil && !pc.isOrigin && m.Reason != "corrupt" && pc.idle(now) > ch.srv.cfg.HeartbeatInterval*3/2 {
 		ch.srv.log.Info("complaint confirmed: parent silent", "channel", ch.id, "parent", parent, "child", c.id, "tree", tree)
 		ch.removeLocked(pc)
-		pc.kill("reported silent by a child and missed a heartbeat")
+		pc.kill(websocket.StatusPolicyViolation, "declared failed: a child reported you silent and you missed a heartbeat")
 		return
 	}
 	ds, err := ch.f.Complain(c.id, tree)
@@ -356,13 +433,22 @@ func (ch *channel) complain(c *client, m Message) {
 	ch.gauges()
 }
 
+// report keeps a peer's latest report. Its figures are the peer's own
+// claims; the fractional ones are clamped so that no report can make the
+// channel's sums unencodable (a sum of huge floats is +Inf, which JSON
+// cannot carry).
 func (ch *channel) report(c *client, r PeerReport) {
+	r.Continuity = math.Min(math.Max(r.Continuity, 0), 1)
+	r.LatencyMS = math.Min(math.Max(r.LatencyMS, 0), maxLatencyMS)
 	ch.mu.Lock()
 	defer ch.mu.Unlock()
-	if !c.isOrigin {
+	if !c.isOrigin && ch.peers[c.id] == c {
 		ch.reports[c.id] = r
 	}
 }
+
+// maxLatencyMS caps a reported latency: an hour.
+const maxLatencyMS = 3_600_000
 
 // sweep drops clients that missed their heartbeats, settles the restore
 // window and prunes old state. It reports whether the channel may be
@@ -378,12 +464,13 @@ func (ch *channel) sweep(now time.Time) bool {
 		}
 	}
 	if ch.origin != nil && ch.origin.idle(now) > limit {
-		ch.origin.kill("missed heartbeats")
+		ch.srv.log.Warn("origin missed heartbeats", "channel", ch.id, "idle", ch.origin.idle(now).Round(time.Millisecond))
+		ch.origin.kill(websocket.StatusPolicyViolation, "missed heartbeats")
 	}
 	for _, c := range dead {
 		ch.srv.log.Info("peer missed heartbeats", "channel", ch.id, "peer", c.id, "idle", c.idle(now).Round(time.Millisecond))
 		ch.removeLocked(c)
-		c.kill("missed heartbeats")
+		c.kill(websocket.StatusPolicyViolation, "missed heartbeats")
 	}
 	if !ch.settled && now.After(ch.restoreUntil) {
 		ch.settled = true
@@ -408,10 +495,16 @@ func (ch *channel) sweep(now time.Time) bool {
 	return ch.origin == nil && len(ch.peers) == 0 && now.Sub(ch.originGone) > time.Minute
 }
 
-func (ch *channel) empty() bool {
+// retire marks an empty channel as gone, so that a client racing with its
+// removal from the server looks it up again. It reports whether it did.
+func (ch *channel) retire() bool {
 	ch.mu.Lock()
 	defer ch.mu.Unlock()
-	return ch.origin == nil && len(ch.peers) == 0
+	if ch.origin != nil || len(ch.peers) > 0 {
+		return false
+	}
+	ch.retired = true
+	return true
 }
 
 // ChannelStats is the JSON of /api/v1/channels/{id}/stats.

@@ -6,34 +6,72 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/coder/websocket"
+	"golang.org/x/time/rate"
 
 	"github.com/coopcast/coopcast/internal/forest"
 )
 
 // client is one WebSocket connection: an origin or a peer.
+//
+// Two goroutines serve it, both started and joined by Server.serveWS: the
+// read loop (the handler's own goroutine), which decodes and dispatches
+// messages, and writeLoop, the only writer to the connection. Everything
+// else talks to the client through send (non-blocking) and kill.
 type client struct {
-	srv    *Server
-	conn   *websocket.Conn
-	ip     string
-	authed bool // presented the publish token on upgrade
-	out    chan []byte
-	ctx    context.Context
-	cancel context.CancelFunc
+	srv     *Server
+	conn    *websocket.Conn
+	ip      string
+	authed  bool // presented the publish token on upgrade
+	out     chan []byte
+	limiter *rate.Limiter // messages from this client; nil for origins
 
-	lastSeen atomic.Int64 // unix nanoseconds of the last message
+	// ctx is the connection's lifetime: it ends when serveWS is done or the
+	// server stops, and ending it closes the socket. wctx bounds writes and
+	// is cancelled by abort, which cuts a blocked write short.
+	ctx     context.Context
+	cancel  context.CancelFunc
+	wctx    context.Context
+	wcancel context.CancelFunc
+	dying   chan struct{} // closed by kill: writeLoop flushes, closes, ends
 
-	// Set once, by the read goroutine, before the client is visible in a
-	// channel; read-only afterwards.
+	lastSeen  atomic.Int64 // unix nanoseconds of the last message
+	throttled bool         // read loop only: told "rate-limited" already
+
+	// Set under the channel's mu when the client joins or publishes, and
+	// then read-only, except that the read loop may read them without the
+	// lock once set (it is the one that set them).
 	ch       *channel
 	id       forest.PeerID
 	isOrigin bool
 	kind     forest.Kind
 
-	closeMu sync.Mutex // guards reason
-	reason  string     // why the tracker dropped it, sent in the close frame
+	// kids is what this connection was told it feeds: every assign-child
+	// not yet undone by a remove-child. Guarded by ch.mu. A newer
+	// connection of the same peer inherits it (see channel.takeOver).
+	kids []edge
+
+	closeMu sync.Mutex // guards the fields below
+	killed  bool
+	aborted bool
+	code    websocket.StatusCode
+	reason  string
 }
+
+// edge is one child in one tree.
+type edge struct {
+	tree  int
+	child forest.PeerID
+}
+
+// writeTimeout bounds one write to a client; flushTimeout the writes of
+// what is still queued when the client is being closed.
+const (
+	writeTimeout = 10 * time.Second
+	flushTimeout = 2 * time.Second
+)
 
 func (c *client) touch() { c.lastSeen.Store(time.Now().UnixNano()) }
 
@@ -42,8 +80,8 @@ func (c *client) idle(now time.Time) time.Duration {
 }
 
 // send queues m without blocking. A client whose queue is full is too
-// slow to keep up with its assignments: it is dropped, and the forest
-// repairs around it, rather than stalling everyone else.
+// slow to keep up with its assignments: it is cut off at once, and the
+// forest repairs around it, rather than stalling everyone else.
 func (c *client) send(m Message) {
 	b, err := json.Marshal(m)
 	if err != nil {
@@ -53,8 +91,10 @@ func (c *client) send(m Message) {
 	select {
 	case c.out <- b:
 	default:
-		c.srv.metrics.rejected.WithLabelValues(codeTooSlow).Inc()
-		c.kill("too slow: outbound queue full")
+		if c.abort("too slow: outbound queue full") {
+			c.srv.metrics.rejected.WithLabelValues(codeTooSlow).Inc()
+			c.srv.log.Warn("client too slow; disconnecting", "peer", c.id, "ip", c.ip, "queue", cap(c.out))
+		}
 	}
 }
 
@@ -63,35 +103,131 @@ func (c *client) sendError(code, msg string) {
 	c.send(Message{Type: TypeError, Code: code, Error: msg})
 }
 
-// kill ends the connection; the read loop then removes the client.
-func (c *client) kill(reason string) {
-	c.closeMu.Lock()
-	if c.reason == "" {
-		c.reason = reason
-	}
-	c.closeMu.Unlock()
-	c.cancel()
+// fatalError queues an error message and returns its text, which the
+// caller hands back to the read loop as the close reason: the message is
+// flushed before the close frame.
+func (c *client) fatalError(code, msg string) string {
+	c.sendError(code, msg)
+	return msg
 }
 
-func (c *client) closeReason() string {
+// kill asks writeLoop to flush what is queued and close the connection
+// with code and reason. It never blocks; the first call's reason wins. The
+// read loop then ends and removes the client from its channel.
+func (c *client) kill(code websocket.StatusCode, reason string) {
 	c.closeMu.Lock()
 	defer c.closeMu.Unlock()
-	return c.reason
+	if c.killed {
+		return
+	}
+	c.killed, c.code, c.reason = true, code, reason
+	close(c.dying)
 }
 
-// writeLoop is the only writer to the connection. It ends with the
-// client's context.
+// abort is kill without the flush: for a client that does not read, whose
+// socket is full. It reports whether this call did it.
+func (c *client) abort(reason string) bool {
+	c.closeMu.Lock()
+	first := !c.aborted
+	c.aborted = true
+	if !c.killed {
+		c.killed, c.code, c.reason = true, websocket.StatusPolicyViolation, reason
+		close(c.dying)
+	}
+	c.closeMu.Unlock()
+	c.wcancel() // a write blocked on the full socket ends now
+	return first
+}
+
+func (c *client) closeState() (code websocket.StatusCode, reason string, aborted bool) {
+	c.closeMu.Lock()
+	defer c.closeMu.Unlock()
+	return c.code, c.reason, c.aborted
+}
+
+func (c *client) write(b []byte, d time.Duration) error {
+	ctx, cancel := context.WithTimeout(c.wctx, d)
+	defer cancel()
+	return c.conn.Write(ctx, websocket.MessageText, b)
+}
+
+// writeLoop is the only writer to the connection. It ends when the client
+// is killed (after flushing and closing) or a write fails.
 func (c *client) writeLoop() {
 	for {
 		select {
-		case <-c.ctx.Done():
+		case <-c.dying:
+			c.finish()
 			return
 		case b := <-c.out:
-			ctx, cancel := context.WithTimeout(c.ctx, 10*time.Second)
-			err := c.conn.Write(ctx, websocket.MessageText, b)
-			cancel()
-			if err != nil {
-				c.kill("write failed")
+			if err := c.write(b, writeTimeout); err != nil {
+				c.abort("write failed")
+				c.conn.CloseNow()
+				return
+			}
+		}
+	}
+}
+
+// finish flushes what is queued (an error that explains the close, a
+// goodbye) and closes the connection with the kill's code and reason. The
+// close handshake is bounded by the websocket library (5 s each way); it
+// also ends the read loop's pending read.
+func (c *client) finish() {
+	code, reason, aborted := c.closeState()
+	if aborted {
+		c.conn.CloseNow()
+		return
+	}
+	for n := len(c.out); n > 0; n-- {
+		if err := c.write(<-c.out, flushTimeout); err != nil {
+			c.conn.CloseNow()
+			return
+		}
+	}
+	c.conn.Close(code, closeReason(reason))
+}
+
+// closeReason fits a reason into a close frame (at most 123 bytes of
+// valid UTF-8).
+func closeReason(s string) string {
+	const max = 123
+	if len(s) <= max {
+		return s
+	}
+	s = s[:max]
+	for len(s) > 0 && !utf8.ValidString(s) {
+		s = s[:len(s)-1]
+	}
+	return s
+}
+
+// allow applies the client's message rate limit.
+func (c *client) allow() bool {
+	if c.limiter == nil || c.limiter.Allow() {
+		c.throttled = false
+		return true
+	}
+	return false
+}
+
+// told records what the connection has been told it feeds. Under ch.mu.
+func (c *client) told(m Message) {
+	switch m.Type {
+	case TypeAssignChild:
+		e := edge{*m.Tree, forest.PeerID(m.Child)}
+		for _, k := range c.kids {
+			if k == e {
+				return
+			}
+		}
+		c.kids = append(c.kids, e)
+	case TypeRemoveChild:
+		e := edge{*m.Tree, forest.PeerID(m.Child)}
+		for i, k := range c.kids {
+			if k == e {
+				c.kids[i] = c.kids[len(c.kids)-1]
+				c.kids = c.kids[:len(c.kids)-1]
 				return
 			}
 		}

@@ -1,8 +1,8 @@
 package tracker
 
 import (
-	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/pion/webrtc/v4"
@@ -18,9 +18,14 @@ type Config struct {
 	// Bearer) to publish a channel. Required: a tracker with no token
 	// would let anyone publish.
 	PublishToken string
-	// Forest shapes every channel's forest; Trees is overridden by what the
-	// origin announces when it publishes.
+	// Forest shapes every channel's forest (origin slots, origin reserve,
+	// the cap on a peer's slots; see forest.Config for their defaults).
+	// Forest.Trees (M, default 4) is the default for an origin that does
+	// not announce its own.
 	Forest forest.Config
+	// K is how many of the M stripes rebuild a chunk, the default for an
+	// origin that does not announce its own. Default 3, or M if M < 3.
+	K int
 	// HeartbeatInterval is how often clients must send a heartbeat.
 	// Default 2 s.
 	HeartbeatInterval time.Duration
@@ -35,14 +40,22 @@ type Config struct {
 	MaxChannels int
 	// JoinsPerIP is how many WebSocket upgrades one IP address may make
 	// per second; JoinBurst how many at once. Defaults 10 and 50. Beyond
-	// that the upgrade is answered 429.
+	// that the upgrade is answered 429. At most 100,000 addresses are
+	// tracked; past that, new ones share one bucket.
 	JoinsPerIP float64
 	JoinBurst  int
+	// MessagesPerSecond and MessageBurst bound what one peer sends on its
+	// connection (the origin is exempt). Beyond them messages are dropped
+	// with a "rate-limited" error. Defaults 50 and 200: a flash crowd's
+	// worth of offers and trickled candidates fits in the burst.
+	MessagesPerSecond float64
+	MessageBurst      int
 	// ICEServers are handed to every peer in its welcome.
 	ICEServers []webrtc.ICEServer
-	// RestoreWindow is how long after a channel is (re)published the
-	// tracker takes peers' reports of their parents to rebuild its forest
-	// after a restart. Default 2 × HeartbeatInterval.
+	// RestoreWindow is how long after a channel is (re)published — so,
+	// after a tracker restart, after its origin comes back — the tracker
+	// takes peers' reports of their parents to rebuild its forest without
+	// moving anyone. Default 2 × HeartbeatInterval.
 	RestoreWindow time.Duration
 	// ResumeSecret signs the resume tokens peers use after a reconnect or a
 	// tracker restart. Empty: random, so tokens do not survive a restart;
@@ -54,18 +67,33 @@ type Config struct {
 	ComplaintWindow time.Duration
 	ComplaintLimit  int
 	// OutboundQueue is how many messages may wait for one client before the
-	// tracker gives up on it as too slow. Default 1024.
+	// tracker gives up on it as too slow and disconnects it (the forest
+	// repairs around it; nobody else waits). Default 1024.
 	OutboundQueue int
 	// Logger receives the tracker's logs. Nil: discard.
 	Logger *slog.Logger
 	// Registerer receives the tracker's Prometheus metrics. Nil: a registry
-	// of the server's own, served at /metrics.
+	// of the server's own, served at /metrics (never the global one: a
+	// process may run many trackers, tests do).
 	Registerer prometheus.Registerer
 	// Gatherer serves /metrics when Registerer is set.
 	Gatherer prometheus.Gatherer
 }
 
+// Limits on what an origin may announce.
+const (
+	maxTrees      = 64 // the forest's limit; also the swarm's tree bitmask
+	maxBitrate    = 1_000_000_000
+	maxChannelLen = 128
+)
+
 func (c Config) withDefaults() Config {
+	if c.Forest.Trees == 0 {
+		c.Forest.Trees = 4
+	}
+	if c.K == 0 {
+		c.K = min(3, c.Forest.Trees)
+	}
 	if c.HeartbeatInterval == 0 {
 		c.HeartbeatInterval = 2 * time.Second
 	}
@@ -87,6 +115,12 @@ func (c Config) withDefaults() Config {
 	if c.JoinBurst == 0 {
 		c.JoinBurst = 50
 	}
+	if c.MessagesPerSecond == 0 {
+		c.MessagesPerSecond = 50
+	}
+	if c.MessageBurst == 0 {
+		c.MessageBurst = 200
+	}
 	if c.RestoreWindow == 0 {
 		c.RestoreWindow = 2 * c.HeartbeatInterval
 	}
@@ -102,35 +136,59 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
-// Validate reports the first bad field by name.
+// Validate reports the first bad field as a *ConfigError naming it.
 func (c Config) Validate() error {
 	c = c.withDefaults()
 	switch {
 	case c.PublishToken == "":
-		return fmt.Errorf("tracker: PublishToken is required (origins prove themselves with it)")
+		return fieldErr("PublishToken", "is required: origins prove themselves with it")
+	case c.K < 1 || c.K > c.Forest.Trees:
+		return fieldErr("K", "must be between 1 and the number of trees (%d), got %d", c.Forest.Trees, c.K)
 	case c.HeartbeatInterval < 10*time.Millisecond:
-		return fmt.Errorf("tracker: HeartbeatInterval must be ≥ 10ms, got %v", c.HeartbeatInterval)
+		return fieldErr("HeartbeatInterval", "must be ≥ 10ms, got %v", c.HeartbeatInterval)
 	case c.HeartbeatMisses < 1:
-		return fmt.Errorf("tracker: HeartbeatMisses must be ≥ 1, got %d", c.HeartbeatMisses)
+		return fieldErr("HeartbeatMisses", "must be ≥ 1, got %d", c.HeartbeatMisses)
 	case c.MaxMessageBytes < 1024:
-		return fmt.Errorf("tracker: MaxMessageBytes must be ≥ 1024, got %d", c.MaxMessageBytes)
+		return fieldErr("MaxMessageBytes", "must be ≥ 1024, got %d", c.MaxMessageBytes)
 	case c.MaxPeersPerChannel < 1:
-		return fmt.Errorf("tracker: MaxPeersPerChannel must be ≥ 1, got %d", c.MaxPeersPerChannel)
+		return fieldErr("MaxPeersPerChannel", "must be ≥ 1, got %d", c.MaxPeersPerChannel)
 	case c.MaxChannels < 1:
-		return fmt.Errorf("tracker: MaxChannels must be ≥ 1, got %d", c.MaxChannels)
-	case c.JoinsPerIP < 0 || c.JoinBurst < 1:
-		return fmt.Errorf("tracker: JoinsPerIP must be ≥ 0 and JoinBurst ≥ 1, got %v and %d", c.JoinsPerIP, c.JoinBurst)
+		return fieldErr("MaxChannels", "must be ≥ 1, got %d", c.MaxChannels)
+	case c.JoinsPerIP < 0:
+		return fieldErr("JoinsPerIP", "must be ≥ 0, got %v", c.JoinsPerIP)
+	case c.JoinBurst < 1:
+		return fieldErr("JoinBurst", "must be ≥ 1, got %d", c.JoinBurst)
+	case c.MessagesPerSecond < 0:
+		return fieldErr("MessagesPerSecond", "must be ≥ 0, got %v", c.MessagesPerSecond)
+	case c.MessageBurst < 1:
+		return fieldErr("MessageBurst", "must be ≥ 1, got %d", c.MessageBurst)
 	case c.RestoreWindow < 0:
-		return fmt.Errorf("tracker: RestoreWindow must be ≥ 0, got %v", c.RestoreWindow)
+		return fieldErr("RestoreWindow", "must be ≥ 0, got %v", c.RestoreWindow)
+	case c.ComplaintWindow < 0:
+		return fieldErr("ComplaintWindow", "must be ≥ 0, got %v", c.ComplaintWindow)
 	case c.ComplaintLimit < 1:
-		return fmt.Errorf("tracker: ComplaintLimit must be ≥ 1, got %d", c.ComplaintLimit)
+		return fieldErr("ComplaintLimit", "must be ≥ 1, got %d", c.ComplaintLimit)
 	case c.OutboundQueue < 16:
-		return fmt.Errorf("tracker: OutboundQueue must be ≥ 16, got %d", c.OutboundQueue)
+		return fieldErr("OutboundQueue", "must be ≥ 16, got %d", c.OutboundQueue)
 	case c.Registerer != nil && c.Gatherer == nil:
-		return fmt.Errorf("tracker: Gatherer is required with Registerer, to serve /metrics")
+		return fieldErr("Gatherer", "is required with Registerer, to serve /metrics")
 	}
-	if err := c.Forest.Validate(); err != nil {
-		return fmt.Errorf("tracker: Forest: %w", err)
+	// The forest validates its fields; check them one at a time so the
+	// error can name the one that is wrong.
+	for _, f := range []struct {
+		name string
+		cfg  forest.Config
+	}{
+		{"Forest.Trees", forest.Config{Trees: c.Forest.Trees}},
+		{"Forest.OriginSlots", forest.Config{OriginSlots: c.Forest.OriginSlots}},
+		{"Forest.OriginReserve", forest.Config{OriginReserve: c.Forest.OriginReserve}},
+		{"Forest.MaxSlots", forest.Config{MaxSlots: c.Forest.MaxSlots}},
+	} {
+		if err := f.cfg.Validate(); err != nil {
+			// "forest: Trees must be …" → "must be …"
+			msg := strings.TrimPrefix(err.Error(), "forest: "+strings.TrimPrefix(f.name, "Forest.")+" ")
+			return &ConfigError{Field: f.name, Msg: msg}
+		}
 	}
 	return nil
 }

@@ -1,6 +1,9 @@
 package tracker
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+)
 
 // Errors that callers and tests branch on.
 var (
@@ -10,16 +13,40 @@ var (
 	errBadMessage = errors.New("bad message")
 )
 
-// Error codes sent to clients in "error" messages.
+// ConfigError is what Config.Validate returns: the field that is wrong
+// (dotted for nested fields, e.g. "Forest.MaxSlots") and what is wrong
+// with it. A command line maps Field to its flag.
+type ConfigError struct {
+	Field string
+	Msg   string // e.g. "must be ≥ 1, got 0"
+}
+
+func (e *ConfigError) Error() string { return fmt.Sprintf("tracker: %s %s", e.Field, e.Msg) }
+
+func fieldErr(field, format string, a ...any) error {
+	return &ConfigError{Field: field, Msg: fmt.Sprintf(format, a...)}
+}
+
+// Error codes sent to clients in "error" messages. docs/PROTOCOL.md lists
+// which ones close the connection.
 const (
-	codeBadMessage   = "bad-message"
-	codeUnknownType  = "unknown-type"
-	codeBadJoin      = "bad-join"
-	codeNoChannel    = "no-channel"
-	codeChannelFull  = "channel-full"
-	codeNotPaired    = "not-paired"
-	codeUnauthorized = "unauthorized"
-	codeTooSlow      = "too-slow"
-	codeState        = "bad-state"
-	codeOriginLive   = "origin-live"
+	codeBadMessage    = "bad-message"
+	codeUnknownType   = "unknown-type"
+	codeBadJoin       = "bad-join"
+	codeNoChannel     = "no-channel"
+	codeChannelFull   = "channel-full"
+	codeNotPaired     = "not-paired"
+	codeUnauthorized  = "unauthorized"
+	codeTooSlow       = "too-slow"
+	codeState         = "bad-state"
+	codeOriginLive    = "origin-live"
+	codeResumeRefused = "resume-refused" // not fatal: the peer is joined as a new one
+	codeRateLimited   = "rate-limited"
+	codeInternal      = "internal"
+)
+
+// Reasons in coopcast_rejected_total besides the codes above.
+const (
+	reasonTooLarge = "too-large" // a message over MaxMessageBytes
+	reasonJoinRate = "join-rate" // an upgrade refused 429: JoinsPerIP
 )

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -72,6 +73,10 @@ type tclient struct {
 	signals  []Message
 	all      []Message
 	closed   bool
+	// closeCode and closeReason: the close frame the tracker sent, -1 and
+	// "" if the connection ended without one.
+	closeCode   websocket.StatusCode
+	closeReason string
 }
 
 func dial(t testing.TB, base string, header http.Header) (*tclient, *http.Response, error) {
@@ -129,6 +134,11 @@ func (c *tclient) readLoop() {
 		if err != nil {
 			c.mu.Lock()
 			c.closed = true
+			c.closeCode = websocket.CloseStatus(err)
+			var ce websocket.CloseError
+			if errors.As(err, &ce) {
+				c.closeReason = ce.Reason
+			}
 			c.mu.Unlock()
 			return
 		}

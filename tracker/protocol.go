@@ -73,7 +73,7 @@ type Message struct {
 	SDP       *webrtc.SessionDescription `json:"sdp,omitempty"`
 	Candidate *webrtc.ICECandidateInit   `json:"candidate,omitempty"`
 
-	// report
+	// report, and optionally heartbeat
 	Stats *PeerReport `json:"stats,omitempty"`
 
 	// error
@@ -120,9 +120,15 @@ func decodeMessage(b []byte) (Message, error) {
 		if m.Channel == "" || m.PublicKey == "" {
 			return m, fmt.Errorf("%w: publish needs channel and public_key", errBadMessage)
 		}
+		if !validChannel(m.Channel) {
+			return m, fmt.Errorf("%w: channel id must be 1–%d letters, digits, '.', '_', '-' or '~', starting with a letter or digit; got %q", errBadMessage, maxChannelLen, clip(m.Channel))
+		}
 	case TypeJoin:
 		if m.Channel == "" {
 			return m, fmt.Errorf("%w: join needs a channel", errBadMessage)
+		}
+		if !validChannel(m.Channel) {
+			return m, fmt.Errorf("%w: channel id must be 1–%d letters, digits, '.', '_', '-' or '~', starting with a letter or digit; got %q", errBadMessage, maxChannelLen, clip(m.Channel))
 		}
 		if m.Kind != "browser" && m.Kind != "native" {
 			return m, fmt.Errorf("%w: join kind must be \"browser\" or \"native\", got %q", errBadMessage, m.Kind)
@@ -150,9 +156,34 @@ func decodeMessage(b []byte) (Message, error) {
 	case "":
 		return m, fmt.Errorf("%w: message has no type", errBadMessage)
 	default:
-		return m, fmt.Errorf("unknown message type %q", m.Type)
+		return m, fmt.Errorf("unknown message type %q: see docs/PROTOCOL.md for the types", clip(m.Type))
 	}
 	return m, nil
+}
+
+// validChannel: channel ids go into URLs, metric labels and logs, so they
+// are kept to URL-safe characters.
+func validChannel(id string) bool {
+	if id == "" || len(id) > maxChannelLen {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		switch b := id[i]; {
+		case 'a' <= b && b <= 'z', 'A' <= b && b <= 'Z', '0' <= b && b <= '9':
+		case i > 0 && (b == '.' || b == '_' || b == '-' || b == '~'):
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// clip shortens what a client sent before it is echoed in an error.
+func clip(s string) string {
+	if len(s) > 40 {
+		return s[:40] + "…"
+	}
+	return s
 }
 
 // maxUploadKbps is 10 Gbps: anything above is a lie or a bug.

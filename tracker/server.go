@@ -8,12 +8,13 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
@@ -36,14 +37,20 @@ type Server struct {
 	secret  []byte
 	limits  *ipLimits
 
-	ctx    context.Context // ends on Close
-	cancel context.CancelFunc
-	wg     sync.WaitGroup // connection handlers
+	ctx       context.Context // ends on Close, after the grace period
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup // connection handlers
+	closeOnce sync.Once
 
-	mu       sync.Mutex // guards channels, closed
+	mu       sync.Mutex // guards channels, conns, closed
 	channels map[string]*channel
+	conns    map[*client]struct{}
 	closed   bool
 }
+
+// closeGrace is how long Close lets clients take their close frames
+// before it cuts the remaining connections.
+const closeGrace = 2 * time.Second
 
 // New returns a Server for cfg.
 func New(cfg Config) (*Server, error) {
@@ -77,10 +84,14 @@ func New(cfg Config) (*Server, error) {
 		ctx:      ctx,
 		cancel:   cancel,
 		channels: make(map[string]*channel),
+		conns:    make(map[*client]struct{}),
 	}
-	gin.SetMode(gin.ReleaseMode)
+	gin.SetMode(gin.ReleaseMode) // no route listing or debug warnings on stdout
 	r := gin.New()
-	r.Use(gin.Recovery())
+	r.Use(gin.CustomRecoveryWithWriter(io.Discard, func(c *gin.Context, err any) {
+		s.log.Error("panic in HTTP handler", "path", c.Request.URL.Path, "err", err, "stack", string(debug.Stack()))
+		c.AbortWithStatusJSON(http.StatusInternalServerError, gin.H{"error": "internal error"})
+	}))
 	r.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
 	r.GET("/metrics", gin.WrapH(promhttp.HandlerFor(gath, promhttp.HandlerOpts{})))
 	r.GET("/ws", func(c *gin.Context) { s.serveWS(c.Writer, c.Request) })
@@ -116,14 +127,33 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 }
 
-// Close drops every connection and waits for their handlers. It is safe to
-// call more than once.
+// Close refuses new connections, closes every WebSocket with "going
+// away" (cutting those that do not finish within a grace period), waits
+// for every connection's goroutines, and makes Run return. It is safe to
+// call more than once, and concurrently.
 func (s *Server) Close() error {
-	s.mu.Lock()
-	s.closed = true
-	s.mu.Unlock()
-	s.cancel()
-	s.wg.Wait()
+	s.closeOnce.Do(func() {
+		s.mu.Lock()
+		s.closed = true
+		conns := make([]*client, 0, len(s.conns))
+		for c := range s.conns {
+			conns = append(conns, c)
+		}
+		s.mu.Unlock()
+		for _, c := range conns {
+			c.kill(websocket.StatusGoingAway, "tracker shutting down")
+		}
+		done := make(chan struct{})
+		go func() { s.wg.Wait(); close(done) }()
+		t := time.NewTimer(closeGrace)
+		defer t.Stop()
+		select {
+		case <-done:
+		case <-t.C:
+		}
+		s.cancel() // cuts whatever is left; done follows
+		<-done
+	})
 	return nil
 }
 
@@ -137,7 +167,7 @@ func (s *Server) sweep(now time.Time) {
 	for _, ch := range chans {
 		if ch.sweep(now) {
 			s.mu.Lock()
-			if ch.empty() {
+			if ch.retire() {
 				delete(s.channels, ch.id)
 				s.metrics.peers.DeleteLabelValues(ch.id)
 				s.metrics.fallback.DeleteLabelValues(ch.id)
@@ -169,9 +199,9 @@ func clientIP(r *http.Request) string {
 func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	ip := clientIP(r)
 	if !s.limits.allow(ip, time.Now()) {
-		s.metrics.rejected.WithLabelValues("rate-limited").Inc()
+		s.metrics.rejected.WithLabelValues(reasonJoinRate).Inc()
 		s.log.Warn("join rate limit", "ip", ip)
-		http.Error(w, "too many connections from your address; slow down and retry", http.StatusTooManyRequests)
+		http.Error(w, "too many connections from your address; slow down and retry in a few seconds", http.StatusTooManyRequests)
 		return
 	}
 	authed := false
@@ -201,31 +231,47 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	conn.SetReadLimit(s.cfg.MaxMessageBytes)
-	ctx, cancel := context.WithCancel(s.ctx)
-	c := &client{srv: s, conn: conn, ip: ip, authed: authed, out: make(chan []byte, s.cfg.OutboundQueue), ctx: ctx, cancel: cancel}
+	c := &client{srv: s, conn: conn, ip: ip, authed: authed, out: make(chan []byte, s.cfg.OutboundQueue), dying: make(chan struct{})}
+	c.ctx, c.cancel = context.WithCancel(s.ctx)
+	c.wctx, c.wcancel = context.WithCancel(c.ctx)
+	defer c.cancel()
+	if !authed {
+		c.limiter = rate.NewLimiter(rate.Limit(s.cfg.MessagesPerSecond), s.cfg.MessageBurst)
+	}
 	c.touch()
+	if !s.track(c) {
+		conn.Close(websocket.StatusGoingAway, "tracker shutting down")
+		return
+	}
+	defer s.untrack(c)
 	s.metrics.connected.Inc()
 	defer s.metrics.connected.Dec()
 
 	done := make(chan struct{})
 	go func() { defer close(done); c.writeLoop() }()
-	status, reason := s.readLoop(c)
+	code, reason := s.readLoop(c)
 	if c.ch != nil {
 		c.ch.remove(c)
 	}
-	cancel()
+	c.kill(code, reason) // no-op if the tracker killed it first
 	<-done
-	if r := c.closeReason(); r != "" && status == websocket.StatusNormalClosure {
-		status, reason = websocket.StatusPolicyViolation, r
-	}
-	conn.Close(status, truncate(reason, 120))
 }
 
-func truncate(s string, n int) string {
-	if len(s) > n {
-		return s[:n]
+// track registers c so that Close can reach it; false once closed.
+func (s *Server) track(c *client) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false
 	}
-	return s
+	s.conns[c] = struct{}{}
+	return true
+}
+
+func (s *Server) untrack(c *client) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.conns, c)
 }
 
 // readLoop reads messages until the client leaves or fails, and returns the
@@ -234,18 +280,25 @@ func (s *Server) readLoop(c *client) (websocket.StatusCode, string) {
 	for {
 		typ, b, err := c.conn.Read(c.ctx)
 		if err != nil {
-			switch {
-			case websocket.CloseStatus(err) != -1:
-				return websocket.StatusNormalClosure, ""
-			case strings.Contains(err.Error(), "read limited"):
-				s.metrics.rejected.WithLabelValues("too-large").Inc()
-				s.log.Warn("message too large", "ip", c.ip, "peer", c.id, "limit", s.cfg.MaxMessageBytes)
+			if errors.Is(err, websocket.ErrMessageTooBig) {
+				// The library has sent the close frame (1009) already.
+				s.metrics.rejected.WithLabelValues(reasonTooLarge).Inc()
+				s.log.Warn("message too large; closing", "ip", c.ip, "peer", c.id, "limit", s.cfg.MaxMessageBytes)
 				return websocket.StatusMessageTooBig, fmt.Sprintf("message larger than %d bytes", s.cfg.MaxMessageBytes)
-			default:
-				return websocket.StatusNormalClosure, ""
 			}
+			return websocket.StatusNormalClosure, ""
 		}
 		c.touch()
+		if !c.allow() {
+			if !c.throttled {
+				c.throttled = true
+				s.log.Warn("client message rate limit", "ip", c.ip, "peer", c.id)
+				c.sendError(codeRateLimited, fmt.Sprintf("more than %v messages a second: messages are being dropped; slow down", s.cfg.MessagesPerSecond))
+			} else {
+				s.metrics.rejected.WithLabelValues(codeRateLimited).Inc()
+			}
+			continue
+		}
 		if typ != websocket.MessageText {
 			c.sendError(codeBadMessage, "send JSON text messages, not binary")
 			continue
@@ -261,7 +314,7 @@ func (s *Server) readLoop(c *client) (websocket.StatusCode, string) {
 			continue
 		}
 		s.metrics.messages.WithLabelValues(m.Type).Inc()
-		if fatal := s.handle(c, m); fatal != "" {
+		if fatal := s.safeHandle(c, m); fatal != "" {
 			return websocket.StatusPolicyViolation, fatal
 		}
 		if m.Type == TypeLeave {
@@ -270,15 +323,16 @@ func (s *Server) readLoop(c *client) (websocket.StatusCode, string) {
 	}
 }
 
-// fatalError writes an error message synchronously (the writer may be
-// cancelled next) and returns its text as the close reason.
-func (c *client) fatalError(code, msg string) string {
-	c.srv.metrics.rejected.WithLabelValues(code).Inc()
-	b, _ := json.Marshal(Message{Type: TypeError, Code: code, Error: msg})
-	ctx, cancel := context.WithTimeout(c.ctx, 2*time.Second)
-	defer cancel()
-	_ = c.conn.Write(ctx, websocket.MessageText, b)
-	return msg
+// safeHandle is handle with a net under it: a bug that a client's message
+// trips costs that client its connection, never the tracker.
+func (s *Server) safeHandle(c *client, m Message) (fatal string) {
+	defer func() {
+		if r := recover(); r != nil {
+			s.log.Error("panic handling a message", "type", m.Type, "peer", c.id, "ip", c.ip, "err", r, "stack", string(debug.Stack()))
+			fatal = c.fatalError(codeInternal, "the tracker failed on your message; reconnect")
+		}
+	}()
+	return s.handle(c, m)
 }
 
 // handle dispatches one message. A non-empty result closes the connection
@@ -300,6 +354,9 @@ func (s *Server) handle(c *client, m Message) string {
 	case TypePublish, TypeJoin:
 		c.sendError(codeState, "already joined: one join per connection")
 	case TypeHeartbeat:
+		if m.Stats != nil {
+			c.ch.report(c, *m.Stats)
+		}
 	case TypeSignal:
 		c.ch.signal(c, m)
 	case TypeComplaint:
@@ -322,53 +379,54 @@ func (s *Server) publish(c *client, m Message) string {
 	}
 	trees := m.Trees
 	if trees == 0 {
-		trees = forestTrees(s.cfg.Forest)
+		trees = s.cfg.Forest.Trees
 	}
 	k := m.K
 	if k == 0 {
-		k = min(3, trees)
+		k = min(s.cfg.K, trees)
 	}
 	switch {
-	case trees < 1 || trees > 32:
-		return c.fatalError(codeBadJoin, fmt.Sprintf("trees must be in [1, 32], got %d", trees))
+	case trees < 1 || trees > maxTrees:
+		return c.fatalError(codeBadJoin, fmt.Sprintf("trees must be in [1, %d], got %d", maxTrees, trees))
 	case k < 1 || k > trees:
 		return c.fatalError(codeBadJoin, fmt.Sprintf("k must be in [1, trees=%d], got %d", trees, k))
-	case m.Bitrate <= 0 || m.Bitrate > 1_000_000_000:
-		return c.fatalError(codeBadJoin, fmt.Sprintf("bitrate must be in (0, 1e9] bits/s, got %d", m.Bitrate))
-	case len(m.Channel) > 128:
-		return c.fatalError(codeBadJoin, "channel id longer than 128 bytes")
+	case m.Bitrate <= 0 || m.Bitrate > maxBitrate:
+		return c.fatalError(codeBadJoin, fmt.Sprintf("bitrate must be in (0, %d] bits/s, got %d", maxBitrate, m.Bitrate))
 	}
-	s.mu.Lock()
-	ch := s.channels[m.Channel]
-	if ch == nil {
-		if len(s.channels) >= s.cfg.MaxChannels {
-			s.mu.Unlock()
-			return c.fatalError(codeChannelFull, fmt.Sprintf("tracker holds its maximum of %d channels", s.cfg.MaxChannels))
+	// A channel being retired (empty for a minute) refuses attachment;
+	// the next lookup finds it gone and creates a fresh one.
+	for {
+		s.mu.Lock()
+		ch := s.channels[m.Channel]
+		if ch == nil {
+			if len(s.channels) >= s.cfg.MaxChannels {
+				s.mu.Unlock()
+				return c.fatalError(codeChannelFull, fmt.Sprintf("tracker holds its maximum of %d channels", s.cfg.MaxChannels))
+			}
+			ch, err = newChannel(s, m.Channel, trees, k, m.Bitrate, m.PublicKey, m.FallbackURL)
+			if err != nil {
+				s.mu.Unlock()
+				return c.fatalError(codeBadJoin, err.Error())
+			}
+			s.channels[m.Channel] = ch
 		}
-		ch, err = newChannel(s, m.Channel, trees, k, m.Bitrate, m.PublicKey, m.FallbackURL)
-		if err != nil {
-			s.mu.Unlock()
-			return c.fatalError(codeBadJoin, err.Error())
+		s.mu.Unlock()
+		if fatal, ok := ch.attachOrigin(c, m); ok {
+			return fatal
 		}
-		s.channels[m.Channel] = ch
 	}
-	s.mu.Unlock()
-	return ch.attachOrigin(c, m)
-}
-
-func forestTrees(cfg forest.Config) int {
-	if cfg.Trees == 0 {
-		return 4
-	}
-	return cfg.Trees
 }
 
 func (s *Server) join(c *client, m Message) string {
-	ch := s.channel(m.Channel)
-	if ch == nil {
-		return c.fatalError(codeNoChannel, fmt.Sprintf("no channel %q on this tracker: is its origin publishing? retry in a few seconds", m.Channel))
+	for {
+		ch := s.channel(m.Channel)
+		if ch == nil {
+			return c.fatalError(codeNoChannel, fmt.Sprintf("no channel %q on this tracker: is its origin publishing? retry in a few seconds", m.Channel))
+		}
+		if fatal, ok := ch.join(c, m); ok {
+			return fatal
+		}
 	}
-	return ch.join(c, m)
 }
 
 // token returns the resume token for peer id in channel.

@@ -3,14 +3,17 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"time"
 
+	"github.com/pion/webrtc/v4"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/coopcast/coopcast/internal/forest"
@@ -18,25 +21,33 @@ import (
 )
 
 func runTracker(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("tracker --listen ADDR [flags]",
+	fs := newFlags("tracker --listen ADDR --publish-token T [flags]",
 		"Runs a tracker: builds and repairs each channel's distribution trees, relays\n"+
-			"WebRTC signaling between paired peers, and serves /healthz, /metrics,\n"+
-			"/api/v1/channels/{id}/stats and /forest. Video never passes through it.", stderr)
+			"WebRTC signaling between paired peers over WebSocket (/ws), and serves\n"+
+			"/healthz, /metrics, /api/v1/channels and /api/v1/channels/{id}/stats and\n"+
+			"/forest. Video never passes through it. Origins publish with the token.", stderr)
 	var (
 		lf        logFlags
+		ice       iceServerFlags
 		listen    = fs.String("listen", "127.0.0.1:8080", "address to serve HTTP and WebSocket on")
-		token     = fs.String("publish-token", "", "token origins must present to publish (default $COOPCAST_PUBLISH_TOKEN)")
+		token     = fs.String("publish-token", "", "token origins must present to publish (default $COOPCAST_PUBLISH_TOKEN; required)")
+		trees     = fs.Int("trees", 4, "stripes and trees (M) for an origin that does not announce its own")
+		k         = fs.Int("k", 3, "stripes that rebuild a chunk, for an origin that does not announce its own")
 		hb        = fs.Duration("heartbeat", 2*time.Second, "heartbeat interval clients must keep")
 		misses    = fs.Int("heartbeat-misses", 3, "missed heartbeats after which a client is failed")
+		restore   = fs.Duration("restore-window", 0, "after a restart, how long peers' reports of their parents are taken to rebuild a channel (default 2 × --heartbeat)")
 		originSl  = fs.Int("origin-slots", 2, "children the origin feeds in each tree")
 		reserve   = fs.Int("origin-reserve", 0, "extra origin slots, shared by all trees, for trees that are full")
 		maxSlots  = fs.Int("max-slots", 16, "most children one peer may feed")
 		maxPeers  = fs.Int("max-peers", 100000, "most peers in one channel")
+		maxChans  = fs.Int("max-channels", 1000, "most channels on this tracker")
+		maxMsg    = fs.Int64("max-message-bytes", 64<<10, "largest WebSocket message a client may send")
 		joinRate  = fs.Float64("joins-per-ip", 10, "WebSocket upgrades allowed per IP address per second")
 		joinBurst = fs.Int("join-burst", 50, "burst of upgrades allowed per IP address")
 		secret    = fs.String("resume-secret", "", "secret for resume tokens, so peers can resume after a restart (default $COOPCAST_RESUME_SECRET; empty: random)")
 	)
 	lf.register(fs)
+	ice.register(fs)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -47,33 +58,115 @@ func runTracker(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if *token == "" {
 		*token = os.Getenv("COOPCAST_PUBLISH_TOKEN")
 	}
-	if *token == "" {
-		return fmt.Errorf("%w: --publish-token (or COOPCAST_PUBLISH_TOKEN) is required: origins prove themselves with it", errUsage)
-	}
 	if *secret == "" {
 		*secret = os.Getenv("COOPCAST_RESUME_SECRET")
 	}
+	servers, err := ice.servers()
+	if err != nil {
+		return err
+	}
 	cfg := tracker.Config{
 		PublishToken:       *token,
+		Forest:             forest.Config{Trees: *trees, OriginSlots: *originSl, OriginReserve: *reserve, MaxSlots: *maxSlots},
+		K:                  *k,
 		HeartbeatInterval:  *hb,
 		HeartbeatMisses:    *misses,
+		RestoreWindow:      *restore,
+		MaxMessageBytes:    *maxMsg,
 		MaxPeersPerChannel: *maxPeers,
+		MaxChannels:        *maxChans,
 		JoinsPerIP:         *joinRate,
 		JoinBurst:          *joinBurst,
+		ICEServers:         servers,
 		ResumeSecret:       []byte(*secret),
-		Forest:             forest.Config{OriginSlots: *originSl, OriginReserve: *reserve, MaxSlots: *maxSlots},
 		Logger:             log,
 	}
 	srv, err := tracker.New(cfg)
 	if err != nil {
-		return fmt.Errorf("%w: %v", errUsage, err)
+		return configUsage(err)
 	}
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
-		return fmt.Errorf("%w: --listen %s: %v", errUsage, *listen, err)
+		return fmt.Errorf("%w: --listen: %v", errUsage, listenError(err))
 	}
-	fmt.Fprintf(stdout, "coopcast tracker on http://%s  (/healthz /metrics /api/v1/channels)\n", ln.Addr())
+	fmt.Fprintf(stdout, "coopcast tracker on http://%s: WebSocket /ws, /healthz, /metrics, /api/v1/channels\n", ln.Addr())
 	return serve(ctx, log, ln, srv.Handler(), srv)
+}
+
+// trackerFlags names the flag behind each tracker.Config field.
+var trackerFlags = map[string]string{
+	"PublishToken":         "--publish-token (or COOPCAST_PUBLISH_TOKEN)",
+	"Forest.Trees":         "--trees",
+	"K":                    "--k",
+	"HeartbeatInterval":    "--heartbeat",
+	"HeartbeatMisses":      "--heartbeat-misses",
+	"RestoreWindow":        "--restore-window",
+	"Forest.OriginSlots":   "--origin-slots",
+	"Forest.OriginReserve": "--origin-reserve",
+	"Forest.MaxSlots":      "--max-slots",
+	"MaxPeersPerChannel":   "--max-peers",
+	"MaxChannels":          "--max-channels",
+	"MaxMessageBytes":      "--max-message-bytes",
+	"JoinsPerIP":           "--joins-per-ip",
+	"JoinBurst":            "--join-burst",
+}
+
+// configUsage turns a tracker.Config error into a usage error that names
+// the flag.
+func configUsage(err error) error {
+	var ce *tracker.ConfigError
+	if errors.As(err, &ce) {
+		if flag, ok := trackerFlags[ce.Field]; ok {
+			return fmt.Errorf("%w: %s %s", errUsage, flag, ce.Msg)
+		}
+	}
+	return fmt.Errorf("%w: %v", errUsage, err)
+}
+
+// listenError drops the "listen tcp ADDR:" prefix, which repeats the flag.
+func listenError(err error) error {
+	var oe *net.OpError
+	if errors.As(err, &oe) && oe.Err != nil {
+		return oe.Err
+	}
+	return err
+}
+
+// iceServerFlags are the STUN/TURN servers a tracker hands to peers.
+type iceServerFlags struct {
+	urls             []string
+	user, credential string
+}
+
+func (f *iceServerFlags) register(fs *flag.FlagSet) {
+	fs.Func("ice-server", "STUN or TURN server URL handed to peers (stun:, stuns:, turn: or turns:); repeat for more", func(s string) error {
+		f.urls = append(f.urls, s)
+		return nil
+	})
+	fs.StringVar(&f.user, "turn-username", "", "username for the TURN servers")
+	fs.StringVar(&f.credential, "turn-credential", "", "credential for the TURN servers (default $COOPCAST_TURN_CREDENTIAL)")
+}
+
+func (f *iceServerFlags) servers() ([]webrtc.ICEServer, error) {
+	if f.credential == "" {
+		f.credential = os.Getenv("COOPCAST_TURN_CREDENTIAL")
+	}
+	var out []webrtc.ICEServer
+	for _, u := range f.urls {
+		scheme, _, _ := strings.Cut(u, ":")
+		switch scheme {
+		case "stun", "stuns":
+			out = append(out, webrtc.ICEServer{URLs: []string{u}})
+		case "turn", "turns":
+			if f.user == "" || f.credential == "" {
+				return nil, fmt.Errorf("%w: --ice-server %s: a TURN server needs --turn-username and --turn-credential", errUsage, u)
+			}
+			out = append(out, webrtc.ICEServer{URLs: []string{u}, Username: f.user, Credential: f.credential})
+		default:
+			return nil, fmt.Errorf("%w: --ice-server must be a stun:, stuns:, turn: or turns: URL, got %q", errUsage, u)
+		}
+	}
+	return out, nil
 }
 
 // serve runs an HTTP server on ln with srv's background work until ctx

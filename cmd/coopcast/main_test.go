@@ -1,0 +1,129 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// syncBuffer is a bytes.Buffer safe for a command's goroutines and the
+// test to share.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestCommandLine: help exits 0, and every bad command, flag or value
+// exits 2 with a message that names what was wrong.
+func TestCommandLine(t *testing.T) {
+	t.Setenv("COOPCAST_PUBLISH_TOKEN", "")
+	t.Setenv("COOPCAST_RESUME_SECRET", "")
+	for _, tc := range []struct {
+		name string
+		args []string
+		code int
+		want string // in stdout or stderr
+	}{
+		{"help", []string{"help"}, 0, "tracker"},
+		{"unknown command lists the valid ones", []string{"frobnicate"}, 2, "unknown command \"frobnicate\""},
+		{"tracker help", []string{"tracker", "--help"}, 0, "Usage: coopcast tracker"},
+		{"tracker without token", []string{"tracker"}, 2, "--publish-token (or COOPCAST_PUBLISH_TOKEN) is required"},
+		{"tracker bad listen", []string{"tracker", "--publish-token", "t", "--listen", "nowhere"}, 2, "--listen: address nowhere: missing port in address"},
+		{"tracker tiny heartbeat", []string{"tracker", "--publish-token", "t", "--heartbeat", "1ms"}, 2, "--heartbeat must be ≥ 10ms"},
+		{"tracker k above trees", []string{"tracker", "--publish-token", "t", "--trees", "2", "--k", "3"}, 2, "--k must be between 1 and the number of trees (2)"},
+		{"tracker too many trees", []string{"tracker", "--publish-token", "t", "--trees", "100"}, 2, "--trees must be in [1, 64]"},
+		{"tracker negative slots", []string{"tracker", "--publish-token", "t", "--max-slots", "-2"}, 2, "--max-slots must be"},
+		{"tracker negative reserve", []string{"tracker", "--publish-token", "t", "--origin-reserve", "-1"}, 2, "--origin-reserve must be"},
+		{"tracker bad ICE server", []string{"tracker", "--publish-token", "t", "--ice-server", "http://x"}, 2, "--ice-server must be a stun:"},
+		{"tracker TURN without credential", []string{"tracker", "--publish-token", "t", "--ice-server", "turn:x:3478"}, 2, "--turn-username and --turn-credential"},
+		{"tracker bad log format", []string{"tracker", "--publish-token", "t", "--log-format", "xml"}, 2, "--log-format must be text or json"},
+		{"tracker bad log level", []string{"tracker", "--publish-token", "t", "--log-level", "loud"}, 2, "--log-level must be"},
+		{"tracker unknown flag", []string{"tracker", "--bogus"}, 2, "flag provided but not defined: -bogus"},
+		{"tracker stray argument", []string{"tracker", "--publish-token", "t", "extra"}, 2, "unexpected argument \"extra\""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var out, errs syncBuffer
+			code := run(t.Context(), tc.args, &out, &errs)
+			all := out.String() + errs.String()
+			if code != tc.code || !strings.Contains(all, tc.want) {
+				t.Fatalf("exit %d, want %d; output lacks %q:\n%s", code, tc.code, tc.want, all)
+			}
+		})
+	}
+}
+
+// TestTrackerServesAndStops: the tracker subcommand serves its HTTP API
+// and shuts down cleanly (exit 0, no goroutine left) when its context
+// ends, as on SIGINT or SIGTERM.
+func TestTrackerServesAndStops(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var out, errs syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, []string{"tracker", "--listen", "127.0.0.1:0", "--publish-token", "t", "--log-format", "json"}, &out, &errs)
+	}()
+	addr := regexp.MustCompile(`http://(127\.0\.0\.1:\d+)`)
+	var base string
+	deadline := time.Now().Add(10 * time.Second)
+	for base == "" {
+		if m := addr.FindStringSubmatch(out.String()); m != nil {
+			base = "http://" + m[1]
+		} else if time.Now().After(deadline) {
+			t.Fatalf("no address printed; stdout %q stderr %q", out.String(), errs.String())
+		} else {
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+	for path, want := range map[string]string{
+		"/healthz":                     `"status":"ok"`,
+		"/api/v1/channels":             `"channels":[]`,
+		"/metrics":                     "coopcast_joins_total 0",
+		"/api/v1/channels/none/forest": "no such channel",
+	} {
+		resp, err := client.Get(base + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if !strings.Contains(string(b), want) {
+			t.Errorf("GET %s: %d %s, want %q", path, resp.StatusCode, b, want)
+		}
+	}
+	cancel()
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Fatalf("exit %d; stderr %s", code, errs.String())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("tracker did not stop")
+	}
+	if !strings.Contains(errs.String(), `"msg":"shutting down"`) {
+		t.Errorf("no shutdown log line in %s", errs.String())
+	}
+}
