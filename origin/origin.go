@@ -231,20 +231,18 @@ func (h *handler) Topology()                  {}
 // chunk.
 func (h *handler) ChildReady(child forest.PeerID, trees uint64) {
 	o := (*Origin)(h)
-	last, ok := o.store.last()
+	seq, ok := o.store.last()
 	if !ok {
 		return
 	}
-	for _, seq := range []uint32{last} {
-		c, ok := o.store.get(seq)
-		if !ok {
-			continue
-		}
-		o.member.SendTo(child, seq, c.manifest)
-		for i, sh := range c.shards {
-			if trees&(1<<i) != 0 {
-				wire.Fragments(seq, uint8(i), sh, func(msg []byte) { o.member.SendTo(child, seq, msg) })
-			}
+	c, ok := o.store.get(seq)
+	if !ok {
+		return
+	}
+	o.member.SendTo(child, seq, c.manifest)
+	for i, sh := range c.shards {
+		if trees&(1<<i) != 0 {
+			wire.Fragments(seq, uint8(i), sh, func(msg []byte) { o.member.SendTo(child, seq, msg) })
 		}
 	}
 }

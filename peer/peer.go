@@ -124,7 +124,6 @@ func New(cfg Config) (*Peer, error) {
 	}
 	p := &Peer{cfg: cfg, log: log, http: cfg.HTTP, chunks: make(map[uint32]*chunk),
 		welcomed: make(chan struct{}), wakeup: make(chan struct{}, 1)}
-	p.st.init()
 	var err error
 	p.member, err = swarm.New(swarm.Config{TrackerURL: cfg.TrackerURL, Channel: cfg.Channel, Kind: cfg.Kind,
 		UploadKbps: cfg.UploadKbps, RTC: cfg.RTC, Relay: cfg.Relay, Handler: (*handler)(p), Logger: log})

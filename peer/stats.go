@@ -26,8 +26,6 @@ type stats struct {
 	complaints      uint64
 }
 
-func (s *stats) init() {}
-
 // Report is a peer's measures, named as in DESIGN.md.
 type Report struct {
 	PeerID          uint64  `json:"peer_id"`
