@@ -28,6 +28,7 @@ func runLoadtest(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		k        = fs.Int("k", 3, "stripes that rebuild a chunk")
 		upload   = fs.Int64("upload-kbps", 0, "upload each peer offers (default: 4 stripes' worth)")
 		jsonOut  = fs.String("json", "", "write the measures as JSON to FILE")
+		joinOver = fs.Duration("join-over", 0, "spread the peers' arrivals over this long (default: 50ms a peer, at least 2s)")
 	)
 	lf.register(fs)
 	if err := parse(fs, args); err != nil {
@@ -45,7 +46,7 @@ func runLoadtest(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return fmt.Errorf("%w: --bitrate: %v", errUsage, err)
 	}
 	cfg := loadtest.Config{Mode: *mode, Peers: *peers, Duration: *duration, Bitrate: bps, Churn: *churn,
-		Trees: *trees, K: *k, UploadKbps: *upload, Progress: stdout, Logger: log}
+		Trees: *trees, K: *k, UploadKbps: *upload, JoinOver: *joinOver, Progress: stdout, Logger: log}
 	if err := cfg.Validate(); err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
