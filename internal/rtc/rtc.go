@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/pion/ice/v4"
+	"github.com/pion/interceptor"
 	"github.com/pion/logging"
 	"github.com/pion/transport/v5"
 	"github.com/pion/webrtc/v4"
@@ -82,9 +83,17 @@ func NewEndpoint(cfg Config) (*Endpoint, error) {
 	if cfg.Net != nil {
 		se.SetNet(cfg.Net)
 	}
+	// A link that never connects (its answer was lost, the other side
+	// went away) gives up after 10 s instead of pion's 30.
+	se.SetICETimeouts(5*time.Second, 5*time.Second, 2*time.Second)
 	se.LoggerFactory = quietLogs{}
+	// Links carry data channels only: no codecs, and none of the RTP
+	// interceptors pion registers by default (each would run its own
+	// timers on every link).
+	api := webrtc.NewAPI(webrtc.WithSettingEngine(se), webrtc.WithMediaEngine(&webrtc.MediaEngine{}),
+		webrtc.WithInterceptorRegistry(&interceptor.Registry{}))
 	return &Endpoint{
-		api:      webrtc.NewAPI(webrtc.WithSettingEngine(se)),
+		api:      api,
 		cfg:      cfg,
 		log:      log,
 		lifetime: uint16(min(cfg.PacketLifetime.Milliseconds(), 65535)),
