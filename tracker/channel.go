@@ -363,7 +363,7 @@ func (ch *channel) signal(c *client, m Message) {
 		return
 	}
 	from := uint64(c.id)
-	target.send(Message{Type: TypeSignal, From: &from, SDP: m.SDP, Candidate: m.Candidate})
+	target.send(Message{Type: TypeSignal, From: &from, SDP: m.SDP, Candidate: m.Candidate, Link: m.Link})
 	ch.srv.metrics.relayed.Inc()
 }
 
@@ -390,7 +390,7 @@ func (ch *channel) complain(c *client, m Message) {
 	}
 	now := time.Now()
 	pc := ch.client(parent)
-	if pc != nil && !pc.isOrigin && m.Reason != "corrupt" && pc.idle(now) > ch.srv.cfg.HeartbeatInterval*3/2 {
+	if pc != nil && !pc.isOrigin && m.Reason != "corrupt" && pc.idle(now) > 2*ch.srv.cfg.HeartbeatInterval {
 		ch.srv.log.Info("complaint confirmed: parent silent", "channel", ch.id, "parent", parent, "child", c.id, "tree", tree)
 		ch.removeLocked(pc)
 		pc.kill(websocket.StatusPolicyViolation, "declared failed: a child reported you silent and you missed a heartbeat")

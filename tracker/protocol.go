@@ -72,6 +72,10 @@ type Message struct {
 	From      *uint64                    `json:"from,omitempty"`
 	SDP       *webrtc.SessionDescription `json:"sdp,omitempty"`
 	Candidate *webrtc.ICECandidateInit   `json:"candidate,omitempty"`
+	// Link names one link attempt between two peers, chosen by the
+	// offering side and echoed in the answer, so an answer to an attempt
+	// that was given up never lands on a newer one.
+	Link uint64 `json:"link,omitempty"`
 
 	// report, and optionally heartbeat
 	Stats *PeerReport `json:"stats,omitempty"`

@@ -19,9 +19,8 @@ var errNoLink = errors.New("swarm: no link yet")
 
 // nbr is the mutable part of a neighbour reached from the data path.
 type nbr struct {
-	link    atomic.Pointer[rtc.Link]
-	opened  atomic.Int64               // unix ns when the current link's channel opened; 0: not open
-	pending atomic.Pointer[rtc.Signal] // an answer that came before Dial returned
+	link   atomic.Pointer[rtc.Link]
+	opened atomic.Int64 // unix ns when the current link's channel opened; 0: not open
 }
 
 // Send and Buffered make a neighbour the relay.Sender of its queue.
@@ -185,16 +184,33 @@ func (m *Member) dial(n *neighbour) {
 	if m.ctx.Err() != nil {
 		return
 	}
+	m.mu.Lock()
+	m.attempts++
+	gen := m.attempts
+	n.gen, n.dialLink, n.answer = gen, nil, nil
+	m.mu.Unlock()
 	link, err := m.ep.Dial(func(s rtc.Signal) error {
-		m.send(tracker.Message{Type: tracker.TypeSignal, To: uint64(n.id), SDP: s.SDP, Candidate: s.Candidate})
+		m.send(tracker.Message{Type: tracker.TypeSignal, To: uint64(n.id), SDP: s.SDP, Candidate: s.Candidate, Link: gen})
 		return nil
 	})
 	if err != nil {
 		m.log.Warn("dial neighbour", "peer", n.id, "err", err)
 		return
 	}
+	m.mu.Lock()
+	if m.closed || n.gen != gen || m.nbrs[n.id] != n {
+		m.mu.Unlock()
+		link.Close()
+		return
+	}
+	// From here an answer for gen goes straight to link; one that came
+	// while Dial was gathering waits in n.answer.
+	n.dialLink = link
+	ans := n.answer
+	n.answer = nil
+	m.mu.Unlock()
 	m.install(n, link)
-	if ans := n.d.pending.Swap(nil); ans != nil {
+	if ans != nil {
 		if err := link.HandleSignal(*ans); err != nil {
 			m.log.Warn("answer from neighbour", "peer", n.id, "err", err)
 		}
@@ -248,33 +264,67 @@ func (m *Member) install(n *neighbour, link *rtc.Link) {
 	}()
 }
 
-func (m *Member) onSignal(from forest.PeerID, s rtc.Signal) {
+// onSignal takes a signal the tracker relayed from a neighbour. attempt
+// is the link attempt it belongs to (see tracker.Message.Link).
+func (m *Member) onSignal(from forest.PeerID, s rtc.Signal, attempt uint64) {
 	m.mu.Lock()
-	if m.closed {
+	n := m.nbrs[from]
+	if m.closed || n == nil || n.parentOf|n.childOf == 0 {
+		// The tracker pairs two peers before either signals, and tells
+		// this side first: a signal from anyone else is stale.
 		m.mu.Unlock()
+		m.log.Debug("signal from a peer we are not paired with", "peer", from)
 		return
 	}
-	n := m.neighbourLocked(from, "")
-	m.mu.Unlock()
 	switch {
 	case s.SDP != nil && s.SDP.Type.String() == "offer":
+		if attempt != 0 && attempt < n.accepted {
+			m.mu.Unlock()
+			return // an older attempt than one already answered
+		}
+		n.accepted = attempt
+		m.mu.Unlock()
 		m.wg.Add(1)
 		go func() {
 			defer m.wg.Done()
 			link, err := m.ep.Accept(s, func(a rtc.Signal) error {
-				m.send(tracker.Message{Type: tracker.TypeSignal, To: uint64(from), SDP: a.SDP})
+				m.send(tracker.Message{Type: tracker.TypeSignal, To: uint64(from), SDP: a.SDP, Link: attempt})
 				return nil
 			})
 			if err != nil {
 				m.log.Warn("accept neighbour", "peer", from, "err", err)
 				return
 			}
+			m.mu.Lock()
+			stale := m.closed || n.accepted != attempt || m.nbrs[from] != n
+			m.mu.Unlock()
+			if stale {
+				link.Close()
+				return
+			}
 			m.install(n, link)
 		}()
+	case s.SDP != nil:
+		// An answer: it belongs to the dial under way, or to none.
+		if attempt != n.gen {
+			m.mu.Unlock()
+			m.log.Debug("answer for an old link attempt", "peer", from, "attempt", attempt, "current", n.gen)
+			return
+		}
+		l := n.dialLink
+		if l == nil {
+			n.answer = &s
+			m.mu.Unlock()
+			return
+		}
+		m.mu.Unlock()
+		if err := l.HandleSignal(s); err != nil {
+			m.log.Warn("answer from neighbour", "peer", from, "err", err)
+		}
 	default:
 		l := n.d.link.Load()
+		m.mu.Unlock()
 		if l == nil {
-			n.d.pending.Store(&s)
 			return
 		}
 		if err := l.HandleSignal(s); err != nil {

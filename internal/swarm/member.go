@@ -94,6 +94,10 @@ type Member struct {
 
 	retiredRelay   atomic.Uint64 // relay counters of neighbours gone
 	retiredDropped atomic.Uint64
+	// attempts numbers our link attempts. It starts at the clock in µs,
+	// so a restarted process (the origin keeps id 0) never reuses a
+	// number a neighbour has seen, and stays below 2^53 for browsers.
+	attempts uint64
 }
 
 // neighbour is one peer we share at least one tree edge with. The masks
@@ -107,6 +111,13 @@ type neighbour struct {
 	parentOf uint64 // bitmask of trees where it is our parent
 	childOf  uint64 // bitmask of trees where it is our child
 	dialing  bool
+	// Link attempts (see tracker.Message.Link): gen is our dial under
+	// way, dialLink its link once Dial returned, answer an answer to it
+	// that came first; accepted is the newest attempt of theirs we took.
+	gen      uint64
+	dialLink *rtc.Link
+	answer   *rtc.Signal
+	accepted uint64
 }
 
 // New returns a Member; Run connects it.
@@ -136,7 +147,7 @@ func New(cfg Config) (*Member, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Member{cfg: cfg, log: log, ep: ep, h: cfg.Handler, ctx: ctx, cancel: cancel,
-		out: make(chan tracker.Message, 256), nbrs: make(map[forest.PeerID]*neighbour)}, nil
+		out: make(chan tracker.Message, 256), nbrs: make(map[forest.PeerID]*neighbour), attempts: uint64(time.Now().UnixMicro())}, nil
 }
 
 // wsURL turns the tracker's base URL into its WebSocket URL.
@@ -336,7 +347,7 @@ func (m *Member) handle(ctx context.Context, msg tracker.Message) error {
 		if msg.From == nil {
 			return nil
 		}
-		m.onSignal(forest.PeerID(*msg.From), rtc.Signal{SDP: msg.SDP, Candidate: msg.Candidate})
+		m.onSignal(forest.PeerID(*msg.From), rtc.Signal{SDP: msg.SDP, Candidate: msg.Candidate}, msg.Link)
 	case tracker.TypeError:
 		m.log.Warn("tracker says", "code", msg.Code, "message", msg.Error)
 		switch msg.Code {
