@@ -125,7 +125,11 @@ func (p *Peer) onManifest(from forest.PeerID, raw []byte, viaHTTP bool) {
 	c.shards = make([][]byte, p.m)
 	c.fetching = make([]bool, p.m)
 	if !p.haveAny || int32(m.Seq-p.newest) > 0 {
-		p.newest, p.haveAny = m.Seq, true
+		if p.haveAny && m.Timestamp > p.newestTS {
+			p.interval = time.Duration(m.Timestamp-p.newestTS) * time.Microsecond / time.Duration(m.Seq-p.newest)
+		}
+		p.newest, p.newestTS, p.haveAny = m.Seq, m.Timestamp, true
+		p.newestAt = time.Now()
 	}
 	// The smallest arrival - timestamp seen estimates the clock offset plus
 	// the best one-way delay: deadlines then hold across clock skew.

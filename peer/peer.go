@@ -77,15 +77,22 @@ type Peer struct {
 	http   *http.Client
 	start  time.Time
 
-	mu       sync.Mutex // guards everything below
-	key      ed25519.PublicKey
-	coder    *fec.Coder
-	k, m     int
-	chunks   map[uint32]*chunk
-	newest   uint32
-	haveAny  bool
-	next     uint32 // next chunk to play
-	started  bool   // next is set
+	mu      sync.Mutex // guards everything below
+	key     ed25519.PublicKey
+	coder   *fec.Coder
+	k, m    int
+	chunks  map[uint32]*chunk
+	newest  uint32
+	haveAny bool
+	// newestTS is the newest manifest's origin timestamp (µs), newestAt
+	// when it arrived; interval is the chunk cadence they show.
+	newestTS int64
+	newestAt time.Time
+	interval time.Duration
+	polling  bool      // a manifest-gap poll is under way
+	lastPoll time.Time // when it started
+	next     uint32    // next chunk to play
+	started  bool      // next is set
 	offset   time.Duration
 	offsetOK bool
 	lastRx   []time.Time // per tree: last verified message from the parent

@@ -30,17 +30,22 @@ type swarmEnv struct {
 	origin *origin.Origin
 	ctx    context.Context
 	wg     sync.WaitGroup
+	// interval is the chunk interval of the origin's synthetic stream.
+	interval time.Duration
 }
 
-func startSwarm(t *testing.T) *swarmEnv {
+func startSwarm(t *testing.T) *swarmEnv { return startSwarmEvery(t, testInterval) }
+
+// startSwarmEvery starts a swarm whose origin cuts a chunk every interval.
+func startSwarmEvery(t *testing.T, interval time.Duration) *swarmEnv {
 	t.Helper()
-	srv, err := tracker.New(tracker.Config{PublishToken: "tok", HeartbeatInterval: 500 * time.Millisecond})
+	srv, err := tracker.New(tracker.Config{PublishToken: "tok", HeartbeatInterval: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
 	mux := http.NewServeMux()
 	hs := httptest.NewServer(mux)
-	src, _ := origin.NewSynthetic(testBitrate, testInterval)
+	src, _ := origin.NewSynthetic(testBitrate, interval)
 	o, err := origin.New(origin.Config{TrackerURL: hs.URL, Channel: "t", PublishToken: "tok", Source: src, Bitrate: testBitrate,
 		FallbackURL: hs.URL + "/fallback/t", RTC: rtc.Config{ICEInterfaces: []string{"lo"}}})
 	if err != nil {
@@ -49,7 +54,7 @@ func startSwarm(t *testing.T) *swarmEnv {
 	mux.Handle("/fallback/", o.Handler())
 	mux.Handle("/", srv.Handler())
 	ctx, cancel := context.WithCancel(context.Background())
-	e := &swarmEnv{url: hs.URL, origin: o, ctx: ctx}
+	e := &swarmEnv{url: hs.URL, origin: o, ctx: ctx, interval: interval}
 	e.wg.Add(2)
 	go func() { defer e.wg.Done(); srv.Run(ctx) }()
 	go func() { defer e.wg.Done(); o.Run(ctx) }()
@@ -72,7 +77,7 @@ func (e *swarmEnv) join(t *testing.T, upload int64) *checked {
 	c := &checked{done: make(chan struct{})}
 	p, err := New(Config{TrackerURL: e.url, Channel: "t", UploadKbps: upload, RTC: rtc.Config{ICEInterfaces: []string{"lo"}},
 		OnChunk: func(seq uint32, data []byte) {
-			if bytes.Equal(data, origin.SyntheticChunk(seq, testBitrate, testInterval)) {
+			if bytes.Equal(data, origin.SyntheticChunk(seq, testBitrate, e.interval)) {
 				c.good.Add(1)
 			} else {
 				c.corrupt.Add(1)

@@ -63,16 +63,50 @@ func (p *Peer) repairLoop(ctx context.Context) {
 
 type fetchJob struct {
 	seq      uint32
-	shard    int // -1: the manifest
+	shard    int // -1: manifests or a whole chunk
 	manifest bool
+	// whole: fetch the chunk in one request instead of the shards listed,
+	// when it needs more than one from HTTP.
+	whole  bool
+	shards []int
 }
 
-// fetchJobs picks what to fetch now: missing shards of chunks close to
-// their deadline, every shard of a tree the peer is on fallback for, and
-// manifests when no tree brings any.
+// stallAfterLocked is how long a tree may carry nothing before the peer
+// stops counting on it: the silence timeout, after which it complains
+// too. Shorter, ordinary jitter on a loaded machine sends shards to HTTP,
+// which loads the machine more: a feedback loop.
+func (p *Peer) stallAfterLocked() time.Duration {
+	return p.cfg.SilenceTimeout
+}
+
+// fetchJobs picks what to fetch now: shards a chunk still needs near its
+// deadline; at once, the shards of trees that are on fallback or stalled
+// (parent lost, or silent for stallAfter) when the working trees cannot
+// bring k; and manifests when none has come for a while, which is what a
+// peer sees when every tree above it broke at once.
 func (p *Peer) fetchJobs(now time.Time, trees []swarmTree) []fetchJob {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	stalled := make([]bool, p.m)
+	stallAfter := p.stallAfterLocked()
+	nStalled := 0
+	for i := range stalled {
+		switch {
+		case i >= len(trees):
+			stalled[i] = true
+		case trees[i].Fallback:
+			stalled[i] = true
+		case !trees[i].HasParent:
+			stalled[i] = true
+		case !trees[i].ParentLostAt.IsZero() && trees[i].ParentOpenSince.IsZero():
+			stalled[i] = true // lost its parent; the new link is not up yet
+		case i < len(p.lastRx) && !p.lastRx[i].IsZero() && now.Sub(p.lastRx[i]) > stallAfter:
+			stalled[i] = true
+		}
+		if stalled[i] {
+			nStalled++
+		}
+	}
 	var jobs []fetchJob
 	for seq, c := range p.chunks {
 		if c.man == nil || c.done || (p.started && int32(seq-p.next) < 0) {
@@ -83,30 +117,64 @@ func (p *Peer) fetchJobs(now time.Time, trees []swarmTree) []fetchJob {
 			continue // too late to matter, or history from before we joined
 		}
 		urgent := !now.Before(deadline.Add(-p.cfg.FallbackLead))
-		need := p.k - c.have - countTrue(c.fetching)
+		// What can still come: shards in hand or on the way, and shards
+		// of working trees not in yet.
+		coming := c.have
 		for i := range c.shards {
-			if c.shards[i] != nil || c.fetching[i] {
-				continue
-			}
-			onFallback := i < len(trees) && trees[i].Fallback
-			if onFallback || (urgent && need > 0) {
-				c.fetching[i] = true
-				jobs = append(jobs, fetchJob{seq: seq, shard: i})
-				if !onFallback {
-					need--
-				}
+			if c.shards[i] == nil && (c.fetching[i] || !stalled[i]) {
+				coming++
 			}
 		}
+		need := p.k - c.have - countTrue(c.fetching)
+		early := p.k - coming // shards that only HTTP can bring
+		// Fetch stalled trees' shards first, then, when urgent, any.
+		var want []int
+		for pass := 0; pass < 2; pass++ {
+			for i := range c.shards {
+				if c.shards[i] != nil || c.fetching[i] || need <= 0 {
+					continue
+				}
+				onFallback := i < len(trees) && trees[i].Fallback
+				switch {
+				case pass == 0 && onFallback:
+				case pass == 0 && stalled[i] && early > 0:
+					early--
+				case pass == 1 && urgent:
+				default:
+					continue
+				}
+				c.fetching[i] = true
+				want = append(want, i)
+				need--
+			}
+		}
+		switch {
+		case len(want) == 1:
+			jobs = append(jobs, fetchJob{seq: seq, shard: want[0]})
+		case len(want) > 1:
+			jobs = append(jobs, fetchJob{seq: seq, shard: -1, whole: true, shards: want})
+		}
 	}
-	// With every tree on fallback no manifest arrives by any tree: poll.
-	allFallback := len(trees) > 0
-	for _, t := range trees {
-		allFallback = allFallback && t.Fallback
+	// No manifest for a while, or every tree on fallback: ask the origin
+	// what it has published since.
+	quiet := p.haveAny && p.interval > 0 && now.Sub(p.newestAt) > 2*p.interval+p.interval/2
+	pollEvery := p.interval
+	if pollEvery <= 0 {
+		pollEvery = 250 * time.Millisecond
 	}
-	if allFallback {
+	if !p.polling && now.Sub(p.lastPoll) >= pollEvery && (quiet || (nStalled == p.m && p.m > 0)) {
+		p.polling, p.lastPoll = true, now
 		jobs = append(jobs, fetchJob{manifest: true, shard: -1})
 	}
 	return jobs
+}
+
+// indices is the shards a job brings.
+func (j fetchJob) indices() []int {
+	if j.whole {
+		return j.shards
+	}
+	return []int{j.shard}
 }
 
 func countTrue(b []bool) int {
@@ -120,12 +188,13 @@ func countTrue(b []bool) int {
 }
 
 func (p *Peer) unmark(j fetchJob) {
-	if j.manifest {
-		return
-	}
 	p.mu.Lock()
-	if c := p.chunks[j.seq]; c != nil && c.fetching != nil {
-		c.fetching[j.shard] = false
+	if j.manifest {
+		p.polling = false
+	} else if c := p.chunks[j.seq]; c != nil && c.fetching != nil {
+		for _, i := range j.indices() {
+			c.fetching[i] = false
+		}
 	}
 	p.mu.Unlock()
 }
@@ -146,22 +215,51 @@ func (p *Peer) get(ctx context.Context, url string) ([]byte, error) {
 	return io.ReadAll(io.LimitReader(resp.Body, 16<<20))
 }
 
-func (p *Peer) fetch(ctx context.Context, base string, j fetchJob) {
-	if j.manifest {
-		b, err := p.get(ctx, base+"/latest")
-		var latest struct{ Seq uint32 }
-		if err != nil || json.Unmarshal(b, &latest) != nil {
-			return
-		}
+// maxGap is how many missing manifests one poll fetches.
+const maxGap = 8
+
+// fetchManifests asks the origin for its newest chunk and fetches the
+// manifests of the chunks between the newest this peer knows and that.
+func (p *Peer) fetchManifests(ctx context.Context, base string) {
+	defer func() {
 		p.mu.Lock()
-		_, known := p.chunks[latest.Seq]
+		p.polling = false
 		p.mu.Unlock()
-		if known {
-			return
+	}()
+	b, err := p.get(ctx, base+"/latest")
+	var latest struct{ Seq uint32 }
+	if err != nil || json.Unmarshal(b, &latest) != nil {
+		return
+	}
+	p.mu.Lock()
+	from := latest.Seq
+	if p.haveAny && int32(latest.Seq-p.newest) > 0 {
+		from = p.newest + 1
+	}
+	if int32(latest.Seq-from) >= maxGap {
+		from = latest.Seq - maxGap + 1
+	}
+	var want []uint32
+	for seq := from; int32(latest.Seq-seq) >= 0; seq++ {
+		if c := p.chunks[seq]; c == nil || c.man == nil {
+			want = append(want, seq)
 		}
-		if raw, err := p.get(ctx, fmt.Sprintf("%s/manifest/%d", base, latest.Seq)); err == nil {
+	}
+	p.mu.Unlock()
+	for _, seq := range want {
+		if raw, err := p.get(ctx, fmt.Sprintf("%s/manifest/%d", base, seq)); err == nil {
 			p.receive(forest.Origin, raw, true)
 		}
+	}
+}
+
+func (p *Peer) fetch(ctx context.Context, base string, j fetchJob) {
+	if j.manifest {
+		p.fetchManifests(ctx, base)
+		return
+	}
+	if j.whole {
+		p.fetchChunk(ctx, base, j)
 		return
 	}
 	b, err := p.get(ctx, fmt.Sprintf("%s/shard/%d/%d", base, j.seq, j.shard))
@@ -193,6 +291,56 @@ func (p *Peer) fetch(ctx context.Context, base string, j fetchJob) {
 		wire.Fragments(j.seq, uint8(j.shard), b, func(msg []byte) { p.member.Fanout(j.shard, j.seq, msg) })
 	}
 	p.sendRegenerated(regen)
+}
+
+// fetchChunk fetches a whole chunk, re-encodes it and checks every shard
+// against the signed manifest: the chunk is then complete here, and the
+// shards of trees this peer feeds go on to its children.
+func (p *Peer) fetchChunk(ctx context.Context, base string, j fetchJob) {
+	b, err := p.get(ctx, fmt.Sprintf("%s/chunk/%d", base, j.seq))
+	p.mu.Lock()
+	c := p.chunks[j.seq]
+	if c == nil || c.man == nil {
+		p.mu.Unlock()
+		return
+	}
+	for _, i := range j.shards {
+		c.fetching[i] = false
+	}
+	if err != nil || c.done {
+		p.mu.Unlock()
+		return
+	}
+	shards, err := p.coder.Encode(b)
+	if err == nil && len(b) != int(c.man.Length) {
+		err = fmt.Errorf("chunk %d is %d bytes, the manifest says %d", j.seq, len(b), c.man.Length)
+	}
+	for i := 0; err == nil && i < len(shards); i++ {
+		err = c.man.VerifyShard(i, shards[i])
+	}
+	if err != nil {
+		p.st.badMessages++
+		p.mu.Unlock()
+		p.log.Warn("chunk from the origin does not match its manifest", "seq", j.seq, "err", err)
+		return
+	}
+	p.st.bytesFromOrigin += uint64(len(b))
+	p.st.httpFetches++
+	trees := p.member.Trees()
+	var fwd []regenerated
+	for i, sh := range shards {
+		if c.shards[i] != nil {
+			continue
+		}
+		c.shards[i] = sh
+		c.have++
+		if i < len(trees) && trees[i].Children > 0 {
+			fwd = append(fwd, regenerated{j.seq, i, sh})
+		}
+	}
+	p.rebuildLocked(c)
+	p.mu.Unlock()
+	p.sendRegenerated(fwd)
 }
 
 // linkTimeout is how long a link to a new parent may take to open before

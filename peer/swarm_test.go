@@ -19,6 +19,34 @@ import (
 // wait lets the stream run, checking ctx-free wall time.
 func wait(d time.Duration) { time.Sleep(d) }
 
+// settle waits until the stream has settled: for two seconds in a row
+// every peer played chunks and missed none. Joining 30 peers under -race
+// keeps both cores busy with DTLS handshakes for several seconds, and a
+// test about what follows must not count that start-up.
+func settle(t *testing.T, ps []*checked, limit time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	prev := make([]Report, len(ps))
+	calm := 0
+	for calm < 4 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the stream did not settle within %v", limit)
+		}
+		wait(500 * time.Millisecond)
+		ok := true
+		for i, p := range ps {
+			r := p.Report()
+			ok = ok && r.ChunksPlayed > prev[i].ChunksPlayed && r.ChunksMissed == prev[i].ChunksMissed
+			prev[i] = r
+		}
+		if ok {
+			calm++
+		} else {
+			calm = 0
+		}
+	}
+}
+
 func continuityOf(ps []*checked) (worst float64, who int) {
 	worst = 1
 	for i, p := range ps {
@@ -30,16 +58,20 @@ func continuityOf(ps []*checked) (worst float64, who int) {
 }
 
 // TestKillFifthOfPeers: 30 peers; after the stream settles a fifth of
-// them are killed without goodbye. Every survivor keeps rebuilding
-// byte-identical chunks, on time.
+// them, the first to join and so the nearest the root in every tree, are
+// killed without goodbye. Every survivor keeps rebuilding byte-identical
+// chunks, on time. The stream cuts a chunk every 500 ms: at 250 ms, 30
+// pion peers under -race keep two cores saturated, and what fails then is
+// the machine, not the repair.
 func TestKillFifthOfPeers(t *testing.T) {
-	e := startSwarm(t)
+	const every = 500 * time.Millisecond
+	e := startSwarmEvery(t, every)
 	var peers []*checked
 	for i := 0; i < 30; i++ {
 		peers = append(peers, e.join(t, 1200))
 		time.Sleep(30 * time.Millisecond)
 	}
-	wait(5 * time.Second)
+	settle(t, peers, 30*time.Second)
 	before := make([]int64, len(peers))
 	reps := make([]Report, len(peers))
 	for i, p := range peers {
@@ -50,24 +82,24 @@ func TestKillFifthOfPeers(t *testing.T) {
 		p.stop()
 	}
 	survivors := peers[6:]
-	wait(6 * time.Second)
+	const after = 10 * time.Second
+	wait(after)
+	due := int64(after / every)
 	for i, p := range survivors {
 		if p.corrupt.Load() != 0 {
 			t.Errorf("survivor %d rebuilt %d corrupt chunks", i, p.corrupt.Load())
 		}
-		// 6 s of stream at 4 chunks/s after the kill: nearly all of it.
-		if got := p.good.Load() - before[i+6]; got < 20 {
-			t.Errorf("survivor %d rebuilt only %d chunks after the kill: %+v", i, got, p.Report())
+		if got := p.good.Load() - before[i+6]; got < due-2 {
+			t.Errorf("survivor %d rebuilt only %d of about %d chunks after the kill: %+v", i, got, due, p.Report())
 		}
 	}
-	// Continuity after the kill (the start-up under -race is slow and
-	// not what this test is about).
+	// Continuity after the kill: at most one chunk late per survivor.
 	for i, p := range survivors {
 		r, b := p.Report(), reps[i+6]
-		due := float64(r.ChunksPlayed + r.ChunksMissed - b.ChunksPlayed - b.ChunksMissed)
+		n := float64(r.ChunksPlayed + r.ChunksMissed - b.ChunksPlayed - b.ChunksMissed)
 		onTime := r.Continuity*float64(r.ChunksPlayed+r.ChunksMissed) - b.Continuity*float64(b.ChunksPlayed+b.ChunksMissed)
-		if due < 20 || onTime/due < 0.98 {
-			t.Errorf("survivor %d: %.0f of %.0f chunks on time after the kill", i, onTime, due)
+		if n < float64(due-2) || n-onTime > 1.5 {
+			t.Errorf("survivor %d: %.0f of %.0f chunks on time after the kill", i, onTime, n)
 		}
 	}
 }
