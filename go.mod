@@ -18,6 +18,7 @@ require (
 )
 
 require (
+	github.com/Eyevinn/mp4ff v0.54.0 // indirect
 	github.com/beorn7/perks v1.0.1 // indirect
 	github.com/bytedance/gopkg v0.1.3 // indirect
 	github.com/bytedance/sonic v1.15.0 // indirect
