@@ -1,9 +1,12 @@
 package origin
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"net/http"
 	"strconv"
+
+	"github.com/coopcast/coopcast/internal/wire"
 )
 
 // Handler serves HTTP fallback, mounted at the path of FallbackURL:
@@ -12,7 +15,8 @@ import (
 //	GET {prefix}/manifest/{seq}     the signed manifest message
 //	GET {prefix}/shard/{seq}/{i}    shard i of chunk seq
 //	GET {prefix}/chunk/{seq}        the whole chunk (plain-HTTP baseline)
-//	GET {prefix}/init               the init segment, if the source has one
+//	GET {prefix}/init               the init segment, if the source has one,
+//	                                signed in the X-Coopcast-Signature header
 //
 // where prefix is /fallback/{channel}. Every byte served is counted as
 // origin egress.
@@ -51,12 +55,13 @@ func (o *Origin) Handler() http.Handler {
 		}
 	})
 	mux.HandleFunc("GET "+p+"/init", func(w http.ResponseWriter, r *http.Request) {
-		b := o.init.Load()
-		if b == nil {
+		in := o.init.Load()
+		if in == nil {
 			http.Error(w, "this stream has no init segment", http.StatusNotFound)
 			return
 		}
-		o.serve(w, *b)
+		w.Header().Set(wire.InitSignatureHeader, base64.StdEncoding.EncodeToString(in.sig))
+		o.serve(w, in.data)
 	})
 	return mux
 }

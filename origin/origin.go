@@ -89,7 +89,7 @@ type Origin struct {
 	member *swarm.Member
 
 	chunks, chunkBytes, httpBytes atomic.Uint64
-	init                          atomic.Pointer[[]byte]
+	init                          atomic.Pointer[signedInit]
 
 	closeOnce sync.Once
 }
@@ -124,10 +124,15 @@ func New(cfg Config) (*Origin, error) {
 		return nil, fmt.Errorf("origin: %w", err)
 	}
 	o := &Origin{cfg: cfg, log: log, coder: coder, priv: priv, store: newStore(cfg.Keep)}
+	var media *tracker.Media
+	if m, ok := cfg.Source.(*Media); ok {
+		info := m.Info()
+		media = &tracker.Media{Codecs: info.Codecs, Width: info.Width, Height: info.Height}
+	}
 	o.member, err = swarm.New(swarm.Config{
 		TrackerURL: cfg.TrackerURL, Channel: cfg.Channel, Kind: "native",
 		Publish: &swarm.Publish{Token: cfg.PublishToken, Trees: cfg.Trees, K: cfg.K, Bitrate: cfg.Bitrate,
-			PublicKey: base64.StdEncoding.EncodeToString(priv.Public().(ed25519.PublicKey)), FallbackURL: cfg.FallbackURL},
+			PublicKey: base64.StdEncoding.EncodeToString(priv.Public().(ed25519.PublicKey)), FallbackURL: cfg.FallbackURL, Media: media},
 		RTC: cfg.RTC, Relay: cfg.Relay, Handler: (*handler)(o), Logger: log,
 	})
 	if err != nil {
@@ -151,7 +156,7 @@ func (o *Origin) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	if init := o.cfg.Source.Init(); init != nil {
-		o.init.Store(&init)
+		o.init.Store(&signedInit{data: init, sig: wire.SignInit(o.priv, o.cfg.Channel, init)})
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- o.member.Run(ctx) }()
@@ -245,4 +250,9 @@ func (h *handler) ChildReady(child forest.PeerID, trees uint64) {
 			wire.Fragments(seq, uint8(i), sh, func(msg []byte) { o.member.SendTo(child, seq, msg) })
 		}
 	}
+}
+
+// signedInit is the init segment with the channel key's signature.
+type signedInit struct {
+	data, sig []byte
 }

@@ -89,6 +89,8 @@ type Peer struct {
 	newestTS int64
 	newestAt time.Time
 	interval time.Duration
+	media    bool      // the stream has an init segment: play from keyframes
+	needKey  bool      // a chunk was skipped: resume at the next keyframe
 	polling  bool      // a manifest-gap poll is under way
 	lastPoll time.Time // when it started
 	next     uint32    // next chunk to play

@@ -39,14 +39,22 @@ func startSwarm(t *testing.T) *swarmEnv { return startSwarmEvery(t, testInterval
 // startSwarmEvery starts a swarm whose origin cuts a chunk every interval.
 func startSwarmEvery(t *testing.T, interval time.Duration) *swarmEnv {
 	t.Helper()
+	src, _ := origin.NewSynthetic(testBitrate, interval)
+	e := startSwarmWith(t, src, testBitrate)
+	e.interval = interval
+	return e
+}
+
+// startSwarmWith starts a tracker and an origin streaming src.
+func startSwarmWith(t *testing.T, src origin.Source, bitrate int64) *swarmEnv {
+	t.Helper()
 	srv, err := tracker.New(tracker.Config{PublishToken: "tok", HeartbeatInterval: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
 	mux := http.NewServeMux()
 	hs := httptest.NewServer(mux)
-	src, _ := origin.NewSynthetic(testBitrate, interval)
-	o, err := origin.New(origin.Config{TrackerURL: hs.URL, Channel: "t", PublishToken: "tok", Source: src, Bitrate: testBitrate,
+	o, err := origin.New(origin.Config{TrackerURL: hs.URL, Channel: "t", PublishToken: "tok", Source: src, Bitrate: bitrate,
 		FallbackURL: hs.URL + "/fallback/t", RTC: rtc.Config{ICEInterfaces: []string{"lo"}}})
 	if err != nil {
 		t.Fatal(err)
@@ -54,7 +62,7 @@ func startSwarmEvery(t *testing.T, interval time.Duration) *swarmEnv {
 	mux.Handle("/fallback/", o.Handler())
 	mux.Handle("/", srv.Handler())
 	ctx, cancel := context.WithCancel(context.Background())
-	e := &swarmEnv{url: hs.URL, origin: o, ctx: ctx, interval: interval}
+	e := &swarmEnv{url: hs.URL, origin: o, ctx: ctx}
 	e.wg.Add(2)
 	go func() { defer e.wg.Done(); srv.Run(ctx) }()
 	go func() { defer e.wg.Done(); o.Run(ctx) }()

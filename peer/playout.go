@@ -2,8 +2,13 @@ package peer
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
+	"fmt"
+	"net/http"
 	"time"
+
+	"github.com/coopcast/coopcast/internal/wire"
 )
 
 var errShape = errors.New("manifest's M or k differ from the channel's")
@@ -17,6 +22,9 @@ func (p *Peer) deadlineLocked(c *chunk) time.Time {
 // whose deadline passed, so the stream keeps its timing and never stalls
 // for good.
 func (p *Peer) playout(ctx context.Context) {
+	if err := p.loadInit(ctx); err != nil {
+		return
+	}
 	t := time.NewTicker(10 * time.Millisecond)
 	defer t.Stop()
 	for {
@@ -47,6 +55,9 @@ func (p *Peer) due(now time.Time) [][]byte {
 			if c.man == nil || (!c.done && now.After(p.deadlineLocked(c).Add(-p.cfg.FallbackLead))) {
 				continue
 			}
+			if p.media && c.man.Flags&wire.FlagKeyframe == 0 {
+				continue // a decoder starts at a keyframe
+			}
 			if !ok || int32(seq-first) < 0 {
 				first, ok = seq, true
 			}
@@ -60,7 +71,12 @@ func (p *Peer) due(now time.Time) [][]byte {
 	for {
 		c := p.chunks[p.next]
 		switch {
+		case c != nil && c.done && p.needKey && c.man.Flags&wire.FlagKeyframe == 0:
+			// After a gap, video resumes at the next keyframe.
+			p.st.missed++
+			c.data = nil
 		case c != nil && c.done:
+			p.needKey = false
 			if !c.doneAt.After(p.deadlineLocked(c)) {
 				p.st.onTime++
 			}
@@ -72,6 +88,7 @@ func (p *Peer) due(now time.Time) [][]byte {
 			c.data = nil
 		case c != nil && c.man != nil && now.After(p.deadlineLocked(c)):
 			p.st.missed++
+			p.needKey = p.media
 		case c == nil || c.man == nil:
 			// Never heard of it: skip once a later chunk is due.
 			later := p.chunks[p.next+1]
@@ -79,9 +96,83 @@ func (p *Peer) due(now time.Time) [][]byte {
 				return out
 			}
 			p.st.missed++
+			p.needKey = p.media
 		default:
 			return out
 		}
 		p.next++
 	}
+}
+
+// loadInit fetches the init segment from the origin, checks the channel
+// key's signature and writes it out first. A stream without one (the
+// synthetic source) answers 404. It retries until ctx ends.
+func (p *Peer) loadInit(ctx context.Context) error {
+	for attempt := 0; ; attempt++ {
+		if attempt > 0 {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(250 * time.Millisecond):
+			}
+		}
+		base := p.member.FallbackURL()
+		if base == "" {
+			continue
+		}
+		init, err := p.fetchInit(ctx, base)
+		if errors.Is(err, errNoInit) {
+			return nil
+		}
+		if err != nil {
+			if ctx.Err() == nil && attempt%20 == 0 {
+				p.log.Warn("init segment", "err", err)
+			}
+			continue
+		}
+		p.mu.Lock()
+		p.media = true
+		p.st.bytesFromOrigin += uint64(len(init))
+		p.mu.Unlock()
+		if _, err := p.cfg.Out.Write(init); err != nil {
+			p.log.Error("write stream", "err", err)
+			return err
+		}
+		return nil
+	}
+}
+
+var errNoInit = errors.New("the stream has no init segment")
+
+func (p *Peer) fetchInit(ctx context.Context, base string) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/init", nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := p.http.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusNotFound {
+		return nil, errNoInit
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET %s/init: %s", base, resp.Status)
+	}
+	b, err := readLimited(resp, 16<<20)
+	if err != nil {
+		return nil, err
+	}
+	sig, err := base64.StdEncoding.DecodeString(resp.Header.Get(wire.InitSignatureHeader))
+	if err != nil {
+		return nil, fmt.Errorf("init segment signature: %w", err)
+	}
+	p.mu.Lock()
+	key := p.key
+	p.mu.Unlock()
+	if err := wire.VerifyInit(key, p.cfg.Channel, b, sig); err != nil {
+		return nil, fmt.Errorf("init segment: %w", err)
+	}
+	return b, nil
 }

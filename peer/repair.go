@@ -394,3 +394,7 @@ func (p *Peer) trackerReport() tracker.PeerReport {
 	return tracker.PeerReport{RelayBytes: r.RelayBytes, BytesFromPeers: r.BytesFromPeers, BytesFromOrigin: r.BytesFromOrigin,
 		Children: r.Children, ChunksPlayed: r.ChunksPlayed, Continuity: r.Continuity, LatencyMS: r.LatencyP50, BadShards: r.BadMessages}
 }
+
+func readLimited(resp *http.Response, limit int64) ([]byte, error) {
+	return io.ReadAll(io.LimitReader(resp.Body, limit))
+}

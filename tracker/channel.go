@@ -21,6 +21,7 @@ type channel struct {
 	stripeRate  int64
 	publicKey   string
 	fallbackURL string
+	media       *Media // what the origin said the stream is
 	created     time.Time
 
 	// mu is the channel's critical section: every forest event, and the
@@ -101,6 +102,7 @@ func (ch *channel) attachOrigin(c *client, m Message) (fatal string, ok bool) {
 	if m.FallbackURL != "" {
 		ch.fallbackURL = m.FallbackURL
 	}
+	ch.media = m.Media
 	c.ch, c.id, c.isOrigin, c.kind = ch, forest.Origin, true, forest.Native
 	ch.origin = c
 	ch.originGone = time.Time{}
@@ -514,6 +516,7 @@ type ChannelStats struct {
 	Trees          int     `json:"trees"`
 	K              int     `json:"k"`
 	Bitrate        int64   `json:"bitrate"`
+	Media          *Media  `json:"media,omitempty"`
 	StripeRate     int64   `json:"stripe_bps"`
 	Peers          int     `json:"peers"`
 	Joins          uint64  `json:"joins"`
@@ -536,7 +539,7 @@ func (ch *channel) stats() ChannelStats {
 	defer ch.mu.Unlock()
 	st := ch.f.Stats()
 	s := ChannelStats{
-		Channel: ch.id, Origin: ch.origin != nil, Trees: ch.trees, K: ch.k, Bitrate: ch.bitrate, StripeRate: ch.stripeRate,
+		Channel: ch.id, Origin: ch.origin != nil, Trees: ch.trees, K: ch.k, Bitrate: ch.bitrate, StripeRate: ch.stripeRate, Media: ch.media,
 		Peers: st.Peers, Joins: ch.joins, Leaves: ch.leaves, Repairs: ch.repairs,
 		MaxDepth: st.MaxDepth, FallbackPeers: st.FallbackPeers, Fallbacks: st.Fallbacks, Borrowed: st.Borrowed,
 		OriginChildren: st.OriginChildren, UptimeSeconds: time.Since(ch.created).Seconds(),

@@ -44,6 +44,8 @@ type Message struct {
 	StripeRate  int64  `json:"stripe_bps,omitempty"` // bits/s of one stripe
 	PublicKey   string `json:"public_key,omitempty"` // base64 Ed25519
 	FallbackURL string `json:"fallback_url,omitempty"`
+	// publish: what the stream is, for stats (codecs as RFC 6381)
+	Media *Media `json:"media,omitempty"`
 
 	// join
 	Kind       string  `json:"kind,omitempty"` // browser | native
@@ -194,3 +196,10 @@ func clip(s string) string {
 const maxUploadKbps = 10_000_000
 
 func intp(i int) *int { return &i }
+
+// Media describes a channel's stream. A synthetic stream has none.
+type Media struct {
+	Codecs string `json:"codecs"`
+	Width  int    `json:"width,omitempty"`
+	Height int    `json:"height,omitempty"`
+}

@@ -21,13 +21,14 @@ const demoToken = "demo-token"
 func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("[demo] [--listen ADDR]",
 		"Runs the all-in-one demo on one address: a tracker and an origin publishing\n"+
-			"channel \"demo\" (a synthetic 500 kbit/s stream for now), with HTTP fallback.\n"+
+			"channel \"demo\" (the built-in test card by default), with HTTP fallback.\n"+
 			"Join it with the 'coopcast peer' command it prints.", stderr)
 	var (
 		lf      logFlags
 		ice     iceFlags
 		listen  = fs.String("listen", "127.0.0.1:8080", "address to serve on")
-		bitrate = fs.String("bitrate", "500k", "bitrate of the demo stream")
+		source  = fs.String("source", "testcard", "stream source: testcard, synthetic, a fragmented MP4 file (looped)")
+		bitrate = fs.String("bitrate", "", "bitrate of a synthetic demo stream (default 500k)")
 	)
 	lf.register(fs)
 	ice.register(fs)
@@ -38,9 +39,14 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	bps, err := parseBitrate(*bitrate)
-	if err != nil {
-		return fmt.Errorf("%w: --bitrate: %v", errUsage, err)
+	var bps int64
+	if *bitrate != "" {
+		if bps, err = parseBitrate(*bitrate); err != nil {
+			return fmt.Errorf("%w: --bitrate: %v", errUsage, err)
+		}
+	}
+	if *source == "-" {
+		return fmt.Errorf("%w: --source: the demo loops a file; stream stdin with 'coopcast origin --source -'", errUsage)
 	}
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
@@ -51,9 +57,9 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	src, err := origin.NewSynthetic(bps, 0)
+	src, bps, err := origin.Open(*source, true, bps, 0, nil)
 	if err != nil {
-		return fmt.Errorf("%w: %v", errUsage, err)
+		return fmt.Errorf("%w: --source: %v", errUsage, err)
 	}
 	o, err := origin.New(origin.Config{TrackerURL: base, Channel: "demo", PublishToken: demoToken, Source: src,
 		Bitrate: bps, FallbackURL: base + "/fallback/demo", RTC: ice.config(base), Logger: log})
@@ -63,7 +69,8 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	srv.Router().GET("/fallback/demo/*rest", gin.WrapH(o.Handler()))
 	fmt.Fprintf(stdout, "coopcast demo: tracker and origin on %s, channel \"demo\"\n", base)
 	fmt.Fprintf(stdout, "  swarm:  %s/api/v1/channels/demo/forest\n", base)
-	fmt.Fprintf(stdout, "  join:   coopcast peer --tracker %s --channel demo --duration 20s --report peer.json\n", base)
+	fmt.Fprintf(stdout, "  join:   coopcast peer --tracker %s --channel demo --duration 20s --out out.mp4 --report peer.json\n", base)
+	fmt.Fprintf(stdout, "  watch:  coopcast peer --tracker %s --channel demo --out - | ffplay -\n", base)
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return serve(gctx, log, ln, srv.Handler(), srv) })
 	g.Go(func() error {

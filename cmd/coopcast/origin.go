@@ -15,18 +15,24 @@ import (
 )
 
 func runOrigin(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("origin --tracker URL --channel ID --source synthetic --publish-token T [flags]",
-		"Publishes a live stream: cuts it into chunks, erasure-codes each into --trees\n"+
-			"stripes (any --k rebuild it), signs them, and sends each stripe down its own\n"+
-			"tree of peers. Serves HTTP fallback for peers the trees cannot reach.", stderr)
+	fs := newFlags("origin --tracker URL --channel ID --publish-token T [--source testcard|synthetic|FILE|-] [flags]",
+		"Publishes a live stream: cuts it into chunks (one per fMP4 fragment),\n"+
+			"erasure-codes each into --trees stripes (any --k rebuild it), signs them, and\n"+
+			"sends each stripe down its own tree of peers. Serves the signed init segment\n"+
+			"and HTTP fallback for peers the trees cannot reach.\n\n"+
+			"Sources: testcard (built in, looped), FILE (a fragmented MP4 played at real\n"+
+			"time; --loop to repeat), - (a live fMP4 on standard input, e.g.\n"+
+			"  ffmpeg -re -i in.mp4 -c copy -f mp4 -movflags frag_keyframe+empty_moov+default_base_moof -\n"+
+			"piped in), synthetic (checkable pseudo-random bytes at --bitrate).", stderr)
 	var (
 		lf       logFlags
 		ice      iceFlags
 		trk      = fs.String("tracker", "", "tracker base URL, e.g. http://127.0.0.1:8080 (required)")
 		channel  = fs.String("channel", "", "channel id to publish (required)")
-		source   = fs.String("source", "synthetic", "stream source: synthetic")
+		source   = fs.String("source", "testcard", "stream source: testcard, synthetic, a fragmented MP4 file, or - for stdin")
+		loop     = fs.Bool("loop", false, "loop a file source forever")
 		token    = fs.String("publish-token", "", "the tracker's publish token (default $COOPCAST_PUBLISH_TOKEN)")
-		bitrate  = fs.String("bitrate", "500k", "bitrate of the synthetic source (e.g. 500k, 2M)")
+		bitrate  = fs.String("bitrate", "", "stream bitrate (e.g. 500k, 2M); default: the file's, 500k synthetic, 2M stdin")
 		chunk    = fs.Duration("chunk", origin.DefaultChunkInterval, "chunk duration of the synthetic source")
 		trees    = fs.Int("trees", 4, "stripes and trees (M)")
 		k        = fs.Int("k", 3, "stripes that rebuild a chunk (k ≤ M; k = M: no redundancy)")
@@ -52,16 +58,16 @@ func runOrigin(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return fmt.Errorf("%w: --channel is required", errUsage)
 	case *token == "":
 		return fmt.Errorf("%w: --publish-token (or COOPCAST_PUBLISH_TOKEN) is required", errUsage)
-	case *source != "synthetic":
-		return fmt.Errorf("%w: --source must be synthetic (media sources are not built yet), got %q", errUsage, *source)
 	}
-	bps, err := parseBitrate(*bitrate)
-	if err != nil {
-		return fmt.Errorf("%w: --bitrate: %v", errUsage, err)
+	var bps int64
+	if *bitrate != "" {
+		if bps, err = parseBitrate(*bitrate); err != nil {
+			return fmt.Errorf("%w: --bitrate: %v", errUsage, err)
+		}
 	}
-	src, err := origin.NewSynthetic(bps, *chunk)
+	src, bps, err := origin.Open(*source, *loop, bps, *chunk, os.Stdin)
 	if err != nil {
-		return fmt.Errorf("%w: %v", errUsage, err)
+		return fmt.Errorf("%w: --source: %v", errUsage, err)
 	}
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
@@ -84,6 +90,7 @@ func runOrigin(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fmt.Fprintf(stdout, "coopcast origin: channel %q at %s, fallback on %s\n", *channel, *trk, base)
 	err = o.Run(ctx)
 	if errors.Is(err, io.EOF) {
+		fmt.Fprintln(stdout, "coopcast origin: the source ended; stream over")
 		return nil
 	}
 	return err

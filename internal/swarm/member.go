@@ -28,6 +28,7 @@ type Publish struct {
 	Bitrate     int64
 	PublicKey   string // base64 Ed25519
 	FallbackURL string
+	Media       *tracker.Media
 }
 
 // Handler receives what a Member learns. Methods are called from the
@@ -287,7 +288,7 @@ func (m *Member) session(ctx context.Context, u string) error {
 func (m *Member) hello() tracker.Message {
 	if p := m.cfg.Publish; p != nil {
 		return tracker.Message{Type: tracker.TypePublish, Channel: m.cfg.Channel, Trees: p.Trees, K: p.K,
-			Bitrate: p.Bitrate, PublicKey: p.PublicKey, FallbackURL: p.FallbackURL}
+			Bitrate: p.Bitrate, PublicKey: p.PublicKey, FallbackURL: p.FallbackURL, Media: p.Media}
 	}
 	msg := tracker.Message{Type: tracker.TypeJoin, Channel: m.cfg.Channel, Kind: m.cfg.Kind, UploadKbps: m.cfg.UploadKbps}
 	m.mu.Lock()

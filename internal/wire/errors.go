@@ -9,7 +9,7 @@ var (
 	ErrType         = errors.New("wire: unexpected message type")
 	ErrTooLarge     = errors.New("wire: too large")
 	ErrRange        = errors.New("wire: field out of range")
-	ErrBadSignature = errors.New("wire: bad manifest signature")
+	ErrBadSignature = errors.New("wire: bad signature")
 	ErrHash         = errors.New("wire: data does not match the manifest's hash")
 	ErrConflict     = errors.New("wire: fragment differs from one already received")
 )

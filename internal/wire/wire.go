@@ -335,3 +335,30 @@ func (r *Reassembler) Add(f Fragment) (complete bool, err error) {
 
 // Bytes returns the shard; complete only once Add reported so.
 func (r *Reassembler) Bytes() []byte { return r.buf }
+
+// InitSignatureHeader carries, base64, the channel key's signature of an
+// init segment served over HTTP.
+const InitSignatureHeader = "X-Coopcast-Signature"
+
+const initContext = "coopcast/init/v1\x00"
+
+func initMessage(channel string, init []byte) []byte {
+	msg := make([]byte, 0, len(initContext)+len(channel)+1+len(init))
+	msg = append(msg, initContext...)
+	msg = append(msg, channel...)
+	msg = append(msg, 0)
+	return append(msg, init...)
+}
+
+// SignInit signs a channel's init segment (ftyp+moov).
+func SignInit(priv ed25519.PrivateKey, channel string, init []byte) []byte {
+	return ed25519.Sign(priv, initMessage(channel, init))
+}
+
+// VerifyInit checks an init segment's signature with the channel's key.
+func VerifyInit(pub ed25519.PublicKey, channel string, init, sig []byte) error {
+	if len(pub) != ed25519.PublicKeySize || !ed25519.Verify(pub, initMessage(channel, init), sig) {
+		return ErrBadSignature
+	}
+	return nil
+}

@@ -1,0 +1,280 @@
+package origin
+
+import (
+	"bytes"
+	"context"
+	_ "embed"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/coopcast/coopcast/internal/fmp4"
+)
+
+//go:embed testcard/testcard.mp4
+var testcardMP4 []byte
+
+// Media is a Source of real video: a fragmented MP4 read fragment by
+// fragment, one chunk per fragment. A file is played at real time and may
+// loop, with its decode times moved on at each pass so the stream never
+// goes back in time; a live stream (standard input, an HTTP push) comes at
+// its own pace.
+type Media struct {
+	name string
+	open func() (io.ReadCloser, error) // reopens the file for the next pass
+	loop bool
+	pace bool
+	now  func() time.Time
+
+	mu   sync.Mutex // guards rc for Close
+	rc   io.ReadCloser
+	rd   *fmp4.Reader
+	init *fmp4.Init
+
+	seq        uint32
+	shift      map[uint32]uint64 // added to every decode time of this pass
+	passStart  map[uint32]uint64 // per track, this pass's first decode time (file time)
+	passEnd    map[uint32]uint64 // and where its last fragment ended
+	passFrags  int
+	start      time.Time // wall clock of decode time t0
+	t0         uint64
+	bytes      uint64
+	mediaTicks uint64 // main-track time sent, for the bitrate
+}
+
+// MediaInfo describes a media source's stream for stats.
+type MediaInfo struct {
+	Source string       `json:"source"`
+	Codecs string       `json:"codecs"`
+	Width  int          `json:"width,omitempty"`
+	Height int          `json:"height,omitempty"`
+	Tracks []fmp4.Track `json:"tracks"`
+	// Bitrate is measured over what was sent so far, in bits/s.
+	Bitrate int64 `json:"bitrate"`
+}
+
+// NewTestcard returns the built-in test card, looped forever.
+func NewTestcard() (*Media, error) {
+	return newMedia("testcard", func() (io.ReadCloser, error) {
+		return io.NopCloser(bytes.NewReader(testcardMP4)), nil
+	}, true, true)
+}
+
+// NewFile plays the fragmented MP4 at path at real time, looping if loop.
+func NewFile(path string, loop bool) (*Media, error) {
+	return newMedia(path, func() (io.ReadCloser, error) { return os.Open(path) }, loop, true)
+}
+
+// NewLive reads a live fMP4 stream from r (standard input, an HTTP
+// body): chunks go out as they arrive, and the stream ends when r does.
+func NewLive(name string, r io.Reader) (*Media, error) {
+	return newMedia(name, func() (io.ReadCloser, error) { return io.NopCloser(r), nil }, false, false)
+}
+
+func newMedia(name string, open func() (io.ReadCloser, error), loop, pace bool) (*Media, error) {
+	m := &Media{name: name, open: open, loop: loop, pace: pace, now: time.Now,
+		shift: map[uint32]uint64{}, passStart: map[uint32]uint64{}, passEnd: map[uint32]uint64{}}
+	rc, err := open()
+	if err != nil {
+		return nil, fmt.Errorf("media source %s: %w", name, err)
+	}
+	m.rc, m.rd = rc, fmp4.NewReader(rc)
+	in, err := m.rd.Init()
+	if err != nil {
+		rc.Close()
+		return nil, fmt.Errorf("media source %s: %w", name, err)
+	}
+	m.init = in
+	return m, nil
+}
+
+// Init returns the init segment (ftyp+moov).
+func (m *Media) Init() []byte { return m.init.Bytes }
+
+// Info describes the stream.
+func (m *Media) Info() MediaInfo {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	main := m.init.Tracks[m.init.Main]
+	info := MediaInfo{Source: m.name, Codecs: m.init.Codecs(), Tracks: m.init.Tracks}
+	if main.Kind == "video" {
+		info.Width, info.Height = main.Width, main.Height
+	}
+	if m.mediaTicks > 0 {
+		info.Bitrate = int64(float64(m.bytes*8) * float64(main.Timescale) / float64(m.mediaTicks))
+	}
+	return info
+}
+
+// Close releases the file. Safe to call twice.
+func (m *Media) Close() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.rc == nil {
+		return nil
+	}
+	err := m.rc.Close()
+	m.rc = nil
+	return err
+}
+
+// Next returns the next fragment as a chunk, at real time for a file.
+func (m *Media) Next(ctx context.Context) (Chunk, error) {
+	f, err := m.rd.Next()
+	if err == io.EOF && m.loop {
+		if err := m.rewind(); err != nil {
+			return Chunk{}, err
+		}
+		f, err = m.rd.Next()
+	}
+	if err != nil {
+		if errors.Is(err, io.EOF) {
+			return Chunk{}, io.EOF
+		}
+		return Chunk{}, fmt.Errorf("media source %s: %w", m.name, err)
+	}
+	m.passFrags++
+	for _, t := range m.init.Tracks {
+		s, e, ok := f.Span(t.ID)
+		if !ok {
+			continue
+		}
+		if _, seen := m.passStart[t.ID]; !seen {
+			m.passStart[t.ID] = s
+		}
+		m.passEnd[t.ID] = e
+	}
+	m.seq++
+	if len(m.shift) > 0 {
+		if f, err = fmp4.Shift(f, m.shift, m.seq); err != nil {
+			return Chunk{}, fmt.Errorf("media source %s: %w", m.name, err)
+		}
+	}
+	if m.pace {
+		// A live encoder emits a fragment once its last frame is in.
+		if m.start.IsZero() {
+			m.start, m.t0 = m.now(), f.DecodeTime
+		}
+		due := m.start.Add(time.Duration(float64(f.DecodeTime+f.Duration-m.t0) / float64(f.Timescale) * float64(time.Second)))
+		if d := due.Sub(m.now()); d > 0 {
+			t := time.NewTimer(d)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return Chunk{}, ctx.Err()
+			case <-t.C:
+			}
+		}
+	}
+	m.mu.Lock()
+	m.bytes += uint64(len(f.Bytes))
+	m.mediaTicks += f.Duration
+	m.mu.Unlock()
+	return Chunk{Data: f.Bytes, Keyframe: f.Keyframe, DecodeTime: f.DecodeTime, Duration: uint32(min(f.Duration, 1<<32-1)), Timescale: f.Timescale}, nil
+}
+
+// rewind starts the next pass of a looped file, its decode times moved on
+// by the length of the pass before.
+func (m *Media) rewind() error {
+	if m.passFrags == 0 {
+		return fmt.Errorf("media source %s: no fragments to loop", m.name)
+	}
+	for id, s := range m.passStart {
+		m.shift[id] += m.passEnd[id] - s
+	}
+	m.passStart, m.passEnd, m.passFrags = map[uint32]uint64{}, map[uint32]uint64{}, 0
+	rc, err := m.open()
+	if err != nil {
+		return fmt.Errorf("media source %s: reopen to loop: %w", m.name, err)
+	}
+	m.mu.Lock()
+	if m.rc != nil {
+		m.rc.Close()
+	}
+	m.rc = rc
+	m.mu.Unlock()
+	m.rd = fmp4.NewReader(rc)
+	in, err := m.rd.Init()
+	if err != nil {
+		return fmt.Errorf("media source %s: reopen to loop: %w", m.name, err)
+	}
+	if !bytes.Equal(in.Bytes, m.init.Bytes) {
+		return fmt.Errorf("media source %s: the file changed while looping", m.name)
+	}
+	return nil
+}
+
+// estimate scans up to 30 fragments of a fresh read of the file for its
+// bitrate, so the tracker can size stripes before the first pass ends.
+func (m *Media) estimate() (int64, error) {
+	rc, err := m.open()
+	if err != nil {
+		return 0, err
+	}
+	defer rc.Close()
+	rd := fmp4.NewReader(rc)
+	if _, err := rd.Init(); err != nil {
+		return 0, err
+	}
+	var bytes, ticks uint64
+	var scale uint32
+	for i := 0; i < 30; i++ {
+		f, err := rd.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return 0, err
+		}
+		bytes += uint64(len(f.Bytes))
+		ticks += f.Duration
+		scale = f.Timescale
+	}
+	if ticks == 0 {
+		return 0, fmt.Errorf("%w: no media fragments", fmp4.ErrMalformed)
+	}
+	return int64(float64(bytes*8) * float64(scale) / float64(ticks)), nil
+}
+
+// Open returns the source spec names: "synthetic" (at bitrate, cut every
+// chunk), "testcard", "-" (a live fMP4 on stdin) or the path of a
+// fragmented MP4 file, looped if loop. It also returns the bitrate to
+// announce: bitrate if set (> 0), else the file's, else 2 Mbit/s for a
+// live stream.
+func Open(spec string, loop bool, bitrate int64, chunk time.Duration, stdin io.Reader) (Source, int64, error) {
+	if spec == "synthetic" {
+		if bitrate <= 0 {
+			bitrate = 500_000
+		}
+		s, err := NewSynthetic(bitrate, chunk)
+		return s, bitrate, err
+	}
+	var m *Media
+	var err error
+	switch spec {
+	case "testcard":
+		m, err = NewTestcard()
+	case "-":
+		m, err = NewLive("stdin", stdin)
+	case "":
+		return nil, 0, errors.New("--source is empty: synthetic, testcard, - (stdin) or a file path")
+	default:
+		m, err = NewFile(spec, loop)
+	}
+	if err != nil {
+		return nil, 0, err
+	}
+	if bitrate <= 0 {
+		bitrate = 2_000_000
+		if m.pace {
+			if bitrate, err = m.estimate(); err != nil {
+				m.Close()
+				return nil, 0, fmt.Errorf("media source %s: %w", spec, err)
+			}
+		}
+	}
+	return m, bitrate, nil
+}
