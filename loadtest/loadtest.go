@@ -3,6 +3,7 @@ package loadtest
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,6 +13,10 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -49,6 +54,14 @@ type Config struct {
 	JoinOver time.Duration
 	// ChunkInterval is the synthetic source's chunk duration. Default 500 ms.
 	ChunkInterval time.Duration
+	// Source is "synthetic" (the default), "testcard", "-" (a live fMP4
+	// on Stdin) or the path of a fragmented MP4, looped. With media, each
+	// peer's output is decoded with ffmpeg at the end (OutDir).
+	Source string
+	Stdin  io.Reader
+	// OutDir keeps every peer's output file for a media source. Empty: a
+	// temporary directory, removed after decoding.
+	OutDir string
 	// OriginSlots is the origin's children per tree. Default 2.
 	OriginSlots int
 	// Progress receives a line of live figures every few seconds. Nil: none.
@@ -90,6 +103,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.OriginSlots == 0 {
 		c.OriginSlots = 2
+	}
+	if c.Source == "" {
+		c.Source = "synthetic"
 	}
 	return c
 }
@@ -147,6 +163,11 @@ type Result struct {
 	ChunksGood      int64   `json:"chunks_identical"`
 	ChunksCorrupt   int64   `json:"chunks_corrupt"`
 	Killed          int     `json:"peers_killed"`
+	// For a media source: peers whose output ffmpeg decoded without an
+	// error, and those it did not (with the first errors).
+	OutputsDecoded int      `json:"outputs_decoded,omitempty"`
+	OutputsFailed  int      `json:"outputs_failed,omitempty"`
+	DecodeErrors   []string `json:"decode_errors,omitempty"`
 	CPUPerPeerPct   float64 `json:"cpu_per_peer_pct"`
 	CPUTotalPct     float64 `json:"cpu_total_pct"`
 	WallSeconds     float64 `json:"wall_s"`
@@ -162,11 +183,50 @@ type Scenario struct {
 	Trees      int     `json:"trees"`
 	K          int     `json:"k"`
 	UploadKbps int64   `json:"upload_kbps"`
+	Source     string  `json:"source"`
 }
 
 // ErrCorrupt: some peer rebuilt a chunk whose bytes differ from the
 // origin's.
 var ErrCorrupt = errors.New("loadtest: a peer rebuilt a chunk that differs from the origin's")
+
+// ErrUndecodable: ffmpeg reported errors decoding some peer's output.
+var ErrUndecodable = errors.New("loadtest: a peer's output does not decode cleanly")
+
+// recording remembers the SHA-256 of every chunk its source yields, so
+// peers' chunks of a real media stream can be checked byte for byte.
+type recording struct {
+	origin.Source
+	mu   sync.Mutex
+	sums map[uint32][32]byte
+	seq  uint32
+}
+
+func (s *recording) Next(ctx context.Context) (origin.Chunk, error) {
+	c, err := s.Source.Next(ctx)
+	if err == nil {
+		s.mu.Lock()
+		s.sums[s.seq] = sha256.Sum256(c.Data)
+		s.seq++
+		s.mu.Unlock()
+	}
+	return c, err
+}
+
+func (s *recording) same(seq uint32, data []byte) bool {
+	s.mu.Lock()
+	want, ok := s.sums[seq]
+	s.mu.Unlock()
+	return ok && want == sha256.Sum256(data)
+}
+
+// Describe passes on the media description of the source it wraps.
+func (s *recording) Describe() *tracker.Media {
+	if d, ok := s.Source.(origin.Describer); ok {
+		return d.Describe()
+	}
+	return nil
+}
 
 type runner struct {
 	cfg     Config
@@ -179,12 +239,14 @@ type runner struct {
 	good    atomic.Int64
 	corrupt atomic.Int64
 	rtc     rtc.Config
+	rec     *recording // a media source's chunk sums; nil: synthetic
 }
 
 type vpeer struct {
 	p      *peer.Peer
 	cancel context.CancelFunc
 	done   chan struct{}
+	out    *os.File // a media peer's output
 	joined time.Time
 	left   time.Time
 	killed bool
@@ -197,6 +259,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	autoUpload := cfg.UploadKbps == 0
 	cfg = cfg.withDefaults()
 	log := cfg.Logger
 	if log == nil {
@@ -212,13 +275,36 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	src, err := origin.NewSynthetic(cfg.Bitrate, cfg.ChunkInterval)
-	if err != nil {
-		return nil, err
+	var src origin.Source
+	bitrate := cfg.Bitrate
+	if cfg.Source == "synthetic" {
+		if src, err = origin.NewSynthetic(cfg.Bitrate, cfg.ChunkInterval); err != nil {
+			return nil, err
+		}
+	} else {
+		var raw origin.Source
+		if raw, bitrate, err = origin.Open(cfg.Source, true, 0, 0, cfg.Stdin); err != nil {
+			return nil, err
+		}
+		src = &recording{Source: raw, sums: map[uint32][32]byte{}}
+		cfg.Bitrate = bitrate
+		if autoUpload {
+			cfg.UploadKbps = 4 * (bitrate/int64(cfg.K) + 999) / 1000
+		}
+		if cfg.OutDir == "" {
+			dir, err := os.MkdirTemp("", "coopcast-loadtest-")
+			if err != nil {
+				return nil, err
+			}
+			defer os.RemoveAll(dir)
+			cfg.OutDir = dir
+		} else if err := os.MkdirAll(cfg.OutDir, 0o755); err != nil {
+			return nil, err
+		}
 	}
 	rc := rtc.Config{ICEInterfaces: []string{"lo"}}
 	o, err := origin.New(origin.Config{TrackerURL: url, Channel: "loadtest", PublishToken: "loadtest", Source: src,
-		Trees: cfg.Trees, K: cfg.K, Bitrate: cfg.Bitrate, FallbackURL: url + "/fallback/loadtest", RTC: rc, Logger: log})
+		Trees: cfg.Trees, K: cfg.K, Bitrate: bitrate, FallbackURL: url + "/fallback/loadtest", RTC: rc, Logger: log})
 	if err != nil {
 		return nil, err
 	}
@@ -230,6 +316,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	r := &runner{cfg: cfg, log: log, url: url, ctx: ctx, rtc: rc}
+	if rec, ok := src.(*recording); ok {
+		r.rec = rec
+	}
 	var bg sync.WaitGroup
 	bg.Add(3)
 	go func() { defer bg.Done(); hs.Serve(ln) }()
@@ -259,8 +348,14 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	hs.Close()
 	srv.Close()
 	bg.Wait()
+	if r.rec != nil {
+		r.decodeOutputs(res)
+	}
 	if res.ChunksCorrupt > 0 {
 		return res, ErrCorrupt
+	}
+	if res.OutputsFailed > 0 {
+		return res, ErrUndecodable
 	}
 	return res, nil
 }
@@ -278,20 +373,39 @@ func sleep(ctx context.Context, d time.Duration) bool {
 
 func (r *runner) join() {
 	cfg := r.cfg
-	p, err := peer.New(peer.Config{TrackerURL: r.url, Channel: "loadtest", UploadKbps: cfg.UploadKbps, RTC: r.rtc,
+	pc := peer.Config{TrackerURL: r.url, Channel: "loadtest", UploadKbps: cfg.UploadKbps, RTC: r.rtc,
 		OnChunk: func(seq uint32, data []byte) {
-			if bytes.Equal(data, origin.SyntheticChunk(seq, cfg.Bitrate, cfg.ChunkInterval)) {
+			var ok bool
+			if r.rec != nil {
+				ok = r.rec.same(seq, data)
+			} else {
+				ok = bytes.Equal(data, origin.SyntheticChunk(seq, cfg.Bitrate, cfg.ChunkInterval))
+			}
+			if ok {
 				r.good.Add(1)
 			} else {
 				r.corrupt.Add(1)
 			}
-		}})
+		}}
+	r.mu.Lock()
+	n := len(r.peers)
+	r.mu.Unlock()
+	var out *os.File
+	if r.rec != nil {
+		var err error
+		if out, err = os.Create(filepath.Join(cfg.OutDir, fmt.Sprintf("peer-%03d.mp4", n))); err != nil {
+			r.log.Error("peer output", "err", err)
+			return
+		}
+		pc.Out = out
+	}
+	p, err := peer.New(pc)
 	if err != nil {
 		r.log.Error("new peer", "err", err)
 		return
 	}
 	ctx, cancel := context.WithCancel(r.ctx)
-	v := &vpeer{p: p, cancel: cancel, done: make(chan struct{}), joined: time.Now()}
+	v := &vpeer{p: p, cancel: cancel, done: make(chan struct{}), joined: time.Now(), out: out}
 	r.mu.Lock()
 	r.peers = append(r.peers, v)
 	r.mu.Unlock()
@@ -384,7 +498,7 @@ func (r *runner) progress(el time.Duration) {
 func (r *runner) collect(ost origin.Stats, srv *tracker.Server) *Result {
 	cfg := r.cfg
 	res := &Result{Scenario: Scenario{Mode: cfg.Mode, Peers: cfg.Peers, DurationS: cfg.Duration.Seconds(), Bitrate: cfg.Bitrate,
-		Churn: cfg.Churn, Trees: cfg.Trees, K: cfg.K, UploadKbps: cfg.UploadKbps}}
+		Churn: cfg.Churn, Trees: cfg.Trees, K: cfg.K, UploadKbps: cfg.UploadKbps, Source: cfg.Source}}
 	r.mu.Lock()
 	peers := append([]*vpeer(nil), r.peers...)
 	r.mu.Unlock()
@@ -483,9 +597,44 @@ func (res *Result) Summary(w io.Writer) {
 		{"depth max per tree", fmt.Sprint(res.DepthMax)},
 		{"relay_bytes", fmt.Sprintf("%d", res.RelayBytes)},
 		{"chunks identical / corrupt", fmt.Sprintf("%d / %d", res.ChunksGood, res.ChunksCorrupt)},
+		{"outputs decoded / failed (ffmpeg)", fmt.Sprintf("%d / %d", res.OutputsDecoded, res.OutputsFailed)},
 		{"cpu total / per peer", fmt.Sprintf("%.0f%% / %.2f%%", res.CPUTotalPct, res.CPUPerPeerPct)},
 	}
 	for _, r := range rows {
 		fmt.Fprintf(w, "  %-40s %s\n", r[0], r[1])
 	}
+}
+
+// decodeOutputs runs ffmpeg over every peer's output file.
+func (r *runner) decodeOutputs(res *Result) {
+	r.mu.Lock()
+	peers := append([]*vpeer(nil), r.peers...)
+	r.mu.Unlock()
+	for _, v := range peers {
+		if v.out == nil {
+			continue
+		}
+		v.out.Close()
+		name := v.out.Name()
+		if st, err := os.Stat(name); err == nil && st.Size() == 0 {
+			continue // a peer killed before it played anything
+		}
+		out, err := exec.Command("ffmpeg", "-v", "error", "-i", name, "-f", "null", "-").CombinedOutput()
+		if err != nil || len(bytes.TrimSpace(out)) > 0 {
+			res.OutputsFailed++
+			if len(res.DecodeErrors) < 5 {
+				res.DecodeErrors = append(res.DecodeErrors, fmt.Sprintf("%s: %v %s", filepath.Base(name), err, firstLine(out)))
+			}
+			continue
+		}
+		res.OutputsDecoded++
+	}
+}
+
+func firstLine(b []byte) string {
+	s := string(bytes.TrimSpace(b))
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		s = s[:i]
+	}
+	return s
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/coopcast/coopcast/internal/fmp4"
+	"github.com/coopcast/coopcast/tracker"
 )
 
 //go:embed testcard/testcard.mp4
@@ -89,6 +90,17 @@ func newMedia(name string, open func() (io.ReadCloser, error), loop, pace bool) 
 	}
 	m.init = in
 	return m, nil
+}
+
+// Describer is a Source that can say what its stream is.
+type Describer interface {
+	Describe() *tracker.Media
+}
+
+// Describe says what the stream is, for the tracker's stats.
+func (m *Media) Describe() *tracker.Media {
+	info := m.Info()
+	return &tracker.Media{Codecs: info.Codecs, Width: info.Width, Height: info.Height}
 }
 
 // Init returns the init segment (ftyp+moov).

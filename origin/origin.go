@@ -39,10 +39,13 @@ type Config struct {
 	// channel: e.g. http://127.0.0.1:8080/fallback/demo.
 	FallbackURL string
 	// Keep is how many recent chunks are kept for fallback. Default 64.
-	Keep   int
-	RTC    rtc.Config
-	Relay  relay.Config
-	Logger *slog.Logger
+	Keep int
+	// EndLinger is how long Run keeps serving after the source ended, so
+	// the end of stream reaches every peer. Default 3 s.
+	EndLinger time.Duration
+	RTC       rtc.Config
+	Relay     relay.Config
+	Logger    *slog.Logger
 }
 
 // Validate names the first bad field.
@@ -108,6 +111,9 @@ func New(cfg Config) (*Origin, error) {
 	if cfg.Keep == 0 {
 		cfg.Keep = 64
 	}
+	if cfg.EndLinger == 0 {
+		cfg.EndLinger = 3 * time.Second
+	}
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -125,9 +131,8 @@ func New(cfg Config) (*Origin, error) {
 	}
 	o := &Origin{cfg: cfg, log: log, coder: coder, priv: priv, store: newStore(cfg.Keep)}
 	var media *tracker.Media
-	if m, ok := cfg.Source.(*Media); ok {
-		info := m.Info()
-		media = &tracker.Media{Codecs: info.Codecs, Width: info.Width, Height: info.Height}
+	if d, ok := cfg.Source.(Describer); ok {
+		media = d.Describe()
 	}
 	o.member, err = swarm.New(swarm.Config{
 		TrackerURL: cfg.TrackerURL, Channel: cfg.Channel, Kind: "native",
@@ -169,6 +174,15 @@ func (o *Origin) Run(ctx context.Context) error {
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
+			}
+			// Tell the peers the stream is over, clean end or not, and
+			// give the news time to reach the leaves before leaving.
+			if eerr := o.sendEnd(); eerr != nil {
+				o.log.Error("end of stream", "err", eerr)
+			}
+			select {
+			case <-ctx.Done():
+			case <-time.After(o.cfg.EndLinger):
 			}
 			return err
 		}
@@ -212,6 +226,25 @@ func (o *Origin) send(c Chunk) error {
 	}
 	o.chunks.Add(1)
 	o.chunkBytes.Add(uint64(len(c.Data)))
+	return nil
+}
+
+// sendEnd sends the end-of-stream manifest: no data, FlagEnd, the seq
+// after the last chunk.
+func (o *Origin) sendEnd() error {
+	seq := uint32(o.chunks.Load())
+	shards, _ := o.coder.Encode(nil)
+	m := wire.Manifest{Seq: seq, Timestamp: time.Now().UnixMicro(), M: uint8(o.cfg.Trees), K: uint8(o.cfg.K),
+		Flags: wire.FlagEnd, Hashes: wire.HashShards(shards)}
+	raw, err := wire.SignManifest(o.priv, o.cfg.Channel, &m)
+	if err != nil {
+		return err
+	}
+	o.store.put(stored{seq: seq, manifest: raw, shards: shards})
+	for i := range shards {
+		o.member.Fanout(i, seq, raw)
+	}
+	o.log.Info("stream ended", "chunks", seq)
 	return nil
 }
 

@@ -120,6 +120,9 @@ func (p *Peer) onManifest(from forest.PeerID, raw []byte, viaHTTP bool) {
 	}
 	c.man = &m
 	c.rawMan = append([]byte(nil), raw...)
+	if m.Flags&wire.FlagEnd != 0 {
+		c.done, c.doneAt = true, time.Now() // nothing to rebuild
+	}
 	c.reasm = make([]*wire.Reassembler, p.m)
 	c.got = make([][]bool, p.m)
 	c.shards = make([][]byte, p.m)

@@ -69,6 +69,13 @@ func (c Config) Validate() error {
 // fallbackClient keeps connections to the origin alive across fetches.
 var fallbackClient = &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 8, IdleConnTimeout: 30 * time.Second}}
 
+// ErrStreamEnded is what Run returns when the origin ended the stream and
+// the peer played it to the end.
+var ErrStreamEnded = errors.New("peer: the stream ended")
+
+// Ended is closed once the peer played the end of the stream.
+func (p *Peer) Ended() <-chan struct{} { return p.ended }
+
 // Peer is a running native peer. Create it with New.
 type Peer struct {
 	cfg    Config
@@ -103,6 +110,8 @@ type Peer struct {
 	switchAt   []time.Time
 	switchFrom []forest.PeerID
 	welcomed   chan struct{}
+	ended      chan struct{} // closed when the end of stream was played
+	endOnce    sync.Once
 	st         stats
 	wakeup     chan struct{}
 }
@@ -132,7 +141,7 @@ func New(cfg Config) (*Peer, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	p := &Peer{cfg: cfg, log: log, http: cfg.HTTP, chunks: make(map[uint32]*chunk),
-		welcomed: make(chan struct{}), wakeup: make(chan struct{}, 1)}
+		welcomed: make(chan struct{}), wakeup: make(chan struct{}, 1), ended: make(chan struct{})}
 	var err error
 	p.member, err = swarm.New(swarm.Config{TrackerURL: cfg.TrackerURL, Channel: cfg.Channel, Kind: cfg.Kind,
 		UploadKbps: cfg.UploadKbps, RTC: cfg.RTC, Relay: cfg.Relay, Handler: (*handler)(p), Logger: log})
@@ -182,6 +191,10 @@ func (p *Peer) Run(ctx context.Context) error {
 	case <-ctx.Done():
 		<-errc
 		return nil
+	case <-p.ended:
+		cancel()
+		<-errc
+		return ErrStreamEnded
 	}
 }
 

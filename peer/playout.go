@@ -40,6 +40,11 @@ func (p *Peer) playout(ctx context.Context) {
 				return
 			}
 		}
+		select {
+		case <-p.ended:
+			return
+		default:
+		}
 	}
 }
 
@@ -71,6 +76,9 @@ func (p *Peer) due(now time.Time) [][]byte {
 	for {
 		c := p.chunks[p.next]
 		switch {
+		case c != nil && c.done && c.man.Flags&wire.FlagEnd != 0:
+			p.endOnce.Do(func() { close(p.ended) })
+			return out
 		case c != nil && c.done && p.needKey && c.man.Flags&wire.FlagKeyframe == 0:
 			// After a gap, video resumes at the next keyframe.
 			p.st.missed++

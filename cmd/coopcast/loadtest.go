@@ -29,6 +29,8 @@ func runLoadtest(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		upload   = fs.Int64("upload-kbps", 0, "upload each peer offers (default: 4 stripes' worth)")
 		jsonOut  = fs.String("json", "", "write the measures as JSON to FILE")
 		joinOver = fs.Duration("join-over", 0, "spread the peers' arrivals over this long (default: 50ms a peer, at least 2s)")
+		source   = fs.String("source", "synthetic", "stream: synthetic (byte-checked), testcard, a fragmented MP4 file (looped), or - for stdin; with media every peer's output is decoded by ffmpeg")
+		outDir   = fs.String("out-dir", "", "keep each peer's output file here (media sources)")
 	)
 	lf.register(fs)
 	if err := parse(fs, args); err != nil {
@@ -46,7 +48,8 @@ func runLoadtest(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return fmt.Errorf("%w: --bitrate: %v", errUsage, err)
 	}
 	cfg := loadtest.Config{Mode: *mode, Peers: *peers, Duration: *duration, Bitrate: bps, Churn: *churn,
-		Trees: *trees, K: *k, UploadKbps: *upload, JoinOver: *joinOver, Progress: stdout, Logger: log}
+		Trees: *trees, K: *k, UploadKbps: *upload, JoinOver: *joinOver, Source: *source, Stdin: os.Stdin, OutDir: *outDir,
+		Progress: stdout, Logger: log}
 	if err := cfg.Validate(); err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}

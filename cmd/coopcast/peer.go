@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -77,6 +78,10 @@ func runPeer(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		if werr := os.WriteFile(*report, append(b, '\n'), 0o644); werr != nil {
 			return fmt.Errorf("--report: %v", werr)
 		}
+	}
+	if errors.Is(err, peer.ErrStreamEnded) {
+		fmt.Fprintln(stderr, "coopcast peer: the origin ended the stream")
+		return nil
 	}
 	if ctx.Err() != nil {
 		return nil
