@@ -73,10 +73,11 @@ type fetchJob struct {
 
 // stallAfterLocked is how long a tree may carry nothing before the peer
 // stops counting on it: the silence timeout, after which it complains
-// too. Shorter, ordinary jitter on a loaded machine sends shards to HTTP,
-// which loads the machine more: a feedback loop.
+// too, or two chunk intervals when chunks are longer (a tree is quiet
+// between chunks). Shorter, ordinary jitter on a loaded machine sends
+// shards to HTTP, which loads the machine more: a feedback loop.
 func (p *Peer) stallAfterLocked() time.Duration {
-	return p.cfg.SilenceTimeout
+	return max(p.cfg.SilenceTimeout, 2*p.interval)
 }
 
 // fetchJobs picks what to fetch now: shards a chunk still needs near its
@@ -353,9 +354,10 @@ const linkTimeout = 6 * time.Second
 func (p *Peer) watchParents(now time.Time, trees []swarmTree, parents map[int]forest.PeerID) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	quiet := p.stallAfterLocked()
 	flowing := false
 	for _, t := range p.lastRx {
-		flowing = flowing || now.Sub(t) < p.cfg.SilenceTimeout/2
+		flowing = flowing || now.Sub(t) < quiet/2
 	}
 	for i, t := range trees {
 		if i >= len(p.lastRx) {
@@ -379,7 +381,7 @@ func (p *Peer) watchParents(now time.Time, trees []swarmTree, parents map[int]fo
 		// for the timeout while other trees deliver; or the link has not
 		// opened at all within linkTimeout.
 		open := !t.ParentOpenSince.IsZero()
-		silent := open && flowing && now.Sub(p.lastRx[i]) > p.cfg.SilenceTimeout && now.Sub(t.ParentOpenSince) > p.cfg.SilenceTimeout
+		silent := open && flowing && now.Sub(p.lastRx[i]) > quiet && now.Sub(t.ParentOpenSince) > quiet
 		stuck := !open && now.Sub(p.lastRx[i]) > linkTimeout
 		if silent || stuck {
 			p.lastRx[i] = now
