@@ -168,9 +168,9 @@ type Result struct {
 	OutputsDecoded int      `json:"outputs_decoded,omitempty"`
 	OutputsFailed  int      `json:"outputs_failed,omitempty"`
 	DecodeErrors   []string `json:"decode_errors,omitempty"`
-	CPUPerPeerPct   float64 `json:"cpu_per_peer_pct"`
-	CPUTotalPct     float64 `json:"cpu_total_pct"`
-	WallSeconds     float64 `json:"wall_s"`
+	CPUPerPeerPct  float64  `json:"cpu_per_peer_pct"`
+	CPUTotalPct    float64  `json:"cpu_total_pct"`
+	WallSeconds    float64  `json:"wall_s"`
 }
 
 // Scenario echoes the parameters in the report.

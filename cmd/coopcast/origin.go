@@ -23,13 +23,17 @@ func runOrigin(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			"Sources: testcard (built in, looped), FILE (a fragmented MP4 played at real\n"+
 			"time; --loop to repeat), - (a live fMP4 on standard input, e.g.\n"+
 			"  ffmpeg -re -i in.mp4 -c copy -f mp4 -movflags frag_keyframe+empty_moov+default_base_moof -\n"+
-			"piped in), synthetic (checkable pseudo-random bytes at --bitrate).", stderr)
+			"piped in), http (wait for an encoder to push a live fMP4 to\n"+
+			"POST /ingest/CHANNEL with the publish token as bearer token, e.g.\n"+
+			"  ffmpeg -re -i in.mp4 -c copy -f mp4 -movflags frag_keyframe+empty_moov+default_base_moof \\\n"+
+			"    -headers 'Authorization: Bearer T' -method POST http://ORIGIN/ingest/CHANNEL\n"+
+			"), synthetic (checkable pseudo-random bytes at --bitrate).", stderr)
 	var (
 		lf       logFlags
 		ice      iceFlags
 		trk      = fs.String("tracker", "", "tracker base URL, e.g. http://127.0.0.1:8080 (required)")
 		channel  = fs.String("channel", "", "channel id to publish (required)")
-		source   = fs.String("source", "testcard", "stream source: testcard, synthetic, a fragmented MP4 file, or - for stdin")
+		source   = fs.String("source", "testcard", "stream source: testcard, synthetic, a fragmented MP4 file, - for stdin, or http for pushes to /ingest/CHANNEL")
 		loop     = fs.Bool("loop", false, "loop a file source forever")
 		token    = fs.String("publish-token", "", "the tracker's publish token (default $COOPCAST_PUBLISH_TOKEN)")
 		bitrate  = fs.String("bitrate", "", "stream bitrate (e.g. 500k, 2M); default: the file's, 500k synthetic, 2M stdin")
@@ -65,9 +69,13 @@ func runOrigin(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			return fmt.Errorf("%w: --bitrate: %v", errUsage, err)
 		}
 	}
-	src, bps, err := origin.Open(*source, *loop, bps, *chunk, os.Stdin)
-	if err != nil {
-		return fmt.Errorf("%w: --source: %v", errUsage, err)
+	var src origin.Source
+	if *source != "http" {
+		if src, bps, err = origin.Open(*source, *loop, bps, *chunk, os.Stdin); err != nil {
+			return fmt.Errorf("%w: --source: %v", errUsage, err)
+		}
+	} else if bps == 0 {
+		bps = 2_000_000
 	}
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
@@ -78,9 +86,22 @@ func runOrigin(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if base == "" {
 		base = "http://" + ln.Addr().String()
 	}
-	o, err := origin.New(origin.Config{TrackerURL: *trk, Channel: *channel, PublishToken: *token, Source: src,
+	ocfg := origin.Config{TrackerURL: *trk, Channel: *channel, PublishToken: *token, Source: src,
 		Trees: *trees, K: *k, Bitrate: bps, FallbackURL: strings.TrimSuffix(base, "/") + "/fallback/" + *channel,
-		RTC: ice.config(*trk), Logger: log})
+		RTC: ice.config(*trk), Logger: log}
+	if *source == "http" {
+		in := origin.NewIngest(*channel, *token)
+		var fb origin.SwitchHandler
+		mux := http.NewServeMux()
+		mux.Handle(in.Path(), in)
+		mux.Handle("/fallback/", &fb)
+		hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		go hs.Serve(ln)
+		defer hs.Close()
+		fmt.Fprintf(stdout, "coopcast origin: channel %q at %s; push a live fMP4 to %s%s\n", *channel, *trk, base, in.Path())
+		return origin.RunIngest(ctx, ocfg, in, fb.Store)
+	}
+	o, err := origin.New(ocfg)
 	if err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}

@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"strings"
 
 	"github.com/Eyevinn/mp4ff/mp4"
 )
@@ -159,7 +160,7 @@ func (r *Reader) Init() (*Init, error) {
 		}
 		if err != nil {
 			if first {
-				return nil, fmt.Errorf("%w: %w", ErrNotMP4, err)
+				return nil, fmt.Errorf("%w (%s)", ErrNotMP4, strings.TrimPrefix(err.Error(), "fmp4: "))
 			}
 			return nil, err
 		}

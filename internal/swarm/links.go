@@ -164,7 +164,7 @@ func (m *Member) retire(n *neighbour) {
 // ensureLinkLocked starts a link to n if there is none. The peer with the
 // lower id offers (the origin, id 0, always does); the other waits.
 func (m *Member) ensureLinkLocked(n *neighbour) {
-	if n.d.link.Load() != nil || n.dialing || m.id >= n.id {
+	if m.closed || n.d.link.Load() != nil || n.dialing || m.id >= n.id {
 		return
 	}
 	n.dialing = true
@@ -234,7 +234,14 @@ func (m *Member) install(n *neighbour, link *rtc.Link) {
 		}
 		m.mu.Unlock()
 	})
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		link.Close()
+		return
+	}
 	m.wg.Add(1)
+	m.mu.Unlock()
 	go func() {
 		defer m.wg.Done()
 		select {
@@ -283,8 +290,8 @@ func (m *Member) onSignal(from forest.PeerID, s rtc.Signal, attempt uint64) {
 			return // an older attempt than one already answered
 		}
 		n.accepted = attempt
+		m.wg.Add(1) // under mu, with closed checked: Close's Wait sees it
 		m.mu.Unlock()
-		m.wg.Add(1)
 		go func() {
 			defer m.wg.Done()
 			link, err := m.ep.Accept(s, func(a rtc.Signal) error {

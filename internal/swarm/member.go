@@ -369,6 +369,11 @@ func (m *Member) treeCount() int {
 
 // startHeartbeat sends heartbeats for the life of one session.
 func (m *Member) startHeartbeat(ctx context.Context, every time.Duration) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return
+	}
 	m.wg.Add(1)
 	go func() {
 		defer m.wg.Done()
