@@ -25,14 +25,14 @@ var testcardMP4 []byte
 // its own pace.
 type Media struct {
 	name string
-	open func() (io.ReadCloser, error) // reopens the file for the next pass
+	open func() (io.Closer, fmp4.Source, error) // (re)opens the file for a pass
 	loop bool
 	pace bool
 	now  func() time.Time
 
 	mu   sync.Mutex // guards rc for Close
-	rc   io.ReadCloser
-	rd   *fmp4.Reader
+	rc   io.Closer
+	rd   fmp4.Source
 	init *fmp4.Init
 
 	seq        uint32
@@ -59,30 +59,43 @@ type MediaInfo struct {
 
 // NewTestcard returns the built-in test card, looped forever.
 func NewTestcard() (*Media, error) {
-	return newMedia("testcard", func() (io.ReadCloser, error) {
-		return io.NopCloser(bytes.NewReader(testcardMP4)), nil
+	return newMedia("testcard", func() (io.Closer, fmp4.Source, error) {
+		src, err := fmp4.Open(bytes.NewReader(testcardMP4))
+		return io.NopCloser(nil), src, err
 	}, true, true)
 }
 
-// NewFile plays the fragmented MP4 at path at real time, looping if loop.
+// NewFile plays the MP4 at path at real time, looping if loop. A plain
+// (progressive) MP4 is fragmented at its keyframes.
 func NewFile(path string, loop bool) (*Media, error) {
-	return newMedia(path, func() (io.ReadCloser, error) { return os.Open(path) }, loop, true)
+	return newMedia(path, func() (io.Closer, fmp4.Source, error) {
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, nil, err
+		}
+		src, err := fmp4.Open(f)
+		if err != nil {
+			f.Close()
+			return nil, nil, err
+		}
+		return f, src, nil
+	}, loop, true)
 }
 
 // NewLive reads a live fMP4 stream from r (standard input, an HTTP
 // body): chunks go out as they arrive, and the stream ends when r does.
 func NewLive(name string, r io.Reader) (*Media, error) {
-	return newMedia(name, func() (io.ReadCloser, error) { return io.NopCloser(r), nil }, false, false)
+	return newMedia(name, func() (io.Closer, fmp4.Source, error) { return io.NopCloser(nil), fmp4.NewReader(r), nil }, false, false)
 }
 
-func newMedia(name string, open func() (io.ReadCloser, error), loop, pace bool) (*Media, error) {
+func newMedia(name string, open func() (io.Closer, fmp4.Source, error), loop, pace bool) (*Media, error) {
 	m := &Media{name: name, open: open, loop: loop, pace: pace, now: time.Now,
 		shift: map[uint32]uint64{}, passStart: map[uint32]uint64{}, passEnd: map[uint32]uint64{}}
-	rc, err := open()
+	rc, rd, err := open()
 	if err != nil {
 		return nil, fmt.Errorf("media source %s: %w", name, err)
 	}
-	m.rc, m.rd = rc, fmp4.NewReader(rc)
+	m.rc, m.rd = rc, rd
 	in, err := m.rd.Init()
 	if err != nil {
 		rc.Close()
@@ -198,7 +211,7 @@ func (m *Media) rewind() error {
 		m.shift[id] += m.passEnd[id] - s
 	}
 	m.passStart, m.passEnd, m.passFrags = map[uint32]uint64{}, map[uint32]uint64{}, 0
-	rc, err := m.open()
+	rc, rd, err := m.open()
 	if err != nil {
 		return fmt.Errorf("media source %s: reopen to loop: %w", m.name, err)
 	}
@@ -208,7 +221,7 @@ func (m *Media) rewind() error {
 	}
 	m.rc = rc
 	m.mu.Unlock()
-	m.rd = fmp4.NewReader(rc)
+	m.rd = rd
 	in, err := m.rd.Init()
 	if err != nil {
 		return fmt.Errorf("media source %s: reopen to loop: %w", m.name, err)
@@ -222,12 +235,11 @@ func (m *Media) rewind() error {
 // estimate scans up to 30 fragments of a fresh read of the file for its
 // bitrate, so the tracker can size stripes before the first pass ends.
 func (m *Media) estimate() (int64, error) {
-	rc, err := m.open()
+	rc, rd, err := m.open()
 	if err != nil {
 		return 0, err
 	}
 	defer rc.Close()
-	rd := fmp4.NewReader(rc)
 	if _, err := rd.Init(); err != nil {
 		return 0, err
 	}

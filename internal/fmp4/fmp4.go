@@ -158,6 +158,9 @@ func (r *Reader) Init() (*Init, error) {
 			}
 			return nil, fmt.Errorf("%w: no moov box", ErrNotMP4)
 		}
+		if !first && (typ == "mdat" || typ == "moof") {
+			return nil, fmt.Errorf("%w: %s before moov", ErrNotFragged, typ)
+		}
 		if err != nil {
 			if first {
 				return nil, fmt.Errorf("%w (%s)", ErrNotMP4, strings.TrimPrefix(err.Error(), "fmp4: "))

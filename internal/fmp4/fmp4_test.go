@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -168,4 +169,58 @@ func FuzzReader(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestProgressivePlays: a plain MP4 (the test card remuxed by ffmpeg) is
+// fragmented at its keyframes into a stream ffmpeg decodes cleanly, with
+// every frame.
+func TestProgressivePlays(t *testing.T) {
+	dir := t.TempDir()
+	plain := filepath.Join(dir, "plain.mp4")
+	if out, err := exec.Command("ffmpeg", "-v", "error", "-y", "-i", "../../origin/testcard/testcard.mp4", "-c", "copy", plain).CombinedOutput(); err != nil {
+		t.Fatalf("ffmpeg remux: %v\n%s", err, out)
+	}
+	f, err := os.Open(plain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	src, err := Open(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := src.(*Progressive); !ok {
+		t.Fatalf("a plain MP4 opened as %T", src)
+	}
+	in, err := src.Init()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	out.Write(in.Bytes)
+	n := 0
+	for {
+		fr, err := src.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !fr.Keyframe {
+			t.Errorf("fragment %d does not start at a keyframe", n)
+		}
+		out.Write(fr.Bytes)
+		n++
+	}
+	if n != 10 {
+		t.Errorf("%d fragments, want 10 (1 s GOPs)", n)
+	}
+	path := filepath.Join(dir, "fragmented.mp4")
+	if err := os.WriteFile(path, out.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if frames := mediatest.CheckPlayable(t, path, 250); frames != 250 {
+		t.Errorf("%d frames, want all 250", frames)
+	}
 }
