@@ -126,12 +126,14 @@ func (r *Reader) box() (typ string, b []byte, err error) {
 	if size > MaxBox {
 		return typ, nil, fmt.Errorf("%w: box %q is %d bytes, more than the %d allowed", ErrMalformed, printable(typ), size, MaxBox)
 	}
-	b = make([]byte, size)
-	copy(b, hdr[:hlen])
-	if n, err := io.ReadFull(r.r, b[hlen:]); err != nil {
-		return typ, nil, fmt.Errorf("%w: box %q has %d of %d bytes", ErrTruncated, printable(typ), n+hlen, size)
+	// Grow as bytes arrive: a header may claim more than ever comes.
+	var buf bytes.Buffer
+	buf.Grow(int(min(size, 1<<20)))
+	buf.Write(hdr[:hlen])
+	if n, err := io.CopyN(&buf, r.r, int64(size)-int64(hlen)); err != nil {
+		return typ, nil, fmt.Errorf("%w: box %q has %d of %d bytes", ErrTruncated, printable(typ), n+int64(hlen), size)
 	}
-	return typ, b, nil
+	return typ, buf.Bytes(), nil
 }
 
 func printable(s string) string {
