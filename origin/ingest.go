@@ -76,11 +76,10 @@ func (in *Ingest) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case <-r.Context().Done():
 		return
 	}
-	select {
-	case err = <-p.done:
-	case <-r.Context().Done():
-		return
-	}
+	// The origin reads r.Body until the push ends; the handler must not
+	// return before (net/http forbids reading a body after). A client
+	// that goes away ends the body, and so the stream.
+	err = <-p.done
 	switch {
 	case err == nil || errors.Is(err, io.EOF):
 		fmt.Fprintln(w, "stream ended")

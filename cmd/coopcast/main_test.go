@@ -62,6 +62,10 @@ func TestCommandLine(t *testing.T) {
 		{"tracker bad log level", []string{"tracker", "--publish-token", "t", "--log-level", "loud"}, 2, "--log-level must be"},
 		{"tracker unknown flag", []string{"tracker", "--bogus"}, 2, "flag provided but not defined: -bogus"},
 		{"tracker stray argument", []string{"tracker", "--publish-token", "t", "extra"}, 2, "unexpected argument \"extra\""},
+		{"origin help names the sources", []string{"origin", "--help"}, 0, "Sources: testcard"},
+		{"origin missing file", []string{"origin", "--tracker", "http://127.0.0.1:1", "--channel", "c", "--publish-token", "t", "--source", "/no/such.mp4"}, 2, "open /no/such.mp4: no such file"},
+		{"origin not MP4", []string{"origin", "--tracker", "http://127.0.0.1:1", "--channel", "c", "--publish-token", "t", "--source", "main_test.go"}, 2, "not an MP4 stream"},
+		{"demo refuses stdin", []string{"demo", "--source", "-"}, 2, "the demo loops a file"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var out, errs syncBuffer
