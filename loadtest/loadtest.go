@@ -597,8 +597,13 @@ func (res *Result) Summary(w io.Writer) {
 		{"depth max per tree", fmt.Sprint(res.DepthMax)},
 		{"relay_bytes", fmt.Sprintf("%d", res.RelayBytes)},
 		{"chunks identical / corrupt", fmt.Sprintf("%d / %d", res.ChunksGood, res.ChunksCorrupt)},
-		{"outputs decoded / failed (ffmpeg)", fmt.Sprintf("%d / %d", res.OutputsDecoded, res.OutputsFailed)},
 		{"cpu total / per peer", fmt.Sprintf("%.0f%% / %.2f%%", res.CPUTotalPct, res.CPUPerPeerPct)},
+	}
+	if res.Scenario.Source != "" && res.Scenario.Source != "synthetic" {
+		rows = append(rows, [2]string{"outputs decoded / failed (ffmpeg)", fmt.Sprintf("%d / %d", res.OutputsDecoded, res.OutputsFailed)})
+		for _, e := range res.DecodeErrors {
+			rows = append(rows, [2]string{"  decode error", e})
+		}
 	}
 	for _, r := range rows {
 		fmt.Fprintf(w, "  %-40s %s\n", r[0], r[1])

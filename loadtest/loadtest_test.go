@@ -46,3 +46,27 @@ func TestSmallRealRun(t *testing.T) {
 		t.Fatalf("measures: %+v", res)
 	}
 }
+
+func TestFailIf(t *testing.T) {
+	conds, err := ParseConditions("continuity<0.99, origin_egress_copies>=3,chunks_corrupt!=0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := &Result{Continuity: 0.95, OriginEgressCopies: 2.5, ChunksCorrupt: 1}
+	got := Failed(res, conds)
+	if len(got) != 2 || !strings.HasPrefix(got[0], "continuity<0.99 (continuity = 0.95)") || !strings.HasPrefix(got[1], "chunks_corrupt!=0") {
+		t.Fatalf("failed: %q", got)
+	}
+	if got := Failed(&Result{Continuity: 1, OriginEgressCopies: 2}, conds); len(got) != 0 {
+		t.Fatalf("a good run failed: %q", got)
+	}
+	for _, bad := range []struct{ in, want string }{
+		{"continuity", "want MEASURE OP NUMBER"},
+		{"continuity<high", "must be a number"},
+		{"offload<0.9", `no measure "offload"; measures: `},
+	} {
+		if _, err := ParseConditions(bad.in); err == nil || !strings.Contains(err.Error(), bad.want) {
+			t.Errorf("%q: %v, want %q", bad.in, err, bad.want)
+		}
+	}
+}

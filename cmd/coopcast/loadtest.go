@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/coopcast/coopcast/loadtest"
 )
@@ -16,7 +17,8 @@ func runLoadtest(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		"Runs a flash crowd against coopcast on this machine: a tracker, an origin and\n"+
 			"N real pion peers on loopback, and reports origin egress, offload, startup,\n"+
 			"latency, continuity, depth and repair times. Exits 1 if any peer rebuilt a\n"+
-			"chunk whose bytes differ from the origin's.", stderr)
+			"chunk whose bytes differ from the origin's, or a media peer's output does not\n"+
+			"decode, or a --fail-if condition holds.", stderr)
 	var (
 		lf       logFlags
 		mode     = fs.String("mode", "real", "real: pion peers in this process")
@@ -31,6 +33,7 @@ func runLoadtest(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		joinOver = fs.Duration("join-over", 0, "spread the peers' arrivals over this long (default: 50ms a peer, at least 2s)")
 		source   = fs.String("source", "synthetic", "stream: synthetic (byte-checked), testcard, a fragmented MP4 file (looped), or - for stdin; with media every peer's output is decoded by ffmpeg")
 		outDir   = fs.String("out-dir", "", "keep each peer's output file here (media sources)")
+		failIf   = fs.String("fail-if", "", "exit 1 if a condition on the measures holds, e.g. 'continuity<0.99,origin_egress_copies>3'")
 	)
 	lf.register(fs)
 	if err := parse(fs, args); err != nil {
@@ -53,6 +56,10 @@ func runLoadtest(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err := cfg.Validate(); err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
+	conds, err := loadtest.ParseConditions(*failIf)
+	if err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
 	fmt.Fprintf(stdout, "loadtest: %d real peers, %v, %s, churn %.0f%%/min\n", *peers, *duration, *bitrate, *churn)
 	res, err := loadtest.Run(ctx, cfg)
 	if res != nil {
@@ -64,8 +71,15 @@ func runLoadtest(ctx context.Context, args []string, stdout, stderr io.Writer) e
 			}
 		}
 	}
-	if errors.Is(err, context.Canceled) {
-		return nil
+	if err == nil || errors.Is(err, context.Canceled) {
+		if res != nil {
+			if failed := loadtest.Failed(res, conds); len(failed) > 0 {
+				return fmt.Errorf("--fail-if met: %s", strings.Join(failed, "; "))
+			}
+		}
+		if err != nil {
+			return nil
+		}
 	}
 	return err
 }

@@ -66,6 +66,7 @@ func TestCommandLine(t *testing.T) {
 		{"origin missing file", []string{"origin", "--tracker", "http://127.0.0.1:1", "--channel", "c", "--publish-token", "t", "--source", "/no/such.mp4"}, 2, "open /no/such.mp4: no such file"},
 		{"origin not MP4", []string{"origin", "--tracker", "http://127.0.0.1:1", "--channel", "c", "--publish-token", "t", "--source", "main_test.go"}, 2, "not an MP4 stream"},
 		{"demo refuses stdin", []string{"demo", "--source", "-"}, 2, "the demo loops a file"},
+		{"loadtest bad fail-if", []string{"loadtest", "--fail-if", "offload<0.9"}, 2, `no measure "offload"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var out, errs syncBuffer
