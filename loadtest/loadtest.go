@@ -62,6 +62,10 @@ type Config struct {
 	// OutDir keeps every peer's output file for a media source. Empty: a
 	// temporary directory, removed after decoding.
 	OutDir string
+	// Baseline "http": after the swarm run, the same number of viewers
+	// fetch the stream straight from the origin over HTTP for as long, and
+	// the report sets the two side by side. Empty: no baseline.
+	Baseline string
 	// OriginSlots is the origin's children per tree. Default 2.
 	OriginSlots int
 	// Progress receives a line of live figures every few seconds. Nil: none.
@@ -131,6 +135,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("--k must be in [1, trees=%d], got %d", c.Trees, c.K)
 	case c.UploadKbps < 0:
 		return fmt.Errorf("--upload-kbps must be ≥ 0, got %d", c.UploadKbps)
+	case c.Baseline != "" && c.Baseline != "http":
+		return fmt.Errorf("--baseline must be http (or empty), got %q", c.Baseline)
 	}
 	return nil
 }
@@ -168,9 +174,11 @@ type Result struct {
 	OutputsDecoded int      `json:"outputs_decoded,omitempty"`
 	OutputsFailed  int      `json:"outputs_failed,omitempty"`
 	DecodeErrors   []string `json:"decode_errors,omitempty"`
-	CPUPerPeerPct  float64  `json:"cpu_per_peer_pct"`
-	CPUTotalPct    float64  `json:"cpu_total_pct"`
-	WallSeconds    float64  `json:"wall_s"`
+	// Baseline is the plain-HTTP origin serving the same viewers.
+	Baseline      *Baseline `json:"baseline,omitempty"`
+	CPUPerPeerPct float64   `json:"cpu_per_peer_pct"`
+	CPUTotalPct   float64   `json:"cpu_total_pct"`
+	WallSeconds   float64   `json:"wall_s"`
 }
 
 // Scenario echoes the parameters in the report.
@@ -342,6 +350,13 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	res.WallSeconds = wall.Seconds()
 	res.CPUTotalPct = 100 * cpu.Seconds() / wall.Seconds()
 	res.CPUPerPeerPct = res.CPUTotalPct / float64(cfg.Peers)
+	if cfg.Baseline == "http" && ctx.Err() == nil {
+		r.stopAll() // the swarm's viewers leave; the origin streams on
+		if cfg.Progress != nil {
+			fmt.Fprintf(cfg.Progress, "baseline: %d viewers fetching from the origin over HTTP for %v\n", cfg.Peers, cfg.Duration)
+		}
+		res.Baseline = runBaseline(ctx, o, url+"/fallback/loadtest", cfg.Peers, cfg.Duration, 100*time.Millisecond, 2*time.Second)
+	}
 
 	cancel()
 	r.stopAll()
@@ -598,6 +613,13 @@ func (res *Result) Summary(w io.Writer) {
 		{"relay_bytes", fmt.Sprintf("%d", res.RelayBytes)},
 		{"chunks identical / corrupt", fmt.Sprintf("%d / %d", res.ChunksGood, res.ChunksCorrupt)},
 		{"cpu total / per peer", fmt.Sprintf("%.0f%% / %.2f%%", res.CPUTotalPct, res.CPUPerPeerPct)},
+	}
+	if b := res.Baseline; b != nil {
+		rows = append(rows,
+			[2]string{"baseline http: origin_egress_copies", fmt.Sprintf("%.2f (coopcast: %.2f, %.1f× less)", b.OriginEgressCopies, res.OriginEgressCopies, b.OriginEgressCopies/math.Max(0.01, res.OriginEgressCopies))},
+			[2]string{"baseline http: continuity", fmt.Sprintf("%.4f", b.Continuity)},
+			[2]string{"baseline http: latency_ms p50/p99", fmt.Sprintf("%.1f / %.1f", b.LatencyP50, b.LatencyP99)},
+			[2]string{"baseline http: startup_ms p95", fmt.Sprintf("%.0f", b.StartupP95)})
 	}
 	if res.Scenario.Source != "" && res.Scenario.Source != "synthetic" {
 		rows = append(rows, [2]string{"outputs decoded / failed (ffmpeg)", fmt.Sprintf("%d / %d", res.OutputsDecoded, res.OutputsFailed)})

@@ -70,3 +70,24 @@ func TestFailIf(t *testing.T) {
 		}
 	}
 }
+
+// TestBaselineHTTP: with the plain-HTTP baseline, the origin sends about
+// one copy of the stream per viewer, where the swarm sent a few in all.
+func TestBaselineHTTP(t *testing.T) {
+	res, err := Run(context.Background(), Config{Peers: 6, Duration: 6 * time.Second, Bitrate: 300_000, JoinOver: 300 * time.Millisecond, Baseline: "http"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := res.Baseline
+	if b == nil || b.Viewers != 6 {
+		t.Fatalf("baseline: %+v", b)
+	}
+	// Six viewers each fetch every chunk: about six copies (the first
+	// and last chunks of the window may be missed).
+	if b.OriginEgressCopies < 4.5 || b.OriginEgressCopies > 6.5 || b.Continuity < 0.9 {
+		t.Fatalf("baseline: %+v", b)
+	}
+	if res.OriginEgressCopies >= b.OriginEgressCopies {
+		t.Fatalf("the swarm sent %.2f copies, the plain origin %.2f", res.OriginEgressCopies, b.OriginEgressCopies)
+	}
+}

@@ -33,6 +33,7 @@ func runLoadtest(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		joinOver = fs.Duration("join-over", 0, "spread the peers' arrivals over this long (default: 50ms a peer, at least 2s)")
 		source   = fs.String("source", "synthetic", "stream: synthetic (byte-checked), testcard, a fragmented MP4 file (looped), or - for stdin; with media every peer's output is decoded by ffmpeg")
 		outDir   = fs.String("out-dir", "", "keep each peer's output file here (media sources)")
+		baseline = fs.String("baseline", "", "http: then serve the same viewers from the origin over plain HTTP for as long, and report both")
 		failIf   = fs.String("fail-if", "", "exit 1 if a condition on the measures holds, e.g. 'continuity<0.99,origin_egress_copies>3'")
 	)
 	lf.register(fs)
@@ -51,7 +52,7 @@ func runLoadtest(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return fmt.Errorf("%w: --bitrate: %v", errUsage, err)
 	}
 	cfg := loadtest.Config{Mode: *mode, Peers: *peers, Duration: *duration, Bitrate: bps, Churn: *churn,
-		Trees: *trees, K: *k, UploadKbps: *upload, JoinOver: *joinOver, Source: *source, Stdin: os.Stdin, OutDir: *outDir,
+		Trees: *trees, K: *k, UploadKbps: *upload, JoinOver: *joinOver, Source: *source, Stdin: os.Stdin, OutDir: *outDir, Baseline: *baseline,
 		Progress: stdout, Logger: log}
 	if err := cfg.Validate(); err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
