@@ -62,6 +62,16 @@ type Config struct {
 	// OutDir keeps every peer's output file for a media source. Empty: a
 	// temporary directory, removed after decoding.
 	OutDir string
+	// Scenario names the preset the config came from (see Apply).
+	Scenario string
+	// Arrival shapes the crowd's arrival over JoinOver: "linear" (the
+	// default) or "exponential" (a surge). JoinTimes, if set, gives each
+	// viewer's join time instead (from --arrival-csv); Peers is its length.
+	Arrival   string
+	JoinTimes []time.Duration
+	// ZeroUpload and LowUpload are the shares of viewers that relay
+	// nothing and that relay one stripe; the rest offer UploadKbps.
+	ZeroUpload, LowUpload float64
 	// Baseline "http": after the swarm run, the same number of viewers
 	// fetch the stream straight from the origin over HTTP for as long, and
 	// the report sets the two side by side. Empty: no baseline.
@@ -111,6 +121,13 @@ func (c Config) withDefaults() Config {
 	if c.Source == "" {
 		c.Source = "synthetic"
 	}
+	if c.Arrival == "" {
+		c.Arrival = "linear"
+	}
+	if len(c.JoinTimes) > 0 {
+		c.Peers = len(c.JoinTimes)
+		c.JoinOver = c.JoinTimes[len(c.JoinTimes)-1]
+	}
 	return c
 }
 
@@ -135,6 +152,12 @@ func (c Config) Validate() error {
 		return fmt.Errorf("--k must be in [1, trees=%d], got %d", c.Trees, c.K)
 	case c.UploadKbps < 0:
 		return fmt.Errorf("--upload-kbps must be ≥ 0, got %d", c.UploadKbps)
+	case c.Arrival != "linear" && c.Arrival != "exponential":
+		return fmt.Errorf("--arrival must be linear or exponential, got %q", c.Arrival)
+	case c.ZeroUpload < 0 || c.LowUpload < 0 || c.ZeroUpload+c.LowUpload > 1:
+		return fmt.Errorf("--mix shares must be ≥ 0 and add up to at most 1, got zero=%v low=%v", c.ZeroUpload, c.LowUpload)
+	case c.JoinOver > c.Duration:
+		return fmt.Errorf("the crowd arrives over %v but the run lasts %v: lengthen --duration", c.JoinOver, c.Duration)
 	case c.Baseline != "" && c.Baseline != "http":
 		return fmt.Errorf("--baseline must be http (or empty), got %q", c.Baseline)
 	}
@@ -192,6 +215,11 @@ type Scenario struct {
 	K          int     `json:"k"`
 	UploadKbps int64   `json:"upload_kbps"`
 	Source     string  `json:"source"`
+	Name       string  `json:"scenario,omitempty"`
+	Arrival    string  `json:"arrival"`
+	JoinOverS  float64 `json:"join_over_s"`
+	ZeroUpload float64 `json:"zero_upload_share,omitempty"`
+	LowUpload  float64 `json:"low_upload_share,omitempty"`
 }
 
 // ErrCorrupt: some peer rebuilt a chunk whose bytes differ from the
@@ -248,6 +276,7 @@ type runner struct {
 	corrupt atomic.Int64
 	rtc     rtc.Config
 	rec     *recording // a media source's chunk sums; nil: synthetic
+	mix     *rand.Rand // draws each viewer's upload class; guarded by mu
 }
 
 type vpeer struct {
@@ -323,7 +352,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	r := &runner{cfg: cfg, log: log, url: url, ctx: ctx, rtc: rc}
+	r := &runner{cfg: cfg, log: log, url: url, ctx: ctx, rtc: rc, mix: rand.New(rand.NewPCG(1, 2))}
 	if rec, ok := src.(*recording); ok {
 		r.rec = rec
 	}
@@ -335,13 +364,12 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 
 	start := time.Now()
 	cpu0 := cpuTime()
-	// Let the origin publish before the crowd arrives.
-	time.Sleep(300 * time.Millisecond)
-	for i := 0; i < cfg.Peers; i++ {
-		r.join()
-		if !sleep(ctx, cfg.JoinOver/time.Duration(cfg.Peers)) {
+	// The origin publishes before the crowd arrives (300 ms).
+	for _, at := range cfg.arrivals() {
+		if !sleep(ctx, time.Until(start.Add(300*time.Millisecond+at))) {
 			break
 		}
+		r.join()
 	}
 	r.churnAndWait(start, cfg.Duration, srv)
 	wall := time.Since(start)
@@ -388,7 +416,16 @@ func sleep(ctx context.Context, d time.Duration) bool {
 
 func (r *runner) join() {
 	cfg := r.cfg
-	pc := peer.Config{TrackerURL: r.url, Channel: "loadtest", UploadKbps: cfg.UploadKbps, RTC: r.rtc,
+	upload := cfg.UploadKbps
+	r.mu.Lock()
+	switch u := r.mix.Float64(); {
+	case u < cfg.ZeroUpload:
+		upload = 0
+	case u < cfg.ZeroUpload+cfg.LowUpload:
+		upload = (cfg.Bitrate/int64(cfg.K) + 999) / 1000 // one stripe
+	}
+	r.mu.Unlock()
+	pc := peer.Config{TrackerURL: r.url, Channel: "loadtest", UploadKbps: upload, RTC: r.rtc,
 		OnChunk: func(seq uint32, data []byte) {
 			var ok bool
 			if r.rec != nil {
@@ -513,7 +550,8 @@ func (r *runner) progress(el time.Duration) {
 func (r *runner) collect(ost origin.Stats, srv *tracker.Server) *Result {
 	cfg := r.cfg
 	res := &Result{Scenario: Scenario{Mode: cfg.Mode, Peers: cfg.Peers, DurationS: cfg.Duration.Seconds(), Bitrate: cfg.Bitrate,
-		Churn: cfg.Churn, Trees: cfg.Trees, K: cfg.K, UploadKbps: cfg.UploadKbps, Source: cfg.Source}}
+		Churn: cfg.Churn, Trees: cfg.Trees, K: cfg.K, UploadKbps: cfg.UploadKbps, Source: cfg.Source,
+		Name: cfg.Scenario, Arrival: cfg.Arrival, JoinOverS: cfg.JoinOver.Seconds(), ZeroUpload: cfg.ZeroUpload, LowUpload: cfg.LowUpload}}
 	r.mu.Lock()
 	peers := append([]*vpeer(nil), r.peers...)
 	r.mu.Unlock()

@@ -91,3 +91,62 @@ func TestBaselineHTTP(t *testing.T) {
 		t.Fatalf("the swarm sent %.2f copies, the plain origin %.2f", res.OriginEgressCopies, b.OriginEgressCopies)
 	}
 }
+
+func TestScenarios(t *testing.T) {
+	c, err := Apply("news-event", Config{Peers: 50})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Peers != 50 || c.Arrival != "exponential" || c.Churn != 5 || c.Scenario != "news-event" {
+		t.Fatalf("applied: %+v", c)
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	// A surge: arrivals never go back, and most come in the second half.
+	at := c.withDefaults().arrivals()
+	late := 0
+	for i, a := range at {
+		if i > 0 && a < at[i-1] {
+			t.Fatalf("arrival %d at %v before %v", i, a, at[i-1])
+		}
+		if a > c.JoinOver/2 {
+			late++
+		}
+	}
+	if late < len(at)*2/3 {
+		t.Errorf("%d of %d arrive in the second half: not a surge", late, len(at))
+	}
+	for _, name := range ScenarioNames() {
+		c, err := Apply(name, Config{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Validate(); err != nil {
+			t.Errorf("scenario %s: %v", name, err)
+		}
+	}
+	if _, err := Apply("superbowl", Config{}); err == nil || !strings.Contains(err.Error(), "flash-crowd") {
+		t.Errorf("unknown scenario: %v", err)
+	}
+}
+
+func TestJoinTimesCSV(t *testing.T) {
+	got, err := parseJoinTimes(strings.NewReader("t_seconds,comment\n0.5\n0.1,first\n\n2\n"), "x.csv")
+	if err != nil || len(got) != 3 || got[0] != 100*time.Millisecond || got[2] != 2*time.Second {
+		t.Fatalf("%v %v", got, err)
+	}
+	for _, bad := range []struct{ in, want string }{
+		{"0.5\nsoon\n", "line 2: \"soon\" is not a time"},
+		{"-1\n", "outside [0, 86400]"},
+		{"header only\n", "no join times"},
+	} {
+		if _, err := parseJoinTimes(strings.NewReader(bad.in), "x.csv"); err == nil || !strings.Contains(err.Error(), bad.want) {
+			t.Errorf("%q: %v, want %q", bad.in, err, bad.want)
+		}
+	}
+	c := Config{JoinTimes: got, Duration: 10 * time.Second}.withDefaults()
+	if c.Peers != 3 || c.JoinOver != 2*time.Second {
+		t.Errorf("peers %d over %v", c.Peers, c.JoinOver)
+	}
+}

@@ -71,6 +71,11 @@ type fetchJob struct {
 	shards []int
 }
 
+// replaceGrace is how long a new parent's link may take to open before
+// the tree counts as stalled. Most open well within it; counting them all
+// stalled at once sent a flash crowd's many moves to HTTP.
+const replaceGrace = time.Second
+
 // stallAfterLocked is how long a tree may carry nothing before the peer
 // stops counting on it: the silence timeout, after which it complains
 // too, or two chunk intervals when chunks are longer (a tree is quiet
@@ -99,8 +104,8 @@ func (p *Peer) fetchJobs(now time.Time, trees []swarmTree) []fetchJob {
 			stalled[i] = true
 		case !trees[i].HasParent:
 			stalled[i] = true
-		case !trees[i].ParentLostAt.IsZero() && trees[i].ParentOpenSince.IsZero():
-			stalled[i] = true // lost its parent; the new link is not up yet
+		case !trees[i].ParentLostAt.IsZero() && trees[i].ParentOpenSince.IsZero() && now.Sub(trees[i].ParentLostAt) > replaceGrace:
+			stalled[i] = true // lost its parent, and the new link is slow to come up
 		case i < len(p.lastRx) && !p.lastRx[i].IsZero() && now.Sub(p.lastRx[i]) > stallAfter:
 			stalled[i] = true
 		}

@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 
 	"github.com/coopcast/coopcast/loadtest"
@@ -33,6 +35,10 @@ func runLoadtest(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		joinOver = fs.Duration("join-over", 0, "spread the peers' arrivals over this long (default: 50ms a peer, at least 2s)")
 		source   = fs.String("source", "synthetic", "stream: synthetic (byte-checked), testcard, a fragmented MP4 file (looped), or - for stdin; with media every peer's output is decoded by ffmpeg")
 		outDir   = fs.String("out-dir", "", "keep each peer's output file here (media sources)")
+		scenario = fs.String("scenario", "", "a named scenario: "+strings.Join(loadtest.ScenarioNames(), ", ")+" (flags given override it)")
+		arrival  = fs.String("arrival", "", "how the crowd arrives over --join-over: linear (default) or exponential (a surge)")
+		arrCSV   = fs.String("arrival-csv", "", "a CSV of join times in seconds, one viewer per row (sets --peers)")
+		mix      = fs.String("mix", "", "upload mix, e.g. zero=0.3,low=0.4: shares of viewers relaying nothing and one stripe")
 		baseline = fs.String("baseline", "", "http: then serve the same viewers from the origin over plain HTTP for as long, and report both")
 		failIf   = fs.String("fail-if", "", "exit 1 if a condition on the measures holds, e.g. 'continuity<0.99,origin_egress_copies>3'")
 	)
@@ -51,9 +57,33 @@ func runLoadtest(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err != nil {
 		return fmt.Errorf("%w: --bitrate: %v", errUsage, err)
 	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	cfg := loadtest.Config{Mode: *mode, Peers: *peers, Duration: *duration, Bitrate: bps, Churn: *churn,
 		Trees: *trees, K: *k, UploadKbps: *upload, JoinOver: *joinOver, Source: *source, Stdin: os.Stdin, OutDir: *outDir, Baseline: *baseline,
-		Progress: stdout, Logger: log}
+		Arrival: *arrival, Progress: stdout, Logger: log}
+	if cfg.ZeroUpload, cfg.LowUpload, err = parseMix(*mix); err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if *arrCSV != "" {
+		if cfg.JoinTimes, err = loadtest.ReadJoinTimes(*arrCSV); err != nil {
+			return fmt.Errorf("%w: %v", errUsage, err)
+		}
+	}
+	if *scenario != "" {
+		// The scenario fills what the command line did not say.
+		for name, zero := range map[string]func(){
+			"peers": func() { cfg.Peers = 0 }, "duration": func() { cfg.Duration = 0 },
+			"bitrate": func() { cfg.Bitrate = 0 }, "churn": func() { cfg.Churn = 0 },
+		} {
+			if !set[name] {
+				zero()
+			}
+		}
+		if cfg, err = loadtest.Apply(*scenario, cfg); err != nil {
+			return fmt.Errorf("%w: %v", errUsage, err)
+		}
+	}
 	if err := cfg.Validate(); err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
@@ -61,7 +91,8 @@ func runLoadtest(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
-	fmt.Fprintf(stdout, "loadtest: %d real peers, %v, %s, churn %.0f%%/min\n", *peers, *duration, *bitrate, *churn)
+	fmt.Fprintf(stdout, "loadtest: %s%d real peers arriving %s, %v, %d bit/s, churn %.0f%%/min\n",
+		scenarioLabel(cfg.Scenario), cfg.Peers, arrivalLabel(cfg), cfg.Duration, cfg.Bitrate, cfg.Churn)
 	res, err := loadtest.Run(ctx, cfg)
 	if res != nil {
 		res.Summary(stdout)
@@ -83,4 +114,44 @@ func runLoadtest(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		}
 	}
 	return err
+}
+
+// parseMix reads "zero=0.3,low=0.4".
+func parseMix(s string) (zero, low float64, err error) {
+	if s == "" {
+		return 0, 0, nil
+	}
+	for _, part := range strings.Split(s, ",") {
+		k, v, ok := strings.Cut(strings.TrimSpace(part), "=")
+		f, perr := strconv.ParseFloat(v, 64)
+		if !ok || perr != nil {
+			return 0, 0, fmt.Errorf("--mix %q: want zero=SHARE,low=SHARE with shares in [0, 1]", s)
+		}
+		switch k {
+		case "zero":
+			zero = f
+		case "low":
+			low = f
+		default:
+			return 0, 0, fmt.Errorf("--mix %q: unknown class %q (zero, low)", s, k)
+		}
+	}
+	return zero, low, nil
+}
+
+func scenarioLabel(name string) string {
+	if name == "" {
+		return ""
+	}
+	return "scenario " + name + ": "
+}
+
+func arrivalLabel(c loadtest.Config) string {
+	switch {
+	case len(c.JoinTimes) > 0:
+		return "at the CSV's times"
+	case c.Arrival == "exponential":
+		return "in a surge"
+	}
+	return "steadily"
 }

@@ -66,6 +66,10 @@ func TestCommandLine(t *testing.T) {
 		{"origin missing file", []string{"origin", "--tracker", "http://127.0.0.1:1", "--channel", "c", "--publish-token", "t", "--source", "/no/such.mp4"}, 2, "open /no/such.mp4: no such file"},
 		{"origin not MP4", []string{"origin", "--tracker", "http://127.0.0.1:1", "--channel", "c", "--publish-token", "t", "--source", "main_test.go"}, 2, "not an MP4 stream"},
 		{"demo refuses stdin", []string{"demo", "--source", "-"}, 2, "the demo loops a file"},
+		{"loadtest unknown scenario", []string{"loadtest", "--scenario", "superbowl"}, 2, "scenarios: churn-storm, flash-crowd"},
+		{"loadtest bad mix", []string{"loadtest", "--mix", "zero=0.8,low=0.5"}, 2, "add up to at most 1"},
+		{"loadtest bad arrival", []string{"loadtest", "--arrival", "sudden"}, 2, "--arrival must be linear or exponential"},
+		{"loadtest missing csv", []string{"loadtest", "--arrival-csv", "/no/such.csv"}, 2, "--arrival-csv: open /no/such.csv"},
 		{"loadtest bad fail-if", []string{"loadtest", "--fail-if", "offload<0.9"}, 2, `no measure "offload"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
