@@ -40,10 +40,10 @@ func runBaseline(ctx context.Context, o *origin.Origin, base string, n int, d, p
 		startup       float64
 		lat           []float64
 		onTime, total int
+		first, last   uint32 // chunks fetched
 	}
 	tallies := make([]tally, n)
 	var wg sync.WaitGroup
-	start := time.Now()
 	for i := range n {
 		wg.Add(1)
 		go func() {
@@ -80,6 +80,10 @@ func runBaseline(ctx context.Context, o *origin.Origin, base string, n int, d, p
 						break
 					}
 					now := time.Now()
+					if t.total == 0 {
+						t.first = next
+					}
+					t.last = next
 					l := now.Sub(time.UnixMicro(m.Timestamp))
 					t.lat = append(t.lat, float64(l.Microseconds())/1000)
 					t.total++
@@ -98,12 +102,26 @@ func runBaseline(ctx context.Context, o *origin.Origin, base string, n int, d, p
 	wg.Wait()
 	after := o.Stats()
 	res := &Baseline{Viewers: n, OriginBytes: after.HTTPBytes - before.HTTPBytes}
-	stream := float64(after.ChunkBytes - before.ChunkBytes)
-	if elapsed := time.Since(start); stream > 0 && elapsed > 0 {
-		res.OriginEgressCopies = round(float64(res.OriginBytes) / stream)
-	}
+	// Copies of the stream served: bytes over the bytes of the chunks the
+	// viewers' window covered.
 	var startups, lat []float64
 	var onTime, total int
+	first, last, any := uint32(0), uint32(0), false
+	for _, t := range tallies {
+		if t.total > 0 {
+			if !any || int32(t.first-first) < 0 {
+				first = t.first
+			}
+			if !any || int32(t.last-last) > 0 {
+				last = t.last
+			}
+			any = true
+		}
+	}
+	if any && after.Chunks > 0 {
+		covered := float64(last-first+1) * float64(after.ChunkBytes) / float64(after.Chunks)
+		res.OriginEgressCopies = round(float64(res.OriginBytes) / covered)
+	}
 	for _, t := range tallies {
 		if t.startup >= 0 {
 			startups = append(startups, t.startup)

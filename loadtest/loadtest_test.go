@@ -82,9 +82,11 @@ func TestBaselineHTTP(t *testing.T) {
 	if b == nil || b.Viewers != 6 {
 		t.Fatalf("baseline: %+v", b)
 	}
-	// Six viewers each fetch every chunk: about six copies (the first
-	// and last chunks of the window may be missed).
-	if b.OriginEgressCopies < 4.5 || b.OriginEgressCopies > 6.5 || b.Continuity < 0.9 {
+	// Six viewers each fetch every chunk of the window once: six copies,
+	// less a chunk or two for a viewer that started late or stopped early,
+	// plus what the manifests (the "playlist") cost.
+	t.Logf("baseline %+v; swarm %.2f copies", b, res.OriginEgressCopies)
+	if b.OriginEgressCopies < 5 || b.OriginEgressCopies > 6.6 || b.Continuity < 0.9 {
 		t.Fatalf("baseline: %+v", b)
 	}
 	if res.OriginEgressCopies >= b.OriginEgressCopies {
