@@ -60,8 +60,8 @@ func (p *Peer) due(now time.Time) [][]byte {
 			if c.man == nil || (!c.done && now.After(p.deadlineLocked(c).Add(-p.cfg.FallbackLead))) {
 				continue
 			}
-			if p.media && c.man.Flags&wire.FlagKeyframe == 0 {
-				continue // a decoder starts at a keyframe
+			if p.media && c.man.Flags&(wire.FlagKeyframe|wire.FlagEnd) == 0 {
+				continue // a decoder starts at a keyframe (or the stream is over)
 			}
 			if !ok || int32(seq-first) < 0 {
 				first, ok = seq, true
