@@ -184,14 +184,8 @@ func (m *Media) Next(ctx context.Context) (Chunk, error) {
 			m.start, m.t0 = m.now(), f.DecodeTime
 		}
 		due := m.start.Add(time.Duration(float64(f.DecodeTime+f.Duration-m.t0) / float64(f.Timescale) * float64(time.Second)))
-		if d := due.Sub(m.now()); d > 0 {
-			t := time.NewTimer(d)
-			select {
-			case <-ctx.Done():
-				t.Stop()
-				return Chunk{}, ctx.Err()
-			case <-t.C:
-			}
+		if err := waitUntil(ctx, m.now, due); err != nil {
+			return Chunk{}, err
 		}
 	}
 	m.mu.Lock()

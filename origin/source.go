@@ -66,15 +66,8 @@ func (s *Synthetic) Next(ctx context.Context) (Chunk, error) {
 	if s.start.IsZero() {
 		s.start = s.now()
 	}
-	due := s.start.Add(time.Duration(s.seq) * s.interval)
-	if d := due.Sub(s.now()); d > 0 {
-		t := time.NewTimer(d)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return Chunk{}, ctx.Err()
-		case <-t.C:
-		}
+	if err := waitUntil(ctx, s.now, s.start.Add(time.Duration(s.seq)*s.interval)); err != nil {
+		return Chunk{}, err
 	}
 	seq := s.seq
 	s.seq++
@@ -99,4 +92,20 @@ func SyntheticChunk(n uint32, bitrate int64, interval time.Duration) []byte {
 	}
 	binary.BigEndian.PutUint32(b, n)
 	return b
+}
+
+// waitUntil sleeps until due by now's clock, or until ctx ends.
+func waitUntil(ctx context.Context, now func() time.Time, due time.Time) error {
+	d := due.Sub(now())
+	if d <= 0 {
+		return nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
 }

@@ -5,7 +5,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"net/http"
 	"time"
 
 	"github.com/coopcast/coopcast/internal/wire"
@@ -153,26 +152,14 @@ func (p *Peer) loadInit(ctx context.Context) error {
 var errNoInit = errors.New("the stream has no init segment")
 
 func (p *Peer) fetchInit(ctx context.Context, base string) ([]byte, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/init", nil)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := p.http.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode == http.StatusNotFound {
+	b, hdr, err := p.getWithHeader(ctx, base+"/init")
+	if errors.Is(err, errNotFound) {
 		return nil, errNoInit
 	}
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("GET %s/init: %s", base, resp.Status)
-	}
-	b, err := readLimited(resp, 16<<20)
 	if err != nil {
 		return nil, err
 	}
-	sig, err := base64.StdEncoding.DecodeString(resp.Header.Get(wire.InitSignatureHeader))
+	sig, err := base64.StdEncoding.DecodeString(hdr.Get(wire.InitSignatureHeader))
 	if err != nil {
 		return nil, fmt.Errorf("init segment signature: %w", err)
 	}

@@ -3,6 +3,7 @@ package peer
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -205,20 +206,36 @@ func (p *Peer) unmark(j fetchJob) {
 	p.mu.Unlock()
 }
 
+// errNotFound is a 404 from the origin.
+var errNotFound = errors.New("not found")
+
+// get fetches url from the origin: the body (at most 16 MiB) of a 200,
+// an error wrapping errNotFound for a 404, one naming the status
+// otherwise. getWithHeader also returns the response's headers.
 func (p *Peer) get(ctx context.Context, url string) ([]byte, error) {
+	b, _, err := p.getWithHeader(ctx, url)
+	return b, err
+}
+
+func (p *Peer) getWithHeader(ctx context.Context, url string) ([]byte, http.Header, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	resp, err := p.http.Do(req)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("GET %s: %s", url, resp.Status)
+	switch resp.StatusCode {
+	case http.StatusOK:
+	case http.StatusNotFound:
+		return nil, nil, fmt.Errorf("GET %s: %w", url, errNotFound)
+	default:
+		return nil, nil, fmt.Errorf("GET %s: %s", url, resp.Status)
 	}
-	return io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	return b, resp.Header, err
 }
 
 // maxGap is how many missing manifests one poll fetches.
@@ -400,8 +417,4 @@ func (p *Peer) trackerReport() tracker.PeerReport {
 	r := p.Report()
 	return tracker.PeerReport{RelayBytes: r.RelayBytes, BytesFromPeers: r.BytesFromPeers, BytesFromOrigin: r.BytesFromOrigin,
 		Children: r.Children, ChunksPlayed: r.ChunksPlayed, Continuity: r.Continuity, LatencyMS: r.LatencyP50, BadShards: r.BadMessages}
-}
-
-func readLimited(resp *http.Response, limit int64) ([]byte, error) {
-	return io.ReadAll(io.LimitReader(resp.Body, limit))
 }
