@@ -26,6 +26,8 @@ type Baseline struct {
 	StartupP95         float64 `json:"startup_ms_p95"`
 	LatencyP50         float64 `json:"latency_ms_p50"`
 	LatencyP99         float64 `json:"latency_ms_p99"`
+	// Series is the origin's egress a second (Peers: the viewers).
+	Series []Sample `json:"series,omitempty"`
 }
 
 // runBaseline has n viewers poll the origin's fallback at base for d, and
@@ -44,6 +46,25 @@ func runBaseline(ctx context.Context, o *origin.Origin, base string, n int, d, p
 	}
 	tallies := make([]tally, n)
 	var wg sync.WaitGroup
+	var series []Sample
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		start, prev := time.Now(), before.HTTPBytes
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case now := <-t.C:
+				b := o.Stats().HTTPBytes
+				series = append(series, Sample{T: math.Round(now.Sub(start).Seconds()*10) / 10, Peers: n,
+					OriginMbps: round(float64(b-prev) * 8 / 1e6), Continuity: 1})
+				prev = b
+			}
+		}
+	}()
 	for i := range n {
 		wg.Add(1)
 		go func() {
@@ -101,7 +122,7 @@ func runBaseline(ctx context.Context, o *origin.Origin, base string, n int, d, p
 	}
 	wg.Wait()
 	after := o.Stats()
-	res := &Baseline{Viewers: n, OriginBytes: after.HTTPBytes - before.HTTPBytes}
+	res := &Baseline{Viewers: n, OriginBytes: after.HTTPBytes - before.HTTPBytes, Series: series}
 	// Copies of the stream served: bytes over the bytes of the chunks the
 	// viewers' window covered.
 	var startups, lat []float64

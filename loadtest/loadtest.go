@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -198,7 +199,15 @@ type Result struct {
 	OutputsFailed  int      `json:"outputs_failed,omitempty"`
 	DecodeErrors   []string `json:"decode_errors,omitempty"`
 	// Baseline is the plain-HTTP origin serving the same viewers.
-	Baseline      *Baseline `json:"baseline,omitempty"`
+	Baseline *Baseline `json:"baseline,omitempty"`
+	// For the report: a sample a second; startup, latency and repair
+	// times as percentiles 0..100; how many peers sit at each depth, per
+	// tree (from the tracker's forest at the end).
+	Series        []Sample  `json:"series,omitempty"`
+	StartupCDF    []float64 `json:"startup_ms_cdf,omitempty"`
+	LatencyCDF    []float64 `json:"latency_ms_cdf,omitempty"`
+	RepairCDF     []float64 `json:"repair_ms_cdf,omitempty"`
+	DepthHist     [][]int   `json:"depth_histogram,omitempty"`
 	CPUPerPeerPct float64   `json:"cpu_per_peer_pct"`
 	CPUTotalPct   float64   `json:"cpu_total_pct"`
 	WallSeconds   float64   `json:"wall_s"`
@@ -277,6 +286,22 @@ type runner struct {
 	rtc     rtc.Config
 	rec     *recording // a media source's chunk sums; nil: synthetic
 	mix     *rand.Rand // draws each viewer's upload class; guarded by mu
+	origin  *origin.Origin
+	series  []Sample // one a second, for the report
+	// cumulative played/due at the last sample, for per-second continuity
+	lastPlayed, lastDue float64
+}
+
+// Sample is the swarm's state at one second of the run.
+type Sample struct {
+	T float64 `json:"t_s"`
+	// Peers alive; OriginMbps the origin's egress (WebRTC + HTTP) over the
+	// last second; Continuity the share of chunks due in that second that
+	// played on time (1 when none were due).
+	Peers      int     `json:"peers"`
+	OriginMbps float64 `json:"origin_mbps"`
+	Continuity float64 `json:"continuity"`
+	originB    uint64
 }
 
 type vpeer struct {
@@ -352,7 +377,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	r := &runner{cfg: cfg, log: log, url: url, ctx: ctx, rtc: rc, mix: rand.New(rand.NewPCG(1, 2))}
+	r := &runner{cfg: cfg, log: log, url: url, ctx: ctx, rtc: rc, mix: rand.New(rand.NewPCG(1, 2)), origin: o}
 	if rec, ok := src.(*recording); ok {
 		r.rec = rec
 	}
@@ -364,6 +389,23 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 
 	start := time.Now()
 	cpu0 := cpuTime()
+	// A sample a second for the report, from the start to the end of the
+	// swarm run, crowd arrival included.
+	sampling, stopSampling := context.WithCancel(ctx)
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-sampling.Done():
+				return
+			case <-t.C:
+				r.sample(time.Since(start))
+			}
+		}
+	}()
 	// The origin publishes before the crowd arrives (300 ms).
 	for _, at := range cfg.arrivals() {
 		if !sleep(ctx, time.Until(start.Add(300*time.Millisecond+at))) {
@@ -372,6 +414,8 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		r.join()
 	}
 	r.churnAndWait(start, cfg.Duration, srv)
+	stopSampling()
+	<-sampled
 	wall := time.Since(start)
 	cpu := cpuTime() - cpu0
 	res := r.collect(o.Stats(), srv)
@@ -503,6 +547,40 @@ func (r *runner) churnAndWait(start time.Time, d time.Duration, srv *tracker.Ser
 	}
 }
 
+// sample records one second of the run.
+func (r *runner) sample(el time.Duration) {
+	r.mu.Lock()
+	peers := append([]*vpeer(nil), r.peers...)
+	r.mu.Unlock()
+	var played, due float64
+	s := Sample{T: math.Round(el.Seconds()*10) / 10}
+	for _, v := range peers {
+		rep := v.final
+		if !v.killed {
+			rep = v.p.Report()
+			s.Peers++
+		}
+		d := float64(rep.ChunksPlayed + rep.ChunksMissed)
+		due += d
+		played += rep.Continuity * d
+	}
+	s.Continuity = 1
+	if dd := due - r.lastDue; dd > 0 {
+		s.Continuity = math.Max(0, math.Min(1, (played-r.lastPlayed)/dd))
+	}
+	r.lastPlayed, r.lastDue = played, due
+	st := r.origin.Stats()
+	s.originB = st.RTCBytes + st.HTTPBytes
+	prev, prevT := uint64(0), 0.0
+	if n := len(r.series); n > 0 {
+		prev, prevT = r.series[n-1].originB, r.series[n-1].T
+	}
+	if dt := s.T - prevT; dt > 0 {
+		s.OriginMbps = round(float64(s.originB-prev) * 8 / dt / 1e6)
+	}
+	r.series = append(r.series, s)
+}
+
 // kill stops a peer without a goodbye: its links and tracker connection
 // just close.
 func (r *runner) kill(v *vpeer) {
@@ -602,6 +680,9 @@ func (r *runner) collect(ost origin.Stats, srv *tracker.Server) *Result {
 	}
 	res.ChunksGood, res.ChunksCorrupt = r.good.Load(), r.corrupt.Load()
 	res.DepthMax = depthOf(r.url)
+	res.Series = r.series
+	res.StartupCDF, res.LatencyCDF, res.RepairCDF = cdf(startups), cdf(lat), cdf(repairs)
+	res.DepthHist = depthHistogram(r.url)
 	return res
 }
 
@@ -615,6 +696,48 @@ func ratio(a, b float64) float64 {
 func round(x float64) float64 { return math.Round(x*1e4) / 1e4 }
 
 // depthOf reads the deepest peer per tree from the tracker's stats.
+// cdf is the percentiles 0, 1, …, 100 of xs (nil for none), nearest
+// rank as peer.Percentile.
+func cdf(xs []float64) []float64 {
+	if len(xs) == 0 {
+		return nil
+	}
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	out := make([]float64, 101)
+	for p := range out {
+		i := int(math.Ceil(float64(p)/100*float64(len(s)))) - 1
+		out[p] = round(s[max(0, min(i, len(s)-1))])
+	}
+	return out
+}
+
+// depthHistogram counts, per tree, the peers at each depth.
+func depthHistogram(url string) [][]int {
+	resp, err := http.Get(url + "/api/v1/channels/loadtest/forest")
+	if err != nil {
+		return nil
+	}
+	defer resp.Body.Close()
+	var snap tracker.ForestSnapshot
+	if json.NewDecoder(resp.Body).Decode(&snap) != nil {
+		return nil
+	}
+	hist := make([][]int, snap.Trees)
+	for _, n := range snap.Nodes {
+		for t, e := range n.Trees {
+			if t >= len(hist) || e.Fallback || e.Depth <= 0 {
+				continue
+			}
+			for len(hist[t]) <= e.Depth {
+				hist[t] = append(hist[t], 0)
+			}
+			hist[t][e.Depth]++
+		}
+	}
+	return hist
+}
+
 func depthOf(url string) []int {
 	resp, err := http.Get(url + "/api/v1/channels/loadtest/stats")
 	if err != nil {

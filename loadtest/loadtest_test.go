@@ -152,3 +152,37 @@ func TestJoinTimesCSV(t *testing.T) {
 		t.Errorf("peers %d over %v", c.Peers, c.JoinOver)
 	}
 }
+
+// TestHTMLReport: the report is one page with the seven charts, each
+// drawn from the run's data, and nothing it loads from elsewhere.
+func TestHTMLReport(t *testing.T) {
+	res := &Result{Scenario: Scenario{Name: "flash-crowd", Peers: 3, DurationS: 3, Bitrate: 400000, Source: "synthetic"},
+		Series:     []Sample{{T: 1, Peers: 2, OriginMbps: 1.2, Continuity: 1}, {T: 2, Peers: 3, OriginMbps: 1.1, Continuity: 0.5}},
+		StartupCDF: []float64{10, 20, 30}, LatencyCDF: []float64{50, 60, 70},
+		DepthHist: [][]int{{0, 2, 1}, {0, 3}},
+		Baseline:  &Baseline{Series: []Sample{{T: 1, OriginMbps: 3.6}}}}
+	var b strings.Builder
+	if err := WriteHTML(&b, res); err != nil {
+		t.Fatal(err)
+	}
+	page := b.String()
+	if n := strings.Count(page, "<svg"); n != 7 {
+		t.Errorf("%d charts, want 7", n)
+	}
+	// Egress (two lines), peers, continuity, startup, latency: polylines;
+	// no repair in this run; depth as bars.
+	if n := strings.Count(page, "<polyline"); n != 6 {
+		t.Errorf("%d lines drawn, want 6", n)
+	}
+	if !strings.Contains(page, "no data in this run") || strings.Count(page, "<rect x=") < 2 {
+		t.Error("the empty repair chart or the depth bars are missing")
+	}
+	for _, ext := range []string{"<script", "src=", "href=", "@import"} {
+		if strings.Contains(page, ext) {
+			t.Errorf("the page loads something (%q): it must stand alone", ext)
+		}
+	}
+	if !strings.Contains(page, "flash-crowd, 3 peers") || !strings.Contains(page, "plain HTTP origin") {
+		t.Error("title or baseline legend missing")
+	}
+}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -32,6 +33,7 @@ func runLoadtest(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		k        = fs.Int("k", 3, "stripes that rebuild a chunk")
 		upload   = fs.Int64("upload-kbps", 0, "upload each peer offers (default: 4 stripes' worth)")
 		jsonOut  = fs.String("json", "", "write the measures as JSON to FILE")
+		htmlOut  = fs.String("html", "", "write a self-contained report page with charts to FILE")
 		joinOver = fs.Duration("join-over", 0, "spread the peers' arrivals over this long (default: 50ms a peer, at least 2s)")
 		source   = fs.String("source", "synthetic", "stream: synthetic (byte-checked), testcard, a fragmented MP4 file (looped), or - for stdin; with media every peer's output is decoded by ffmpeg")
 		outDir   = fs.String("out-dir", "", "keep each peer's output file here (media sources)")
@@ -100,6 +102,15 @@ func runLoadtest(ctx context.Context, args []string, stdout, stderr io.Writer) e
 			b, _ := json.MarshalIndent(res, "", "  ")
 			if werr := os.WriteFile(*jsonOut, append(b, '\n'), 0o644); werr != nil {
 				return fmt.Errorf("--json: %v", werr)
+			}
+		}
+		if *htmlOut != "" {
+			var page bytes.Buffer
+			if werr := loadtest.WriteHTML(&page, res); werr != nil {
+				return fmt.Errorf("--html: %v", werr)
+			}
+			if werr := os.WriteFile(*htmlOut, page.Bytes(), 0o644); werr != nil {
+				return fmt.Errorf("--html: %v", werr)
 			}
 		}
 	}
