@@ -549,8 +549,16 @@ func (r *runner) churnAndWait(start time.Time, d time.Duration, srv *tracker.Ser
 
 // sample records one second of the run.
 func (r *runner) sample(el time.Duration) {
+	type seen struct {
+		p      *peer.Peer
+		killed bool
+		final  peer.Report
+	}
 	r.mu.Lock()
-	peers := append([]*vpeer(nil), r.peers...)
+	peers := make([]seen, len(r.peers))
+	for i, v := range r.peers {
+		peers[i] = seen{v.p, v.killed, v.final}
+	}
 	r.mu.Unlock()
 	var played, due float64
 	s := Sample{T: math.Round(el.Seconds()*10) / 10}
@@ -584,8 +592,10 @@ func (r *runner) sample(el time.Duration) {
 // kill stops a peer without a goodbye: its links and tracker connection
 // just close.
 func (r *runner) kill(v *vpeer) {
-	v.final = v.p.Report()
-	v.killed, v.left = true, time.Now()
+	final := v.p.Report()
+	r.mu.Lock() // the sampler reads killed and final
+	v.final, v.killed, v.left = final, true, time.Now()
+	r.mu.Unlock()
 	v.cancel()
 	<-v.done
 }

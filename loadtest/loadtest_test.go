@@ -186,3 +186,24 @@ func TestHTMLReport(t *testing.T) {
 		t.Error("title or baseline legend missing")
 	}
 }
+
+// TestChurnSeries: with churn, peers are killed and replaced while the
+// report's sampler reads them (run under -race), and the series covers
+// the run a second at a time.
+func TestChurnSeries(t *testing.T) {
+	res, err := Run(context.Background(), Config{Peers: 8, Duration: 12 * time.Second, Bitrate: 200_000, JoinOver: 300 * time.Millisecond, Churn: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Killed < 1 || res.PeersTotal != 8+res.Killed {
+		t.Fatalf("killed %d of %d peers", res.Killed, res.PeersTotal)
+	}
+	if n := len(res.Series); n < 10 || n > 13 {
+		t.Fatalf("%d samples in a 12 s run", n)
+	}
+	for _, s := range res.Series[2:] {
+		if s.Peers < 7 || s.Peers > 8 || s.OriginMbps <= 0 { // 7 between a kill and its replacement
+			t.Fatalf("sample %+v", s)
+		}
+	}
+}
