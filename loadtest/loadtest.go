@@ -16,7 +16,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -689,10 +688,10 @@ func (r *runner) collect(ost origin.Stats, srv *tracker.Server) *Result {
 		res.OffloadRatio = round(1 - egress/needed)
 	}
 	res.ChunksGood, res.ChunksCorrupt = r.good.Load(), r.corrupt.Load()
-	res.DepthMax = depthOf(r.url)
 	res.Series = r.series
 	res.StartupCDF, res.LatencyCDF, res.RepairCDF = cdf(startups), cdf(lat), cdf(repairs)
 	res.DepthHist = depthHistogram(r.url)
+	res.DepthMax = maxDepths(res.DepthHist)
 	return res
 }
 
@@ -705,19 +704,18 @@ func ratio(a, b float64) float64 {
 
 func round(x float64) float64 { return math.Round(x*1e4) / 1e4 }
 
-// depthOf reads the deepest peer per tree from the tracker's stats.
-// cdf is the percentiles 0, 1, …, 100 of xs (nil for none), nearest
-// rank as peer.Percentile.
+// cdf is the percentiles 0, 1, …, 100 of xs (nil for none).
 func cdf(xs []float64) []float64 {
 	if len(xs) == 0 {
 		return nil
 	}
-	s := slices.Clone(xs)
-	slices.Sort(s)
-	out := make([]float64, 101)
-	for p := range out {
-		i := int(math.Ceil(float64(p)/100*float64(len(s)))) - 1
-		out[p] = round(s[max(0, min(i, len(s)-1))])
+	qs := make([]float64, 101)
+	for p := range qs {
+		qs[p] = float64(p)
+	}
+	out := peer.Percentiles(xs, qs...)
+	for i := range out {
+		out[i] = round(out[i])
 	}
 	return out
 }
@@ -748,17 +746,13 @@ func depthHistogram(url string) [][]int {
 	return hist
 }
 
-func depthOf(url string) []int {
-	resp, err := http.Get(url + "/api/v1/channels/loadtest/stats")
-	if err != nil {
-		return nil
+// maxDepths is the deepest occupied depth of each tree of a histogram.
+func maxDepths(hist [][]int) []int {
+	out := make([]int, len(hist))
+	for t, h := range hist {
+		out[t] = max(0, len(h)-1)
 	}
-	defer resp.Body.Close()
-	var st tracker.ChannelStats
-	if json.NewDecoder(resp.Body).Decode(&st) != nil {
-		return nil
-	}
-	return st.MaxDepth
+	return out
 }
 
 // cpuTime is the process's user+system CPU time so far.

@@ -89,11 +89,21 @@ func ms(d time.Duration) float64 { return math.Round(float64(d.Microseconds())/1
 // Percentile returns the q-th percentile (0–100) of xs by nearest rank; 0
 // for none.
 func Percentile(xs []float64, q float64) float64 {
+	return Percentiles(xs, q)[0]
+}
+
+// Percentiles returns the qs-th percentiles of xs, sorting xs once; 0s
+// for none.
+func Percentiles(xs []float64, qs ...float64) []float64 {
+	out := make([]float64, len(qs))
 	if len(xs) == 0 {
-		return 0
+		return out
 	}
 	s := slices.Clone(xs)
 	slices.Sort(s)
-	i := int(math.Ceil(q/100*float64(len(s)))) - 1
-	return s[max(0, min(i, len(s)-1))]
+	for j, q := range qs {
+		i := int(math.Ceil(q/100*float64(len(s)))) - 1
+		out[j] = s[max(0, min(i, len(s)-1))]
+	}
+	return out
 }
