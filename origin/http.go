@@ -63,7 +63,14 @@ func (o *Origin) Handler() http.Handler {
 		w.Header().Set(wire.InitSignatureHeader, base64.StdEncoding.EncodeToString(in.sig))
 		o.serve(w, in.data)
 	})
-	return mux
+	// Browser peers load the page from the tracker and fetch fallback from
+	// here, often another origin (host or port): allow that, and let them
+	// read the init segment's signature.
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Access-Control-Allow-Origin", "*")
+		w.Header().Set("Access-Control-Expose-Headers", wire.InitSignatureHeader)
+		mux.ServeHTTP(w, r)
+	})
 }
 
 func (o *Origin) chunk(w http.ResponseWriter, r *http.Request) (stored, bool) {
