@@ -26,6 +26,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/coopcast/coopcast/internal/forest"
+	"github.com/coopcast/coopcast/webclient"
 )
 
 // Server is a tracker. Create it with New.
@@ -99,6 +100,11 @@ func New(cfg Config) (*Server, error) {
 	api.GET("/channels", s.listChannels)
 	api.GET("/channels/:id/stats", s.channelStats)
 	api.GET("/channels/:id/forest", s.channelForest)
+	// The browser peer and the dashboard: anyone can join with no install.
+	web := gin.WrapH(webclient.Handler())
+	r.GET("/", web)
+	r.GET("/dashboard", web)
+	r.GET("/static/*file", web)
 	s.router = r
 	return s, nil
 }

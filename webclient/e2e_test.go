@@ -1,0 +1,353 @@
+package webclient_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/coopcast/coopcast/internal/forest"
+	"github.com/coopcast/coopcast/internal/rtc"
+	"github.com/coopcast/coopcast/origin"
+	"github.com/coopcast/coopcast/peer"
+	"github.com/coopcast/coopcast/tracker"
+)
+
+// The end-to-end test runs the demo's tracker and origin, one native peer
+// and browser pages in a real headless Chromium. Chromium gathers no
+// WebRTC candidates on loopback, and this machine's outside network is not
+// ours to use, so the test re-runs itself inside a network namespace it
+// creates: lo plus a veth pair whose both ends stay inside
+// (docs/TESTING.md). That needs root, as CI has.
+
+const (
+	nsEnv     = "COOPCAST_E2E_NETNS"
+	shotsEnv  = "COOPCAST_E2E_SHOTS" // a folder: keep screenshots of the watch page and the dashboard
+	chromium  = "/usr/bin/chromium"
+	pages     = 3
+	measure   = 15 * time.Second
+	vethA     = "10.213.0.1"
+	vethB     = "10.213.0.2"
+	channelID = "demo"
+)
+
+func TestBrowserSwarm(t *testing.T) {
+	if os.Getenv(nsEnv) == "" {
+		runInNamespace(t, "TestBrowserSwarm")
+		return
+	}
+	browserSwarm(t)
+}
+
+// runInNamespace creates a network namespace and runs test inside it, in
+// this test binary.
+func runInNamespace(t *testing.T, test string) {
+	if _, err := os.Stat(chromium); err != nil {
+		t.Fatalf("the browser test needs Debian's chromium at %s (apt-get install -y chromium; .ci/run does): %v", chromium, err)
+	}
+	if os.Geteuid() != 0 {
+		t.Fatal("the browser test creates a network namespace (ip netns) and needs root; run it as root, as CI does (.ci/run)")
+	}
+	ns := fmt.Sprintf("coopcast-e2e-%d", os.Getpid())
+	ip := func(args ...string) {
+		t.Helper()
+		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
+			t.Fatalf("ip %s: %v: %s", strings.Join(args, " "), err, out)
+		}
+	}
+	ip("netns", "add", ns)
+	t.Cleanup(func() { exec.Command("ip", "netns", "delete", ns).Run() })
+	ip("-n", ns, "link", "set", "lo", "up")
+	ip("-n", ns, "link", "add", "v0", "type", "veth", "peer", "name", "v1")
+	ip("-n", ns, "addr", "add", vethA+"/24", "dev", "v0")
+	ip("-n", ns, "addr", "add", vethB+"/24", "dev", "v1")
+	ip("-n", ns, "link", "set", "v0", "up")
+	ip("-n", ns, "link", "set", "v1", "up")
+	ip("-n", ns, "route", "add", "default", "dev", "v0")
+
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	args := []string{"netns", "exec", ns, os.Args[0], "-test.run", "^" + test + "$", "-test.v", "-test.count=1"}
+	cmd := exec.CommandContext(ctx, "ip", args...)
+	cmd.Env = append(os.Environ(), nsEnv+"="+ns)
+	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+	cmd.WaitDelay = 10 * time.Second
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("%s in network namespace %s: %v", test, ns, err)
+	}
+}
+
+// pageStats is window.coopcast.stats() of one page.
+type pageStats struct {
+	PeerID          uint64  `json:"peerId"`
+	Kind            string  `json:"kind"`
+	Status          string  `json:"status"`
+	StartupMS       float64 `json:"startup_ms"`
+	Continuity      float64 `json:"continuity"`
+	ChunksPlayed    int     `json:"chunks_played"`
+	BytesFromOrigin int64   `json:"bytes_from_origin"`
+	BytesFromPeers  int64   `json:"bytes_from_peers"`
+	RelayBytes      int64   `json:"relay_bytes"`
+	Children        int     `json:"children"`
+	Parents         []struct {
+		Tree   int    `json:"tree"`
+		PeerID uint64 `json:"peerId"`
+		Kind   string `json:"kind"`
+	} `json:"parents"`
+	VideoCurrentTime float64 `json:"video_current_time"`
+	BadMessages      int     `json:"bad_messages"`
+	DecodeErrors     int     `json:"decode_errors"`
+	Uncaught         int     `json:"uncaught_errors"`
+}
+
+func browserSwarm(t *testing.T) {
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if testing.Verbose() && os.Getenv("COOPCAST_E2E_LOG") != "" {
+		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	ice := rtc.Config{ICEInterfaces: []string{"v0", "v1"}}
+
+	// The demo: tracker and origin (the test card) on one address. One
+	// origin slot per tree, so that most peers are fed by other peers.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := "http://" + ln.Addr().String()
+	srv, err := tracker.New(tracker.Config{PublishToken: "tok", Forest: forest.Config{OriginSlots: 1}, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, bps, err := origin.Open("testcard", true, 0, 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, err := origin.New(origin.Config{TrackerURL: base, Channel: channelID, PublishToken: "tok", Source: src,
+		Bitrate: bps, FallbackURL: base + "/fallback/" + channelID, RTC: ice, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/fallback/", o.Handler())
+	mux.Handle("/", srv.Handler())
+	hs := &http.Server{Handler: mux}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(3)
+	go func() { defer wg.Done(); hs.Serve(ln) }()
+	go func() { defer wg.Done(); srv.Run(ctx) }()
+	go func() { defer wg.Done(); o.Run(ctx) }()
+	t.Cleanup(func() { cancel(); hs.Close(); wg.Wait(); srv.Close() })
+
+	// Chromium, one process, a tab per viewer.
+	dir := t.TempDir()
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(chromium),
+		chromedp.UserDataDir(filepath.Join(dir, "chromium")),
+		chromedp.Flag("headless", true),
+		chromedp.Flag("no-sandbox", true),
+		chromedp.Flag("disable-gpu", true),
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("no-first-run", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("autoplay-policy", "no-user-gesture-required"),
+		chromedp.Flag("disable-features", "WebRtcHideLocalIpsWithMdns"),
+		chromedp.Flag("disable-background-timer-throttling", true),
+		chromedp.Flag("disable-renderer-backgrounding", true),
+		chromedp.Flag("disable-backgrounding-occluded-windows", true),
+		chromedp.WindowSize(1280, 800),
+	}
+	actx, acancel := chromedp.NewExecAllocator(ctx, opts...)
+	defer acancel()
+	bctx, bcancel := chromedp.NewContext(actx)
+	defer bcancel()
+	if err := chromedp.Do(bctx); err != nil {
+		t.Fatalf("start chromium: %v", err)
+	}
+
+	waitFor(t, 15*time.Second, "the origin to publish", func() bool {
+		r, err := http.Get(base + "/api/v1/channels/" + channelID + "/stats")
+		if err == nil {
+			r.Body.Close()
+		}
+		return err == nil && r.StatusCode == http.StatusOK
+	})
+
+	watch := base + "/?channel=" + channelID
+	tabs := make([]context.Context, pages)
+	for i := range tabs {
+		tctx, tcancel := chromedp.NewContext(bctx)
+		defer tcancel()
+		if err := chromedp.Do(tctx, chromedp.Navigate(watch)); err != nil {
+			t.Fatalf("open page %d: %v", i, err)
+		}
+		tabs[i] = tctx
+		time.Sleep(700 * time.Millisecond)
+	}
+	stats := func(i int) pageStats {
+		s, err := chromedp.Run(tabs[i], chromedp.Evaluate[pageStats](`window.coopcast ? window.coopcast.stats() : {}`))
+		if err != nil {
+			t.Fatalf("page %d stats: %v", i, err)
+		}
+		return s
+	}
+
+	// The native peer joins last: the browsers hold the top of the trees.
+	np, err := peer.New(peer.Config{TrackerURL: base, Channel: channelID, UploadKbps: 2000, RTC: ice, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pctx, pcancel := context.WithCancel(ctx)
+	pdone := make(chan struct{})
+	go func() { defer close(pdone); np.Run(pctx) }()
+	defer func() { pcancel(); <-pdone }()
+
+	// Every page plays before the measured window starts.
+	if !eventually(30*time.Second, func() bool {
+		for i := range tabs {
+			if s := stats(i); s.VideoCurrentTime <= 0 || s.ChunksPlayed == 0 {
+				return false
+			}
+		}
+		return true
+	}) {
+		for i := range tabs {
+			lines, _ := chromedp.Run(tabs[i], chromedp.Evaluate[[]string](`window.coopcast ? window.coopcast.log() : ["no window.coopcast: the page's modules did not load"]`))
+			t.Logf("page %d: %+v\n\t%s", i, stats(i), strings.Join(lines, "\n\t"))
+		}
+		t.Fatal("gave up after 30s waiting for every page to play")
+	}
+	for i := range tabs {
+		s := stats(i)
+		t.Logf("page %d: peer %d, startup %.0f ms, parents %+v", i, s.PeerID, s.StartupMS, s.Parents)
+	}
+
+	// 15 s of wall time: every page's video advances ≥ 10 s and never
+	// stands still for more than 1 s.
+	type track struct {
+		first, last  float64
+		lastMove     time.Time
+		longestStall time.Duration
+	}
+	tr := make([]track, pages)
+	start := time.Now()
+	for i := range tabs {
+		v := stats(i).VideoCurrentTime
+		tr[i] = track{first: v, last: v, lastMove: start}
+	}
+	for time.Since(start) < measure {
+		time.Sleep(200 * time.Millisecond)
+		now := time.Now()
+		for i := range tabs {
+			v := stats(i).VideoCurrentTime
+			if v > tr[i].last {
+				tr[i].last, tr[i].lastMove = v, now
+			}
+			tr[i].longestStall = max(tr[i].longestStall, now.Sub(tr[i].lastMove))
+		}
+	}
+
+	var final []pageStats
+	ids := map[uint64]int{}
+	for i := range tabs {
+		s := stats(i)
+		final = append(final, s)
+		ids[s.PeerID] = i
+		t.Logf("page %d: peer %d advanced %.1f s in %v, longest stall %v; played %d, continuity %.3f, from peers %d B, from origin %d B, relayed %d B to %d children, bad %d, decode errors %d, uncaught %d; parents %+v",
+			i, s.PeerID, tr[i].last-tr[i].first, measure, tr[i].longestStall.Round(time.Millisecond), s.ChunksPlayed, s.Continuity,
+			s.BytesFromPeers, s.BytesFromOrigin, s.RelayBytes, s.Children, s.BadMessages, s.DecodeErrors, s.Uncaught, s.Parents)
+	}
+	for i, s := range final {
+		if adv := tr[i].last - tr[i].first; adv < 10 {
+			t.Errorf("page %d: video advanced %.1f s in %v, want ≥ 10 s", i, adv, measure)
+		}
+		if tr[i].longestStall > time.Second {
+			t.Errorf("page %d: video stood still for %v, want ≤ 1 s", i, tr[i].longestStall)
+		}
+		if s.Uncaught != 0 {
+			t.Errorf("page %d: %d uncaught errors", i, s.Uncaught)
+		}
+	}
+	fromBrowser := false
+	for _, s := range final {
+		for _, p := range s.Parents {
+			if p.Kind == "browser" && s.BytesFromPeers > 0 {
+				fromBrowser = true
+			}
+		}
+	}
+	if !fromBrowser {
+		t.Error("no page has a browser parent and bytes from peers")
+	}
+	rep := np.Report()
+	var browserParents []uint64
+	for _, p := range rep.Parents {
+		if _, ok := ids[p]; ok {
+			browserParents = append(browserParents, p)
+		}
+	}
+	t.Logf("native peer %d: parents %v (browsers among them %v), from peers %d B, from origin %d B, played %d, continuity %.3f",
+		np.ID(), rep.Parents, browserParents, rep.BytesFromPeers, rep.BytesFromOrigin, rep.ChunksPlayed, rep.Continuity)
+	if len(browserParents) == 0 || rep.BytesFromPeers == 0 {
+		t.Error("the native peer receives nothing from a browser")
+	}
+
+	if dir := os.Getenv(shotsEnv); dir != "" {
+		screenshots(t, bctx, tabs[0], base, dir)
+	}
+}
+
+// screenshots saves the watch page and the dashboard as PNGs in dir.
+func screenshots(t *testing.T, bctx, watch context.Context, base, dir string) {
+	png, err := chromedp.Run(watch, chromedp.CaptureScreenshot())
+	if err != nil {
+		t.Fatalf("screenshot: %v", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "watch.png"), png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dctx, dcancel := chromedp.NewContext(bctx)
+	defer dcancel()
+	if err := chromedp.Do(dctx, chromedp.EmulateViewport(1400, 1600), chromedp.Navigate(base+"/dashboard?channel="+channelID),
+		chromedp.Sleep(5*time.Second)); err != nil {
+		t.Fatalf("dashboard: %v", err)
+	}
+	if png, err = chromedp.Run(dctx, chromedp.CaptureScreenshot()); err != nil {
+		t.Fatalf("dashboard screenshot: %v", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "dashboard.png"), png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func waitFor(t *testing.T, limit time.Duration, what string, ok func() bool) {
+	t.Helper()
+	if !eventually(limit, ok) {
+		t.Fatalf("gave up after %v waiting for %s", limit, what)
+	}
+}
+
+// eventually polls ok until it holds (true) or limit passes (false).
+func eventually(limit time.Duration, ok func() bool) bool {
+	deadline := time.Now().Add(limit)
+	for !ok() {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	return true
+}

@@ -1,0 +1,587 @@
+// The browser peer's data plane: verifies what parents send, forwards it at
+// once to children (cut-through), rebuilds chunks from any k of M shards,
+// decides what to fetch from the origin over HTTP, and plays chunks out in
+// order against their deadlines. It is the twin of the native peer
+// (peer/chunk.go, peer/playout.go, peer/repair.go) with the same rules and
+// measures; it does no I/O of its own, so node --test drives it directly.
+
+import * as wire from './wire.js';
+import { ReedSolomon } from './rs.js';
+
+/** Chunks kept around the newest. */
+export const WINDOW = 64;
+/** Fragments held per chunk before its manifest came. */
+const MAX_PENDING = 64;
+/** A new parent's link may take this long to open before its tree counts as stalled. */
+const REPLACE_GRACE_MS = 1000;
+/** A parent whose link has not opened within this is reported. */
+const LINK_TIMEOUT_MS = 6000;
+
+/**
+ * @typedef {{tree: number, parent: number, hasParent: boolean, fallback: boolean, lostAt: number, openSince: number, children: number}} TreeState
+ * @typedef {{fanout(tree: number, seq: number, msg: Uint8Array): void, sendTo(id: number, seq: number, msg: Uint8Array): void,
+ *   trees(): TreeState[], complain(tree: number, reason: 'silent'|'corrupt'): void}} Relay
+ * @typedef {{seq: number, shard: number, whole: boolean, manifest: boolean, shards: number[]}} FetchJob
+ * @typedef {{seq: number, data: Uint8Array, keyframe: boolean, end: boolean}} Playable
+ */
+
+class Chunk {
+  /** @param {number} seq */
+  constructor(seq) {
+    this.seq = seq;
+    /** @type {any} */ this.man = null;
+    /** @type {Uint8Array|null} */ this.rawMan = null;
+    /** @type {Uint8Array[]} */ this.pending = [];
+    /** @type {(Uint8Array|null)[]} */ this.shards = [];
+    /** @type {(Uint8Array|null)[]} */ this.building = [];
+    /** @type {Uint8Array[]} */ this.got = [];
+    /** @type {number[]} */ this.gotCount = [];
+    /** @type {boolean[]} */ this.fetching = [];
+    this.have = 0;
+    this.done = false;
+    /** @type {Uint8Array|null} */ this.data = null;
+    this.doneAt = 0;
+  }
+}
+
+/**
+ * Runs a check that may throw, resolve false or reject: true only when it
+ * neither throws nor says false.
+ * @param {() => any} check @returns {Promise<boolean>}
+ */
+async function passes(check) {
+  try {
+    return (await check()) !== false;
+  } catch {
+    return false;
+  }
+}
+
+/** @param {Uint8Array} a @param {Uint8Array} b */
+function equal(a, b) {
+  if (a.byteLength !== b.byteLength) return false;
+  for (let i = 0; i < a.byteLength; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** Signed difference a - b of two uint32 sequence numbers. @param {number} a @param {number} b */
+export function seqDiff(a, b) {
+  return ((a - b) | 0);
+}
+
+export class Stream {
+  /**
+   * @param {{channel: string, m: number, k: number, key: CryptoKey|Uint8Array, relay: Relay, media: boolean,
+   *   playoutMs?: number, fallbackLeadMs?: number, silenceMs?: number, now?: () => number,
+   *   onChunk?: (seq: number) => void, onBad?: (why: string) => void}} cfg
+   */
+  constructor(cfg) {
+    this.cfg = cfg;
+    this.m = cfg.m;
+    this.k = cfg.k;
+    this.rs = new ReedSolomon(cfg.k, cfg.m);
+    this.playoutMs = cfg.playoutMs ?? 2000;
+    this.fallbackLeadMs = cfg.fallbackLeadMs ?? 600;
+    this.silenceMs = cfg.silenceMs ?? 1500;
+    this.now = cfg.now ?? (() => Date.now());
+    /** @type {Map<number, Chunk>} */
+    this.chunks = new Map();
+    /** @type {Map<number, Promise<boolean>>} */
+    this.verifying = new Map();
+    this.newest = 0;
+    this.newestTS = 0; // ms
+    this.newestAt = 0;
+    this.haveAny = false;
+    this.intervalMs = 0;
+    this.offsetMs = 0;
+    this.offsetOK = false;
+    this.next = 0;
+    this.started = false;
+    this.needKey = false;
+    this.ended = false;
+    this.polling = false;
+    this.lastPoll = 0;
+    this.startAt = this.now();
+    this.lastRx = new Array(cfg.m).fill(0);
+    this.switchAt = new Array(cfg.m).fill(0);
+    this.switchFrom = new Array(cfg.m).fill(0);
+    /** @type {Map<number, number>} */
+    this.knownParents = new Map();
+    this.st = {
+      bytesFromOrigin: 0, bytesFromPeers: 0, badMessages: 0, rebuilt: 0, regenerated: 0,
+      played: 0, onTime: 0, missed: 0, startupMs: -1, httpFetches: 0, complaints: 0,
+      /** @type {number[]} */ latency: [], /** @type {number[]} */ repairs: [],
+      /** bytes received per sender id (0: the origin, by tree or HTTP) @type {Map<number, number>} */ from: new Map(),
+    };
+  }
+
+  /** @param {any} c @returns {number} when chunk c must be rebuilt to play on time (ms) */
+  deadline(c) {
+    return c.man.timestamp / 1000 + this.offsetMs + this.playoutMs;
+  }
+
+  /** @param {number} seq @returns {Chunk|null} the state for seq, if seq is plausible */
+  chunkFor(seq) {
+    const c = this.chunks.get(seq);
+    if (c) return c;
+    if (this.haveAny && Math.abs(seqDiff(seq, this.newest)) > WINDOW) return null;
+    if (this.started && seqDiff(seq, this.next) < 0) return null;
+    const n = new Chunk(seq);
+    this.chunks.set(seq, n);
+    return n;
+  }
+
+  /**
+   * Takes one data-channel message (or a manifest fetched over HTTP).
+   * Never throws: bad input is counted, and blamed on the parent that sent it.
+   * @param {number} from sender id (0: the origin) @param {Uint8Array} b @param {boolean} [viaHTTP]
+   */
+  async receive(from, b, viaHTTP = false) {
+    if (b.byteLength < 2) return this.bad(from, -1, 'short message');
+    switch (b[1]) {
+      case wire.TYPE_MANIFEST:
+        return this.onManifest(from, b, viaHTTP);
+      case wire.TYPE_FRAGMENT:
+        return this.onFragment(from, b);
+      default:
+        return this.bad(from, -1, 'unknown message type');
+    }
+  }
+
+  /** @param {number} from @param {number} tree @param {string} why */
+  bad(from, tree, why) {
+    this.st.badMessages++;
+    if (this.cfg.onBad) this.cfg.onBad(why);
+    if (from === 0) return;
+    for (const t of this.cfg.relay.trees()) {
+      if (t.hasParent && t.parent === from && (tree < 0 || tree === t.tree)) {
+        this.cfg.relay.complain(t.tree, 'corrupt');
+        return;
+      }
+    }
+  }
+
+  /** @param {number} from @param {Uint8Array} raw @param {boolean} viaHTTP */
+  async onManifest(from, raw, viaHTTP) {
+    const seq = raw.byteLength >= 6 ? new DataView(raw.buffer, raw.byteOffset, raw.byteLength).getUint32(2) : -1;
+    const known = this.chunks.get(seq);
+    if (known && known.man) {
+      // Every parent sends every manifest: a copy costs a compare.
+      if (!equal(/** @type {Uint8Array} */ (known.rawMan), raw)) this.bad(from, -1, 'manifest differs from the verified one');
+      return;
+    }
+    const inFlight = this.verifying.get(seq);
+    if (inFlight) {
+      await inFlight;
+      const c = this.chunks.get(seq);
+      if (c && c.man && !equal(/** @type {Uint8Array} */ (c.rawMan), raw)) this.bad(from, -1, 'manifest differs from the verified one');
+      if (c && c.man) return;
+    }
+    let m;
+    try {
+      m = wire.parseManifest(raw);
+    } catch (e) {
+      return this.bad(from, -1, `manifest: ${e}`);
+    }
+    const check = passes(() => wire.verifyManifest(m, this.cfg.key, this.cfg.channel));
+    this.verifying.set(m.seq, check);
+    const ok = await check;
+    this.verifying.delete(m.seq);
+    if (!ok) return this.bad(from, -1, 'manifest: bad signature');
+    if (m.m !== this.m || m.k !== this.k) return this.bad(from, -1, "manifest: M or k differ from the channel's");
+    const c = this.chunkFor(m.seq);
+    if (!c || c.man) return;
+    c.man = m;
+    c.rawMan = raw.slice();
+    if (m.flags & wire.FLAG_END) {
+      c.done = true;
+      c.doneAt = this.now();
+    }
+    c.shards = new Array(this.m).fill(null);
+    c.building = new Array(this.m).fill(null);
+    c.got = new Array(this.m);
+    c.gotCount = new Array(this.m).fill(0);
+    c.fetching = new Array(this.m).fill(false);
+    const ts = m.timestamp / 1000;
+    if (!this.haveAny || seqDiff(m.seq, this.newest) > 0) {
+      if (this.haveAny && ts > this.newestTS) this.intervalMs = (ts - this.newestTS) / seqDiff(m.seq, this.newest);
+      this.newest = m.seq;
+      this.newestTS = ts;
+      this.haveAny = true;
+      this.newestAt = this.now();
+    }
+    // The smallest arrival - timestamp estimates the clock offset plus the
+    // best one-way delay: deadlines then hold across clock skew.
+    const off = this.now() - ts;
+    if (!this.offsetOK || off < this.offsetMs) {
+      this.offsetMs = off;
+      this.offsetOK = true;
+    }
+    this.countRx(from, raw.byteLength, viaHTTP);
+    const pend = c.pending;
+    c.pending = [];
+    this.evict();
+    for (let i = 0; i < this.m; i++) this.cfg.relay.fanout(i, m.seq, c.rawMan);
+    for (const f of pend) await this.onFragment(from, f);
+  }
+
+  /** @param {number} from @param {Uint8Array} raw */
+  async onFragment(from, raw) {
+    let f;
+    try {
+      f = wire.parseFragment(raw);
+    } catch (e) {
+      return this.bad(from, -1, `fragment: ${e}`);
+    }
+    const c = this.chunkFor(f.seq);
+    if (!c) return;
+    if (!c.man) {
+      if (c.pending.length < MAX_PENDING) c.pending.push(raw.slice());
+      return;
+    }
+    const tree = f.shard;
+    if (tree >= this.m) return this.bad(from, -1, 'fragment: shard index out of range');
+    const idx = Math.floor(f.offset / wire.MAX_PAYLOAD);
+    if (c.shards[tree] || (c.got[tree] && c.got[tree][idx])) return; // duplicate
+    if (!(await passes(() => wire.verifyFragment(c.man, f)))) return this.bad(from, tree, 'fragment: hash mismatch');
+    if (!c.got[tree]) c.got[tree] = new Uint8Array(Math.ceil(c.man.shardSize / wire.MAX_PAYLOAD));
+    if (c.shards[tree] || c.got[tree][idx]) return; // a copy verified meanwhile
+    c.got[tree][idx] = 1;
+    const now = this.now();
+    this.lastRx[tree] = now;
+    if (this.switchAt[tree] && from === this.switchFrom[tree]) {
+      this.st.repairs.push(now - this.switchAt[tree]);
+      this.switchAt[tree] = 0;
+    }
+    this.countRx(from, raw.byteLength, false);
+    if (!c.building[tree]) c.building[tree] = new Uint8Array(c.man.shardSize);
+    /** @type {Uint8Array} */ (c.building[tree]).set(f.payload, f.offset);
+    c.gotCount[tree]++;
+    // Cut-through: forward at once, verified, to this tree's children.
+    this.cfg.relay.fanout(tree, f.seq, raw.slice());
+    if (c.gotCount[tree] === c.got[tree].length) {
+      c.shards[tree] = c.building[tree];
+      c.building[tree] = null;
+      c.have++;
+      await this.rebuild(c);
+    }
+  }
+
+  /** @param {number} from @param {number} n @param {boolean} viaHTTP */
+  countRx(from, n, viaHTTP) {
+    if (from === 0 || viaHTTP) this.st.bytesFromOrigin += n;
+    else this.st.bytesFromPeers += n;
+    const who = viaHTTP ? 0 : from;
+    this.st.from.set(who, (this.st.from.get(who) || 0) + n);
+  }
+
+  /**
+   * Rebuilds c once k shards are in; regenerates the shards of trees this
+   * peer feeds children in but got nothing of itself, so one broken link
+   * does not starve a subtree.
+   * @param {Chunk} c
+   */
+  async rebuild(c) {
+    if (c.done || c.have < this.k) return;
+    let data;
+    try {
+      data = this.rs.reconstruct(c.shards.slice(), c.man.length);
+    } catch (e) {
+      return this.bad(0, -1, `rebuild: ${e}`);
+    }
+    c.done = true;
+    c.data = data;
+    c.doneAt = this.now();
+    this.st.rebuilt++;
+    this.st.latency.push(c.doneAt - c.man.timestamp / 1000);
+    if (this.cfg.onChunk) this.cfg.onChunk(c.seq);
+    const trees = this.cfg.relay.trees();
+    const want = c.shards.map((s, i) => !s && i < trees.length && trees[i].children > 0);
+    if (!want.some(Boolean)) return;
+    const all = c.shards.slice();
+    try {
+      this.rs.regenerate(all);
+    } catch {
+      return;
+    }
+    for (let i = 0; i < this.m; i++) {
+      if (!want[i] || c.shards[i]) continue;
+      const sh = /** @type {Uint8Array} */ (all[i]);
+      if (!(await passes(() => wire.verifyShard(c.man, i, sh)))) continue;
+      c.shards[i] = sh;
+      this.st.regenerated++;
+      for (const msg of wire.fragments(c.seq, i, sh)) this.cfg.relay.fanout(i, c.seq, msg);
+    }
+  }
+
+  evict() {
+    if (this.chunks.size <= 2 * WINDOW) return;
+    for (const seq of this.chunks.keys()) {
+      if (seqDiff(this.newest, seq) > WINDOW || (this.started && seqDiff(this.next, seq) > 8)) this.chunks.delete(seq);
+    }
+  }
+
+  /**
+   * A child that just became ready gets the newest chunk's manifest and
+   * its shards of the trees in the mask, so it starts with the chunk in
+   * flight.
+   * @param {number} child @param {number} trees bit mask
+   */
+  childReady(child, trees) {
+    const c = this.chunks.get(this.newest);
+    if (!c || !c.man || this.now() >= this.deadline(c)) return;
+    this.cfg.relay.sendTo(child, c.seq, /** @type {Uint8Array} */ (c.rawMan));
+    for (let i = 0; i < this.m; i++) {
+      const sh = c.shards[i];
+      if (sh && trees & (2 ** i)) for (const msg of wire.fragments(c.seq, i, sh)) this.cfg.relay.sendTo(child, c.seq, msg);
+    }
+  }
+
+  /**
+   * Advances the playout position and returns the chunks to play now, in
+   * order; a chunk whose deadline passed is skipped (and counted missed),
+   * and after a skip video resumes at the next keyframe.
+   * @returns {Playable[]}
+   */
+  due() {
+    const now = this.now();
+    if (!this.started) {
+      let first = -1;
+      for (const [seq, c] of this.chunks) {
+        if (!c.man || (!c.done && now > this.deadline(c) - this.fallbackLeadMs)) continue;
+        if (this.cfg.media && !(c.man.flags & (wire.FLAG_KEYFRAME | wire.FLAG_END))) continue;
+        if (first < 0 || seqDiff(seq, first) < 0) first = seq;
+      }
+      if (first < 0) return [];
+      this.next = first;
+      this.started = true;
+    }
+    /** @type {Playable[]} */
+    const out = [];
+    for (;;) {
+      const c = this.chunks.get(this.next);
+      if (c && c.done && c.man.flags & wire.FLAG_END) {
+        this.ended = true;
+        if (out.length === 0 || !out[out.length - 1].end) out.push({ seq: c.seq, data: new Uint8Array(0), keyframe: false, end: true });
+        return out;
+      } else if (c && c.done && this.needKey && !(c.man.flags & wire.FLAG_KEYFRAME)) {
+        this.st.missed++;
+        c.data = null;
+      } else if (c && c.done) {
+        this.needKey = false;
+        if (c.doneAt <= this.deadline(c)) this.st.onTime++;
+        this.st.played++;
+        if (this.st.played === 1) this.st.startupMs = now - this.startAt;
+        out.push({ seq: c.seq, data: /** @type {Uint8Array} */ (c.data), keyframe: !!(c.man.flags & wire.FLAG_KEYFRAME), end: false });
+        c.data = null;
+      } else if (c && c.man && now > this.deadline(c)) {
+        this.st.missed++;
+        this.needKey = this.cfg.media;
+      } else if (!c || !c.man) {
+        // Never heard of it: skip once a later chunk is due.
+        const later = this.chunks.get((this.next + 1) >>> 0);
+        if (!later || !later.man || !(now > this.deadline(later))) return out;
+        this.st.missed++;
+        this.needKey = this.cfg.media;
+      } else {
+        return out;
+      }
+      this.next = (this.next + 1) >>> 0;
+    }
+  }
+
+  /** @returns {number} how long a tree may carry nothing before it counts as stalled */
+  stallAfter() {
+    return Math.max(this.silenceMs, 2 * this.intervalMs);
+  }
+
+  /**
+   * Picks what to fetch from the origin now (see peer/repair.go fetchJobs):
+   * shards a chunk still needs near its deadline; at once, the shards of
+   * trees on fallback or stalled when the working trees cannot bring k;
+   * and manifests when none has come for a while.
+   * @returns {FetchJob[]}
+   */
+  fetchJobs() {
+    const now = this.now();
+    const trees = this.cfg.relay.trees();
+    const stallAfter = this.stallAfter();
+    const stalled = [];
+    let nStalled = 0;
+    for (let i = 0; i < this.m; i++) {
+      const t = trees[i];
+      const s = !t || t.fallback || !t.hasParent ||
+        (t.lostAt > 0 && !t.openSince && now - t.lostAt > REPLACE_GRACE_MS) ||
+        (this.lastRx[i] > 0 && now - this.lastRx[i] > stallAfter);
+      stalled.push(s);
+      if (s) nStalled++;
+    }
+    /** @type {FetchJob[]} */
+    const jobs = [];
+    for (const [seq, c] of this.chunks) {
+      if (!c.man || c.done || (this.started && seqDiff(seq, this.next) < 0)) continue;
+      const deadline = this.deadline(c);
+      if (now >= deadline || (!this.started && this.st.played === 0 && seqDiff(this.newest, seq) > 2)) continue;
+      const urgent = now >= deadline - this.fallbackLeadMs;
+      let coming = c.have;
+      let fetching = 0;
+      for (let i = 0; i < this.m; i++) {
+        if (c.fetching[i]) fetching++;
+        if (!c.shards[i] && (c.fetching[i] || !stalled[i])) coming++;
+      }
+      let need = this.k - c.have - fetching;
+      let early = this.k - coming;
+      const want = [];
+      for (let pass = 0; pass < 2; pass++) {
+        for (let i = 0; i < this.m; i++) {
+          if (c.shards[i] || c.fetching[i] || need <= 0) continue;
+          const onFallback = !!trees[i] && trees[i].fallback;
+          if (pass === 0 && onFallback) {
+            // fetch
+          } else if (pass === 0 && stalled[i] && early > 0) {
+            early--;
+          } else if (!(pass === 1 && urgent)) {
+            continue;
+          }
+          c.fetching[i] = true;
+          want.push(i);
+          need--;
+        }
+      }
+      if (want.length === 1) jobs.push({ seq, shard: want[0], whole: false, manifest: false, shards: want });
+      else if (want.length > 1) jobs.push({ seq, shard: -1, whole: true, manifest: false, shards: want });
+    }
+    const quiet = this.haveAny && this.intervalMs > 0 && now - this.newestAt > 2.5 * this.intervalMs;
+    const pollEvery = this.intervalMs > 0 ? this.intervalMs : 250;
+    if (!this.polling && now - this.lastPoll >= pollEvery && (quiet || !this.haveAny || nStalled === this.m)) {
+      this.polling = true;
+      this.lastPoll = now;
+      jobs.push({ seq: 0, shard: -1, whole: false, manifest: true, shards: [] });
+    }
+    return jobs;
+  }
+
+  /** Marks a job's shards as no longer being fetched. @param {FetchJob} j */
+  unmark(j) {
+    if (j.manifest) {
+      this.polling = false;
+      return;
+    }
+    const c = this.chunks.get(j.seq);
+    if (c && c.fetching.length) for (const i of j.shards) c.fetching[i] = false;
+  }
+
+  /**
+   * Takes a shard fetched from the origin: verified against the manifest,
+   * then kept and forwarded to this tree's children.
+   * @param {number} seq @param {number} i @param {Uint8Array|null} b null: the fetch failed
+   */
+  async onShard(seq, i, b) {
+    const c = this.chunks.get(seq);
+    if (!c || !c.man) return;
+    c.fetching[i] = false;
+    if (!b || c.shards[i]) return;
+    if (!(await passes(() => wire.verifyShard(c.man, i, b)))) {
+      this.st.badMessages++;
+      return;
+    }
+    if (c.shards[i]) return;
+    c.shards[i] = b;
+    c.have++;
+    this.st.bytesFromOrigin += b.byteLength;
+    this.st.from.set(0, (this.st.from.get(0) || 0) + b.byteLength);
+    this.st.httpFetches++;
+    const trees = this.cfg.relay.trees();
+    if (trees[i] && trees[i].children > 0) for (const msg of wire.fragments(seq, i, b)) this.cfg.relay.fanout(i, seq, msg);
+    await this.rebuild(c);
+  }
+
+  /**
+   * Takes a whole chunk fetched from the origin: re-encoded and every shard
+   * checked against the signed manifest before it is used.
+   * @param {FetchJob} j @param {Uint8Array|null} b
+   */
+  async onWholeChunk(j, b) {
+    const c = this.chunks.get(j.seq);
+    if (!c || !c.man) return;
+    for (const i of j.shards) c.fetching[i] = false;
+    if (!b || c.done) return;
+    let shards;
+    try {
+      if (b.byteLength !== c.man.length) throw new Error(`chunk ${j.seq} is ${b.byteLength} bytes, the manifest says ${c.man.length}`);
+      shards = this.rs.encode(b);
+      for (let i = 0; i < shards.length; i++) if (!(await passes(() => wire.verifyShard(c.man, i, shards[i])))) throw new Error(`shard ${i} does not match`);
+    } catch {
+      this.st.badMessages++;
+      return;
+    }
+    this.st.bytesFromOrigin += b.byteLength;
+    this.st.from.set(0, (this.st.from.get(0) || 0) + b.byteLength);
+    this.st.httpFetches++;
+    const trees = this.cfg.relay.trees();
+    for (let i = 0; i < shards.length; i++) {
+      if (c.shards[i]) continue;
+      c.shards[i] = shards[i];
+      c.have++;
+      if (trees[i] && trees[i].children > 0) for (const msg of wire.fragments(j.seq, i, shards[i])) this.cfg.relay.fanout(i, j.seq, msg);
+    }
+    await this.rebuild(c);
+  }
+
+  /**
+   * The manifests to fetch after asking the origin for its newest chunk.
+   * @param {number} latest @returns {number[]}
+   */
+  missingManifests(latest) {
+    let from = latest;
+    if (this.haveAny && seqDiff(latest, this.newest) > 0) from = (this.newest + 1) >>> 0;
+    if (seqDiff(latest, from) >= 8) from = (latest - 7) >>> 0;
+    const want = [];
+    for (let seq = from; seqDiff(latest, seq) >= 0; seq = (seq + 1) >>> 0) {
+      const c = this.chunks.get(seq);
+      if (!c || !c.man) want.push(seq);
+    }
+    return want;
+  }
+
+  /**
+   * Complains about a parent that sent nothing for the silence timeout while
+   * other trees deliver, or whose link never opened.
+   */
+  watchParents() {
+    const now = this.now();
+    const quiet = this.stallAfter();
+    const flowing = this.lastRx.some((t) => now - t < quiet / 2);
+    for (const t of this.cfg.relay.trees()) {
+      const i = t.tree;
+      if (!t.hasParent) {
+        this.knownParents.delete(i);
+        continue;
+      }
+      const old = this.knownParents.get(i);
+      if (old !== t.parent) {
+        this.knownParents.set(i, t.parent);
+        this.lastRx[i] = now;
+        if (old !== undefined && t.lostAt > 0) {
+          this.switchAt[i] = t.lostAt;
+          this.switchFrom[i] = t.parent;
+        }
+        continue;
+      }
+      const open = t.openSince > 0;
+      const silent = open && flowing && now - this.lastRx[i] > quiet && now - t.openSince > quiet;
+      const stuck = !open && now - this.lastRx[i] > LINK_TIMEOUT_MS;
+      if (silent || stuck) {
+        this.lastRx[i] = now;
+        this.st.complaints++;
+        this.cfg.relay.complain(i, 'silent');
+      }
+    }
+  }
+
+  /** @returns {number} chunks played on time over chunks due */
+  continuity() {
+    const due = this.st.played + this.st.missed;
+    return due === 0 ? 1 : this.st.onTime / due;
+  }
+}

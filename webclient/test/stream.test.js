@@ -1,0 +1,242 @@
+// The browser peer's data plane, driven without a browser: a fake relay
+// records what would go to children, a fake clock drives deadlines, and
+// chunks are cut, coded and signed here the way the origin does.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Stream } from '../js/stream.js';
+import { ReedSolomon } from '../js/rs.js';
+import * as wire from '../js/wire.js';
+
+const CHANNEL = 'demo';
+
+/** @returns {Promise<{pub: Uint8Array, priv: CryptoKey}>} */
+async function keys() {
+  const kp = /** @type {CryptoKeyPair} */ (await crypto.subtle.generateKey({ name: 'Ed25519' }, true, ['sign', 'verify']));
+  const pub = new Uint8Array(await crypto.subtle.exportKey('raw', kp.publicKey));
+  return { pub, priv: kp.privateKey };
+}
+
+/**
+ * Cuts data into M shards and builds its signed manifest, as the origin does.
+ * @param {{priv: CryptoKey}} k @param {number} seq @param {Uint8Array} data
+ * @param {{m?: number, k?: number, ts?: number, flags?: number, channel?: string}} [o]
+ */
+async function cut(k, seq, data, o = {}) {
+  const m = o.m ?? 4;
+  const kk = o.k ?? 3;
+  const rs = new ReedSolomon(kk, m);
+  const shards = rs.encode(data);
+  const size = rs.shardSize(data.byteLength);
+  const frags = Math.ceil(size / wire.MAX_PAYLOAD);
+  const head = new Uint8Array(41);
+  const dv = new DataView(head.buffer);
+  head[0] = wire.VERSION;
+  head[1] = wire.TYPE_MANIFEST;
+  dv.setUint32(2, seq);
+  dv.setBigInt64(6, BigInt(Math.round((o.ts ?? Date.now()) * 1000)));
+  dv.setBigUint64(14, BigInt(seq) * 90000n);
+  dv.setUint32(22, 90000);
+  dv.setUint32(26, 90000);
+  dv.setUint32(30, data.byteLength);
+  head[34] = o.flags ?? wire.FLAG_KEYFRAME;
+  head[35] = m;
+  head[36] = kk;
+  dv.setUint32(37, size);
+  const hashes = new Uint8Array(m * frags * 32);
+  for (let i = 0; i < m; i++) {
+    for (let f = 0; f < frags; f++) {
+      const part = shards[i].subarray(f * wire.MAX_PAYLOAD, Math.min(size, (f + 1) * wire.MAX_PAYLOAD));
+      hashes.set(new Uint8Array(await crypto.subtle.digest('SHA-256', part)), (i * frags + f) * 32);
+    }
+  }
+  const body = new Uint8Array(head.length + hashes.length);
+  body.set(head);
+  body.set(hashes, head.length);
+  const prefix = new TextEncoder().encode(`coopcast/manifest/v1\0${o.channel ?? CHANNEL}`);
+  const signed = new Uint8Array(prefix.length + body.length);
+  signed.set(prefix);
+  signed.set(body, prefix.length);
+  const sig = new Uint8Array(await crypto.subtle.sign({ name: 'Ed25519' }, k.priv, signed));
+  const manifest = new Uint8Array(body.length + 64);
+  manifest.set(body);
+  manifest.set(sig, body.length);
+  return { manifest, shards, fragments: shards.map((s, i) => wire.fragments(seq, i, s)) };
+}
+
+/** A relay that records what goes to children. */
+function fakeRelay(m, children = []) {
+  const trees = Array.from({ length: m }, (_, i) => ({
+    tree: i, parent: 100 + i, hasParent: true, fallback: false, lostAt: 0, openSince: 1, children: children[i] ?? 0,
+  }));
+  return {
+    trees: () => trees,
+    /** @type {{tree: number, seq: number, msg: Uint8Array}[]} */ out: [],
+    /** @type {{tree: number, reason: string}[]} */ complaints: [],
+    /** @type {{id: number, seq: number, msg: Uint8Array}[]} */ direct: [],
+    fanout(tree, seq, msg) { this.out.push({ tree, seq, msg }); },
+    sendTo(id, seq, msg) { this.direct.push({ id, seq, msg }); },
+    complain(tree, reason) { this.complaints.push({ tree, reason }); },
+  };
+}
+
+function data(n, seed = 1) {
+  const b = new Uint8Array(n);
+  let x = seed;
+  for (let i = 0; i < n; i++) {
+    x = (x * 1103515245 + 12345) >>> 0;
+    b[i] = x >>> 24;
+  }
+  return b;
+}
+
+/** @param {any} k @param {any} relay @param {object} [extra] */
+function newStream(k, relay, extra = {}) {
+  let now = Date.now();
+  const s = new Stream({ channel: CHANNEL, m: 4, k: 3, key: k.pub, relay, media: true, now: () => now, ...extra });
+  return { s, tick: (/** @type {number} */ ms) => { now += ms; }, at: () => now };
+}
+
+test('rebuilds a chunk from any k shards, forwards verified pieces and regenerates the missing stripe for children', async () => {
+  const k = await keys();
+  const relay = fakeRelay(4, [0, 0, 2, 0]);
+  const { s } = newStream(k, relay);
+  const chunk = data(40_000);
+  const c = await cut(k, 7, chunk);
+  await s.receive(100, c.manifest);
+  for (const t of [0, 1, 3]) for (const f of c.fragments[t]) await s.receive(100 + t, f);
+  const got = s.chunks.get(7);
+  assert.ok(got && got.done, 'chunk rebuilt');
+  assert.deepEqual(got.data, chunk);
+  // The manifest went down every tree, each fragment down its own tree.
+  assert.equal(relay.out.filter((o) => o.msg[1] === wire.TYPE_MANIFEST).length, 4);
+  for (const t of [0, 1, 3]) assert.equal(relay.out.filter((o) => o.msg[1] === wire.TYPE_FRAGMENT && o.tree === t).length, c.fragments[t].length);
+  // Tree 2 brought nothing, but this peer feeds children there: regenerated.
+  const regen = relay.out.filter((o) => o.tree === 2 && o.msg[1] === wire.TYPE_FRAGMENT);
+  assert.equal(regen.length, c.fragments[2].length);
+  assert.deepEqual(regen.map((o) => o.msg), c.fragments[2]);
+  assert.equal(s.st.regenerated, 1);
+  assert.equal(s.st.bytesFromPeers > 40_000, true);
+  assert.equal(s.st.badMessages, 0);
+});
+
+test('a corrupt fragment is dropped, counted, not forwarded, and its parent reported', async () => {
+  const k = await keys();
+  const relay = fakeRelay(4);
+  const { s } = newStream(k, relay);
+  const c = await cut(k, 1, data(20_000));
+  await s.receive(100, c.manifest);
+  const bad = c.fragments[1][0].slice();
+  bad[bad.length - 1] ^= 1;
+  await s.receive(101, bad);
+  assert.equal(s.st.badMessages, 1);
+  assert.deepEqual(relay.complaints, [{ tree: 1, reason: 'corrupt' }]);
+  assert.equal(relay.out.filter((o) => o.msg[1] === wire.TYPE_FRAGMENT).length, 0);
+  // The good copy still counts.
+  await s.receive(101, c.fragments[1][0]);
+  assert.equal(relay.out.filter((o) => o.msg[1] === wire.TYPE_FRAGMENT).length, 1);
+});
+
+test('a forged or foreign manifest is refused; fragments that came first wait for the real one', async () => {
+  const k = await keys();
+  const other = await keys();
+  const relay = fakeRelay(4);
+  const { s } = newStream(k, relay);
+  const chunk = data(5000, 3);
+  const c = await cut(k, 2, chunk);
+  for (const f of c.fragments[0]) await s.receive(100, f); // before the manifest: held
+  const forged = await cut(other, 2, chunk);
+  await s.receive(100, forged.manifest);
+  const foreign = await cut(k, 2, chunk, { channel: 'elsewhere' });
+  await s.receive(100, foreign.manifest);
+  assert.equal(s.st.badMessages, 2);
+  assert.equal(s.chunks.get(2)?.man, null);
+  await s.receive(101, c.manifest);
+  assert.ok(s.chunks.get(2)?.man, 'real manifest taken');
+  assert.ok(s.chunks.get(2)?.shards[0], 'held fragments applied');
+  // A differing copy of a verified manifest is bad; an identical one is not.
+  await s.receive(102, c.manifest);
+  assert.equal(s.st.badMessages, 2);
+});
+
+test('garbage never throws', async () => {
+  const k = await keys();
+  const { s } = newStream(k, fakeRelay(4));
+  const c = await cut(k, 1, data(3000));
+  await s.receive(100, c.manifest);
+  for (let i = 0; i < 300; i++) {
+    const b = data(i % 50 === 0 ? 0 : (i * 37) % 600, i);
+    if (b.length > 1) b[1] = i % 3;
+    await s.receive(100, b);
+  }
+  assert.ok(s.st.badMessages > 250);
+});
+
+test('plays in order, skips a late chunk and resumes at the next keyframe', async () => {
+  const k = await keys();
+  const { s, tick, at } = newStream(k, fakeRelay(4));
+  const t0 = at();
+  const cuts = [];
+  for (let seq = 10; seq < 15; seq++) {
+    // 10 and 13 are keyframes; each chunk is cut 1 s after the last.
+    cuts.push(await cut(k, seq, data(2000, seq), { ts: t0 + (seq - 10) * 1000, flags: seq === 10 || seq === 13 ? wire.FLAG_KEYFRAME : 0 }));
+  }
+  const deliver = async (/** @type {number} */ i, /** @type {number[]} */ trees = [0, 1, 2]) => {
+    await s.receive(100, cuts[i].manifest);
+    for (const t of trees) for (const f of cuts[i].fragments[t]) await s.receive(100 + t, f);
+  };
+  await deliver(0);
+  assert.deepEqual(s.due().map((p) => p.seq), [10]);
+  tick(1000);
+  await s.receive(100, cuts[1].manifest); // 11: manifest only, never completes
+  tick(1000);
+  await deliver(2); // 12 arrives, not a keyframe
+  assert.deepEqual(s.due().map((p) => p.seq), []); // waits for 11
+  tick(2100); // 11's deadline (2 s playout) passes
+  await deliver(3); // 13: a keyframe
+  const played = s.due().map((p) => p.seq);
+  assert.deepEqual(played, [13], '11 missed, 12 skipped (no keyframe after the gap), 13 plays');
+  assert.equal(s.st.missed, 2);
+  assert.equal(s.st.played, 2);
+  assert.ok(s.continuity() < 1);
+});
+
+test('fetch jobs: a tree on fallback is fetched at once; two missing shards near the deadline make one whole-chunk fetch', async () => {
+  const k = await keys();
+  const relay = fakeRelay(4);
+  relay.trees()[3].fallback = true;
+  relay.trees()[3].hasParent = false;
+  const { s, tick } = newStream(k, relay);
+  const chunk = data(30_000, 9);
+  const c = await cut(k, 5, chunk);
+  await s.receive(100, c.manifest);
+  for (const f of c.fragments[0]) await s.receive(100, f);
+  let jobs = s.fetchJobs().filter((j) => !j.manifest);
+  assert.deepEqual(jobs.map((j) => [j.seq, j.shard, j.whole]), [[5, 3, false]]);
+  tick(1500); // within the fallback lead of the 2 s deadline
+  jobs = s.fetchJobs().filter((j) => !j.manifest);
+  assert.equal(jobs.length, 1);
+  assert.ok(jobs[0].whole, 'one whole-chunk fetch');
+  // The origin's answer is checked against the manifest before use.
+  const wrong = chunk.slice();
+  wrong[5] ^= 0xff;
+  await s.onWholeChunk(jobs[0], wrong);
+  assert.equal(s.chunks.get(5)?.done, false);
+  assert.equal(s.st.badMessages, 1);
+  await s.onWholeChunk(jobs[0], chunk);
+  assert.deepEqual(s.chunks.get(5)?.data, chunk);
+  await s.onShard(5, 3, c.shards[3]); // late: ignored
+  assert.equal(s.st.httpFetches, 1);
+});
+
+test('a child that becomes ready gets the chunk in flight', async () => {
+  const k = await keys();
+  const relay = fakeRelay(4);
+  const { s } = newStream(k, relay);
+  const c = await cut(k, 3, data(20_000, 4));
+  await s.receive(100, c.manifest);
+  for (const f of c.fragments[2]) await s.receive(102, f);
+  s.childReady(555, 0b0100);
+  assert.equal(relay.direct.length, 1 + c.fragments[2].length);
+  assert.ok(relay.direct.every((d) => d.id === 555 && d.seq === 3));
+});
