@@ -87,6 +87,8 @@ export function checkForest(v) {
  *   fallback: boolean, pending: boolean, detached: boolean}} Placed
  * @typedef {{placed: Placed[], rings: number, maxDepth: number, originKids: number,
  *   fallback: number, pending: number, detached: number}} TreeLayout
+ * originKids counts the peers the origin feeds down the tree, not those
+ * on HTTP fallback (fallback counts them).
  */
 
 /**
@@ -131,7 +133,7 @@ export function layoutTree(nodes, tree) {
   // Breadth first from the origin: depth, and an order with parents first.
   const depth = new Int32Array(n).fill(-1), order = new Int32Array(n);
   let len = 0, originKids = 0;
-  for (let c = head[0]; c >= 0; c = next[c]) { depth[c] = 1; order[len++] = c; originKids++; }
+  for (let c = head[0]; c >= 0; c = next[c]) { depth[c] = 1; order[len++] = c; if (!nodes[c].trees[tree].fallback) originKids++; }
   for (let q = 0; q < len; q++) {
     const v = order[q];
     for (let c = head[v + 1]; c >= 0; c = next[c]) if (depth[c] < 0) { depth[c] = depth[v] + 1; order[len++] = c; }

@@ -62,6 +62,7 @@ test('depth comes from the edges; fallback peers hang under the origin, pending 
   assert.deepEqual([p[2].parent, p[2].depth, p[2].fallback], [1, 2, false]);
   assert.deepEqual([p[3].parent, p[3].depth, p[3].pending], [0, 2, true]);
   assert.equal(l.fallback, 1);
+  assert.equal(l.originKids, 1, 'the peer on fallback is not fed down the tree');
   assert.equal(l.pending, 2);
   assert.equal(l.maxDepth, 2);
   assert.equal(l.detached, 5);
