@@ -2,6 +2,7 @@ package webclient_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -308,6 +309,79 @@ func browserSwarm(t *testing.T) {
 	if dir := os.Getenv(shotsEnv); dir != "" {
 		screenshots(t, bctx, tabs[0], base, dir)
 	}
+
+	// The viewer with the most children switches relaying off: the tracker
+	// hears of it (slots 0) and moves its children; everyone keeps playing.
+	busy := 0
+	for i, s := range final {
+		if s.Children > final[busy].Children {
+			busy = i
+		}
+	}
+	if final[busy].Children == 0 {
+		t.Fatal("no page relays to anyone")
+	}
+	if _, err := chromedp.Run(tabs[busy], chromedp.Evaluate[any](`window.coopcast.setRelaying(false)`)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "the tracker to move the children of the page that stopped relaying", func() bool {
+		n, ok := forestNode(t, base, final[busy].PeerID)
+		return ok && n.Slots == 0 && n.Children == 0 && stats(busy).Children == 0
+	})
+	before := make([]float64, pages)
+	for i := range tabs {
+		before[i] = stats(i).VideoCurrentTime
+	}
+	time.Sleep(5 * time.Second)
+	for i := range tabs {
+		if adv := stats(i).VideoCurrentTime - before[i]; adv < 3.5 {
+			t.Errorf("page %d: video advanced %.1f s in the 5 s after page %d stopped relaying", i, adv, busy)
+		}
+	}
+
+	// A tab that closes says goodbye: the tracker drops it at once.
+	peersNow := len(swarmForest(t, base).Nodes)
+	if err := chromedp.Cancel(tabs[busy]); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "the tracker to drop the closed tab", func() bool {
+		_, ok := forestNode(t, base, final[busy].PeerID)
+		return !ok && len(swarmForest(t, base).Nodes) == peersNow-1
+	})
+}
+
+type forestNodeView struct {
+	ID       uint64 `json:"id"`
+	Kind     string `json:"kind"`
+	Slots    int    `json:"slots"`
+	Children int    `json:"children"`
+}
+
+type forestView struct {
+	Nodes []forestNodeView `json:"nodes"`
+}
+
+func swarmForest(t *testing.T, base string) forestView {
+	t.Helper()
+	r, err := http.Get(base + "/api/v1/channels/" + channelID + "/forest")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Body.Close()
+	var f forestView
+	if err := json.NewDecoder(r.Body).Decode(&f); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+func forestNode(t *testing.T, base string, id uint64) (forestNodeView, bool) {
+	for _, n := range swarmForest(t, base).Nodes {
+		if n.ID == id {
+			return n, true
+		}
+	}
+	return forestNodeView{}, false
 }
 
 // screenshots saves the watch page and the dashboard as PNGs in dir.
