@@ -213,6 +213,8 @@ test('fetch jobs: a tree on fallback is fetched at once; two missing shards near
   for (const f of c.fragments[0]) await s.receive(100, f);
   let jobs = s.fetchJobs().filter((j) => !j.manifest);
   assert.deepEqual(jobs.map((j) => [j.seq, j.shard, j.whole]), [[5, 3, false]]);
+  assert.deepEqual(s.fetchJobs().filter((j) => !j.manifest), [], 'a shard being fetched is not asked for twice');
+  await s.onShard(5, 3, null); // that fetch failed
   tick(1500); // within the fallback lead of the 2 s deadline
   jobs = s.fetchJobs().filter((j) => !j.manifest);
   assert.equal(jobs.length, 1);
