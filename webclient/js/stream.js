@@ -244,7 +244,7 @@ export class Stream {
     const idx = Math.floor(f.offset / wire.MAX_PAYLOAD);
     if (c.shards[tree] || (c.got[tree] && c.got[tree][idx])) return; // duplicate
     if (!(await passes(() => wire.verifyFragment(c.man, f)))) return this.bad(from, tree, 'fragment: hash mismatch');
-    if (!c.got[tree]) c.got[tree] = new Uint8Array(Math.ceil(c.man.shardSize / wire.MAX_PAYLOAD));
+    if (!c.got[tree]) c.got[tree] = new Uint8Array(wire.fragmentCount(c.man.shardSize));
     if (c.shards[tree] || c.got[tree][idx]) return; // a copy verified meanwhile
     c.got[tree][idx] = 1;
     const now = this.now();
