@@ -580,6 +580,14 @@ func (f *Forest) place(i int, r int32, excl int32, allowFallback bool) bool {
 			f.link(i, r, p, false)
 			return true
 		}
+		// No free slot and no leaf: the top of the tree is held by peers
+		// homed elsewhere, whose children hang on borrowed edges. An
+		// interior peer takes the place of one of them and adopts it, with
+		// its subtree, rather than leaving its own tree on HTTP fallback.
+		if g := f.foreignTop(i, r, excl); g >= 0 && nd.slots > nd.nchild {
+			f.displace(i, r, g)
+			return true
+		}
 	} else {
 		if p >= 0 {
 			f.link(i, r, p, false)
@@ -601,6 +609,18 @@ func (f *Forest) place(i int, r int32, excl int32, allowFallback bool) bool {
 	}
 	f.setFallback(i, r, true)
 	return true
+}
+
+// foreignTop returns a child of the origin in tree i, on a regular edge,
+// that is homed in another tree and is not r or excl; -1 if none.
+func (f *Forest) foreignTop(i int, r, excl int32) int32 {
+	for _, c := range f.t(0, i).children {
+		t := f.t(c, i)
+		if c != r && c != excl && !t.borrowed && int(f.nodes[c].home) != i && t.reach {
+			return c
+		}
+	}
+	return -1
 }
 
 // displace puts interior r in leaf l's place in tree i and l under r.
