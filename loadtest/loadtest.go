@@ -31,17 +31,26 @@ import (
 
 // Config is a scenario. Zero values are defaults.
 type Config struct {
-	// Mode is "real" (the default).
+	// Mode is "real" (the default: pion peers in this process) or "sim"
+	// (the discrete-event simulator: the same forest code, modelled links).
 	Mode string
-	// Peers is how many viewers. Default 60.
+	// Peers is how many viewers. Default 60. At most MaxRealPeers in real
+	// mode, MaxSimPeers in sim mode.
 	Peers int
 	// Duration is the run's length. Default 30 s.
 	Duration time.Duration
 	// Bitrate of the stream, bits/s. Default 500k.
 	Bitrate int64
-	// Churn is the percentage of peers per minute killed without goodbye
-	// and replaced by new ones. Default 0.
+	// Churn is the percentage of peers per minute killed and replaced by
+	// new ones. Default 0.
 	Churn float64
+	// ChurnUngraceful is the share of churned peers that vanish without a
+	// word (links and tracker connection silent: children notice after the
+	// silence timeout, the tracker after missed heartbeats); the others
+	// leave (their connections close and the tracker repairs at once).
+	// Default 0. Sim only: a real pion peer cannot vanish, its connections
+	// close (which the tracker sees at once).
+	ChurnUngraceful float64
 	// Trees and K shape the stripes. Defaults 4 and 3.
 	Trees, K int
 	// UploadKbps each peer offers. Default 4 × the stripe rate (enough to
@@ -51,6 +60,8 @@ type Config struct {
 	// a peer, at least 2 s: 200 viewers in 10 s. Faster on this 2-core
 	// machine, the DTLS handshakes of the whole crowd at once saturate it
 	// and the run measures the box, not coopcast (docs/BENCHMARKS.md).
+	// In sim mode the default stops at 10 s (a crowd of any size arrives
+	// in 10 s) and at half the run.
 	JoinOver time.Duration
 	// ChunkInterval is the synthetic source's chunk duration. Default 500 ms.
 	ChunkInterval time.Duration
@@ -78,6 +89,12 @@ type Config struct {
 	Baseline string
 	// OriginSlots is the origin's children per tree. Default 2.
 	OriginSlots int
+	// Net names the simulator's network model (NetModels): "loopback"
+	// (the default, calibrated against real mode) or "internet". Sim only.
+	Net string
+	// Seed seeds the simulator's draws: the same seed and config give the
+	// same result. Default 1. Sim only.
+	Seed uint64
 	// Progress receives a line of live figures every few seconds. Nil: none.
 	Progress io.Writer
 	Logger   *slog.Logger
@@ -86,6 +103,10 @@ type Config struct {
 // MaxRealPeers is what one 2-core machine carries in real mode; beyond it
 // use the simulator.
 const MaxRealPeers = 400
+
+// MaxSimPeers bounds a simulated crowd: two million peers take about
+// 4 GB (docs/BENCHMARKS.md).
+const MaxSimPeers = 2_000_000
 
 func (c Config) withDefaults() Config {
 	if c.Mode == "" {
@@ -111,6 +132,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.JoinOver == 0 {
 		c.JoinOver = max(2*time.Second, time.Duration(c.Peers)*50*time.Millisecond)
+		if c.Mode == "sim" {
+			c.JoinOver = min(c.JoinOver, 10*time.Second, max(c.Duration/2, time.Second))
+		}
 	}
 	if c.ChunkInterval == 0 {
 		c.ChunkInterval = origin.DefaultChunkInterval
@@ -128,6 +152,12 @@ func (c Config) withDefaults() Config {
 		c.Peers = len(c.JoinTimes)
 		c.JoinOver = c.JoinTimes[len(c.JoinTimes)-1]
 	}
+	if c.Mode == "sim" && c.Net == "" {
+		c.Net = "loopback"
+	}
+	if c.Seed == 0 {
+		c.Seed = 1
+	}
 	return c
 }
 
@@ -136,10 +166,28 @@ func (c Config) withDefaults() Config {
 func (c Config) Validate() error {
 	c = c.withDefaults()
 	switch {
-	case c.Mode != "real":
-		return fmt.Errorf("--mode must be real, got %q", c.Mode)
-	case c.Peers < 1 || c.Peers > MaxRealPeers:
-		return fmt.Errorf("--peers must be in [1, %d] in real mode (this machine's budget), got %d", MaxRealPeers, c.Peers)
+	case c.Mode != "real" && c.Mode != "sim":
+		return fmt.Errorf("--mode must be real or sim, got %q", c.Mode)
+	case c.Mode == "real" && (c.Peers < 1 || c.Peers > MaxRealPeers):
+		return fmt.Errorf("--peers must be in [1, %d] in real mode (this machine's budget; use --mode sim for more), got %d", MaxRealPeers, c.Peers)
+	case c.Mode == "sim" && (c.Peers < 1 || c.Peers > MaxSimPeers):
+		return fmt.Errorf("--peers must be in [1, %d] in sim mode (MaxSimPeers: about 2 KB each), got %d", MaxSimPeers, c.Peers)
+	case c.Mode == "sim" && c.Source != "synthetic":
+		return fmt.Errorf("--source must be synthetic in sim mode (the simulator moves chunk sizes, not media), got %q", c.Source)
+	case c.Mode == "sim" && c.Baseline != "":
+		return fmt.Errorf("--baseline http runs a real HTTP origin: real mode only")
+	case c.Mode == "sim" && NetModels[c.Net].Name == "":
+		return fmt.Errorf("--net must be one of %s, got %q", strings.Join(NetModelNames(), ", "), c.Net)
+	case c.Mode == "real" && c.Net != "":
+		return fmt.Errorf("--net %q is a simulator model: use it with --mode sim", c.Net)
+	case c.Duration > 24*time.Hour:
+		return fmt.Errorf("--duration must be at most 24h, got %v", c.Duration)
+	case c.ChunkInterval < 10*time.Millisecond || c.ChunkInterval > 10*time.Second:
+		return fmt.Errorf("the chunk interval must be between 10ms and 10s, got %v", c.ChunkInterval)
+	case c.ChurnUngraceful < 0 || c.ChurnUngraceful > 1:
+		return fmt.Errorf("--churn-ungraceful must be a share in [0, 1], got %v", c.ChurnUngraceful)
+	case c.Mode == "real" && c.ChurnUngraceful > 0:
+		return fmt.Errorf("--churn-ungraceful: real mode cannot make a pion peer vanish silently (its connections always close); use --mode sim")
 	case c.Duration < 2*time.Second:
 		return fmt.Errorf("--duration must be at least 2s, got %v", c.Duration)
 	case c.Bitrate < 8_000 || c.Bitrate > 20_000_000:
@@ -210,6 +258,14 @@ type Result struct {
 	CPUPerPeerPct float64   `json:"cpu_per_peer_pct"`
 	CPUTotalPct   float64   `json:"cpu_total_pct"`
 	WallSeconds   float64   `json:"wall_s"`
+	// MaxRSSMB is the process's peak resident memory (getrusage).
+	MaxRSSMB float64 `json:"max_rss_mb"`
+	// Interrupted: the run was stopped (Ctrl-C) before its end; the
+	// measures cover what ran.
+	Interrupted bool `json:"interrupted,omitempty"`
+	// Sim is set when the simulator produced the result: every measure
+	// above then comes from its model, none from a network.
+	Sim *SimInfo `json:"sim,omitempty"`
 }
 
 // Scenario echoes the parameters in the report.
@@ -228,6 +284,20 @@ type Scenario struct {
 	JoinOverS  float64 `json:"join_over_s"`
 	ZeroUpload float64 `json:"zero_upload_share,omitempty"`
 	LowUpload  float64 `json:"low_upload_share,omitempty"`
+	// ChurnUngraceful is the share of churned peers that vanish silently.
+	ChurnUngraceful float64 `json:"churn_ungraceful,omitempty"`
+	ChunkIntervalS  float64 `json:"chunk_interval_s"`
+	OriginSlots     int     `json:"origin_slots"`
+	// Net is the simulator's network model (sim mode).
+	Net string `json:"net,omitempty"`
+}
+
+// scenario echoes a defaulted config.
+func (c Config) scenario() Scenario {
+	return Scenario{Mode: c.Mode, Peers: c.Peers, DurationS: c.Duration.Seconds(), Bitrate: c.Bitrate,
+		Churn: c.Churn, Trees: c.Trees, K: c.K, UploadKbps: c.UploadKbps, Source: c.Source,
+		Name: c.Scenario, Arrival: c.Arrival, JoinOverS: c.JoinOver.Seconds(), ZeroUpload: c.ZeroUpload, LowUpload: c.LowUpload,
+		ChurnUngraceful: c.ChurnUngraceful, ChunkIntervalS: c.ChunkInterval.Seconds(), OriginSlots: c.OriginSlots, Net: c.Net}
 }
 
 // ErrCorrupt: some peer rebuilt a chunk whose bytes differ from the
@@ -322,6 +392,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	autoUpload := cfg.UploadKbps == 0
 	cfg = cfg.withDefaults()
+	if cfg.Mode == "sim" {
+		return runSim(ctx, cfg)
+	}
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -418,6 +491,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	wall := time.Since(start)
 	cpu := cpuTime() - cpu0
 	res := r.collect(o.Stats(), srv)
+	res.Interrupted = ctx.Err() != nil
 	res.WallSeconds = wall.Seconds()
 	res.CPUTotalPct = 100 * cpu.Seconds() / wall.Seconds()
 	res.CPUPerPeerPct = res.CPUTotalPct / float64(cfg.Peers)
@@ -434,6 +508,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	hs.Close()
 	srv.Close()
 	bg.Wait()
+	res.MaxRSSMB = maxRSSMB()
 	if r.rec != nil {
 		r.decodeOutputs(res)
 	}
@@ -636,9 +711,7 @@ func (r *runner) progress(el time.Duration) {
 
 func (r *runner) collect(ost origin.Stats, srv *tracker.Server) *Result {
 	cfg := r.cfg
-	res := &Result{Scenario: Scenario{Mode: cfg.Mode, Peers: cfg.Peers, DurationS: cfg.Duration.Seconds(), Bitrate: cfg.Bitrate,
-		Churn: cfg.Churn, Trees: cfg.Trees, K: cfg.K, UploadKbps: cfg.UploadKbps, Source: cfg.Source,
-		Name: cfg.Scenario, Arrival: cfg.Arrival, JoinOverS: cfg.JoinOver.Seconds(), ZeroUpload: cfg.ZeroUpload, LowUpload: cfg.LowUpload}}
+	res := &Result{Scenario: cfg.scenario()}
 	r.mu.Lock()
 	peers := append([]*vpeer(nil), r.peers...)
 	r.mu.Unlock()
@@ -764,9 +837,19 @@ func cpuTime() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-// Summary writes the result as a table people read.
+// Summary writes the result as a table people read. It says first
+// whether the figures were measured on real peers or come from the
+// simulator.
 func (res *Result) Summary(w io.Writer) {
-	rows := [][2]string{
+	mode := "real: pion peers over loopback, measured"
+	if res.Sim != nil {
+		mode = "sim: every figure below comes from the simulator (" + res.Sim.Net.Name + " model), not from a network"
+	}
+	rows := [][2]string{{"mode", mode}}
+	if res.Interrupted {
+		rows = append(rows, [2]string{"interrupted", "yes: the figures cover the run up to the interruption"})
+	}
+	rows = append(rows, [][2]string{
 		{"peers (total, killed)", fmt.Sprintf("%d, %d", res.PeersTotal, res.Killed)},
 		{"origin_egress_copies", fmt.Sprintf("%.2f", res.OriginEgressCopies)},
 		{"offload_ratio", fmt.Sprintf("%.4f", res.OffloadRatio)},
@@ -776,8 +859,27 @@ func (res *Result) Summary(w io.Writer) {
 		{"repair_ms p50/p95 (n)", fmt.Sprintf("%.0f / %.0f (%d)", res.RepairP50, res.RepairP95, res.Repairs)},
 		{"depth max per tree", fmt.Sprint(res.DepthMax)},
 		{"relay_bytes", fmt.Sprintf("%d", res.RelayBytes)},
-		{"chunks identical / corrupt", fmt.Sprintf("%d / %d", res.ChunksGood, res.ChunksCorrupt)},
-		{"cpu total / per peer", fmt.Sprintf("%.0f%% / %.2f%%", res.CPUTotalPct, res.CPUPerPeerPct)},
+	}...)
+	if sim := res.Sim; sim != nil {
+		rows = append(rows,
+			[2]string{"chunks rebuilt (simulated)", fmt.Sprintf("%d", res.ChunksGood)},
+			[2]string{"complaints / HTTP fetches", fmt.Sprintf("%d / %d", sim.Complaints, sim.HTTPFetches)},
+			[2]string{"tracker response ms mean / max", fmt.Sprintf("%.2f / %.2f", sim.TrackerMeanMS, sim.TrackerMaxMS)})
+		for i, line := range sim.Net.describe() {
+			label := ""
+			if i == 0 {
+				label = "model (" + sim.Net.Name + ")"
+			}
+			rows = append(rows, [2]string{label, line})
+		}
+		rows = append(rows,
+			[2]string{"simulator: wall / cpu / events", fmt.Sprintf("%.1f s / %.0f%% / %d (%.1f M events/s)", res.WallSeconds, res.CPUTotalPct, sim.Events, float64(sim.Events)/math.Max(1e-9, res.WallSeconds)/1e6)},
+			[2]string{"simulator: max RSS / heap peak", fmt.Sprintf("%.0f MB / %.0f MB", res.MaxRSSMB, sim.HeapPeakMB)})
+	} else {
+		rows = append(rows,
+			[2]string{"chunks identical / corrupt", fmt.Sprintf("%d / %d", res.ChunksGood, res.ChunksCorrupt)},
+			[2]string{"cpu total / per peer", fmt.Sprintf("%.0f%% / %.2f%%", res.CPUTotalPct, res.CPUPerPeerPct)},
+			[2]string{"wall / max RSS", fmt.Sprintf("%.1f s / %.0f MB", res.WallSeconds, res.MaxRSSMB)})
 	}
 	if b := res.Baseline; b != nil {
 		rows = append(rows,

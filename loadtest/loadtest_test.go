@@ -21,7 +21,7 @@ func TestValidateNamesTheProblem(t *testing.T) {
 		{Config{Bitrate: 1}, "--bitrate"},
 		{Config{Trees: 4, K: 5}, "--k"},
 		{Config{Churn: 101}, "--churn"},
-		{Config{Mode: "sim"}, "--mode"},
+		{Config{Mode: "bogus"}, "--mode must be real or sim"},
 		{Config{Duration: time.Second}, "--duration"},
 	} {
 		if err := tc.cfg.Validate(); err == nil || !strings.Contains(err.Error(), tc.want) {
