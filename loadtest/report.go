@@ -49,7 +49,11 @@ func title(res *Result) string {
 	if name == "" {
 		name = "custom"
 	}
-	return fmt.Sprintf("coopcast loadtest: %s, %d peers, %.0f s, %d bit/s, %s source", name, s.Peers, s.DurationS, s.Bitrate, s.Source)
+	mode := ""
+	if res.Sim != nil {
+		mode = " (simulated, " + res.Sim.Net.Name + " model)"
+	}
+	return fmt.Sprintf("coopcast loadtest%s: %s, %d peers, %.0f s, %d bit/s, %s source", mode, name, s.Peers, s.DurationS, s.Bitrate, s.Source)
 }
 
 type pt struct{ X, Y float64 }
@@ -145,8 +149,17 @@ func (c chart) svg() template.HTML {
 		y := ymin + (ymax-ymin)*float64(i)/4
 		fmt.Fprintf(&b, `<line x1="%.1f" x2="%.1f" y1="%.1f" y2="%.1f" class="g"/><text x="%.1f" y="%.1f" class="l" text-anchor="end">%s</text>`,
 			left, left+plotW, sy(y), sy(y), left-4, sy(y)+4, tick(y))
-		x := xmin + (xmax-xmin)*float64(i)/4
-		fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" class="l" text-anchor="middle">%s</text>`, sx(x), top+plotH+16, tick(x))
+		if !c.Bars {
+			x := xmin + (xmax-xmin)*float64(i)/4
+			fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" class="l" text-anchor="middle">%s</text>`, sx(x), top+plotH+16, tick(x))
+		}
+	}
+	if c.Bars {
+		// Bars stand on whole numbers (depths): label those, about ten.
+		step := math.Max(1, math.Ceil((xmax-xmin)/10))
+		for x := math.Ceil(xmin); x <= xmax; x += step {
+			fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" class="l" text-anchor="middle">%s</text>`, sx(x), top+plotH+16, tick(x))
+		}
 	}
 	fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" class="l" text-anchor="middle">%s</text>`, left+plotW/2, ch-4, template.HTMLEscapeString(c.X))
 	fmt.Fprintf(&b, `<text x="12" y="%.1f" class="l" transform="rotate(-90 12 %.1f)" text-anchor="middle">%s</text>`, top+plotH/2, top+plotH/2, template.HTMLEscapeString(c.Y))
@@ -184,7 +197,11 @@ func niceCeil(v float64) float64 {
 }
 
 func tick(v float64) string {
-	switch {
+	switch a := math.Abs(v); {
+	case a >= 1e6:
+		return strings.TrimSuffix(fmt.Sprintf("%.3g", v/1e6), ".0") + "M"
+	case a >= 1e4:
+		return strings.TrimSuffix(fmt.Sprintf("%.3g", v/1e3), ".0") + "k"
 	case v == math.Trunc(v):
 		return fmt.Sprintf("%.0f", v)
 	case math.Abs(v) < 10:
