@@ -16,19 +16,27 @@ import (
 )
 
 func runLoadtest(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("loadtest [--mode real] [--peers N] [--duration D] [--bitrate R] [--churn P] [--json FILE]",
-		"Runs a flash crowd against coopcast on this machine: a tracker, an origin and\n"+
-			"N real pion peers on loopback, and reports origin egress, offload, startup,\n"+
-			"latency, continuity, depth and repair times. Exits 1 if any peer rebuilt a\n"+
-			"chunk whose bytes differ from the origin's, or a media peer's output does not\n"+
-			"decode, or a --fail-if condition holds.", stderr)
+	fs := newFlags("loadtest [--mode real|sim] [--peers N] [--duration D] [--bitrate R] [--churn P] [--json FILE]",
+		"Runs a flash crowd against coopcast and reports origin egress, offload, startup,\n"+
+			"latency, continuity, depth and repair times.\n\n"+
+			"--mode real (the default) runs a tracker, an origin and N real pion peers on\n"+
+			"loopback in this process: measured, byte-checked, and bounded by this\n"+
+			"machine's CPU (at most "+strconv.Itoa(loadtest.MaxRealPeers)+" peers).\n"+
+			"--mode sim runs the same forest code as the tracker in a discrete-event\n"+
+			"simulator, with modelled links (--net) instead of a network, on simulated\n"+
+			"time: up to "+strconv.Itoa(loadtest.MaxSimPeers)+" peers; its figures are a model's, and the report says so.\n\n"+
+			"Exits 1 if any peer rebuilt a chunk whose bytes differ from the origin's, or\n"+
+			"a media peer's output does not decode, or a --fail-if condition holds.", stderr)
 	var (
 		lf       logFlags
-		mode     = fs.String("mode", "real", "real: pion peers in this process")
+		mode     = fs.String("mode", "real", "real: pion peers in this process; sim: the discrete-event simulator")
+		netModel = fs.String("net", "", "sim: the network model, "+strings.Join(loadtest.NetModelNames(), " or ")+" (default loopback, calibrated against real mode)")
+		seed     = fs.Uint64("seed", 1, "sim: seed of the simulator's draws (same seed, same result)")
+		ungrace  = fs.Float64("churn-ungraceful", 0, "share of churned peers that vanish without a word (sim; real peers always close their connections)")
 		peers    = fs.Int("peers", 60, "viewers")
 		duration = fs.Duration("duration", 30e9, "run length")
 		bitrate  = fs.String("bitrate", "500k", "stream bitrate (e.g. 500k, 2M)")
-		churn    = fs.Float64("churn", 0, "percent of peers per minute killed without goodbye and replaced")
+		churn    = fs.Float64("churn", 0, "percent of peers per minute killed and replaced")
 		trees    = fs.Int("trees", 4, "stripes and trees (M)")
 		k        = fs.Int("k", 3, "stripes that rebuild a chunk")
 		upload   = fs.Int64("upload-kbps", 0, "upload each peer offers (default: 4 stripes' worth)")
@@ -63,7 +71,7 @@ func runLoadtest(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	cfg := loadtest.Config{Mode: *mode, Peers: *peers, Duration: *duration, Bitrate: bps, Churn: *churn,
 		Trees: *trees, K: *k, UploadKbps: *upload, JoinOver: *joinOver, Source: *source, Stdin: os.Stdin, OutDir: *outDir, Baseline: *baseline,
-		Arrival: *arrival, Progress: stdout, Logger: log}
+		Arrival: *arrival, Progress: stdout, Logger: log, Net: *netModel, Seed: *seed, ChurnUngraceful: *ungrace}
 	if cfg.ZeroUpload, cfg.LowUpload, err = parseMix(*mix); err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
@@ -93,8 +101,12 @@ func runLoadtest(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
-	fmt.Fprintf(stdout, "loadtest: %s%d real peers arriving %s, %v, %d bit/s, churn %.0f%%/min\n",
-		scenarioLabel(cfg.Scenario), cfg.Peers, arrivalLabel(cfg), cfg.Duration, cfg.Bitrate, cfg.Churn)
+	kind := "real"
+	if cfg.Mode == "sim" {
+		kind = "simulated"
+	}
+	fmt.Fprintf(stdout, "loadtest: %s%d %s peers arriving %s, %v, %d bit/s, churn %.0f%%/min\n",
+		scenarioLabel(cfg.Scenario), cfg.Peers, kind, arrivalLabel(cfg), cfg.Duration, cfg.Bitrate, cfg.Churn)
 	res, err := loadtest.Run(ctx, cfg)
 	if res != nil {
 		res.Summary(stdout)

@@ -3,8 +3,11 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -71,6 +74,14 @@ func TestCommandLine(t *testing.T) {
 		{"loadtest bad arrival", []string{"loadtest", "--arrival", "sudden"}, 2, "--arrival must be linear or exponential"},
 		{"loadtest missing csv", []string{"loadtest", "--arrival-csv", "/no/such.csv"}, 2, "--arrival-csv: open /no/such.csv"},
 		{"loadtest bad fail-if", []string{"loadtest", "--fail-if", "offload<0.9"}, 2, `no measure "offload"`},
+		{"loadtest help explains the modes", []string{"loadtest", "--help"}, 0, "--mode sim runs the same forest code"},
+		{"loadtest bad mode", []string{"loadtest", "--mode", "warp"}, 2, "--mode must be real or sim, got \"warp\""},
+		{"loadtest real crowd too big", []string{"loadtest", "--peers", "5000"}, 2, "use --mode sim for more"},
+		{"loadtest sim crowd too big", []string{"loadtest", "--mode", "sim", "--peers", "3000000"}, 2, "--peers must be in [1, 2000000] in sim mode"},
+		{"loadtest sim bad net", []string{"loadtest", "--mode", "sim", "--net", "moon"}, 2, "--net must be one of internet, loopback"},
+		{"loadtest net without sim", []string{"loadtest", "--net", "internet"}, 2, "use it with --mode sim"},
+		{"loadtest sim media", []string{"loadtest", "--mode", "sim", "--source", "testcard"}, 2, "--source must be synthetic in sim mode"},
+		{"loadtest bad ungraceful share", []string{"loadtest", "--mode", "sim", "--churn-ungraceful", "2"}, 2, "--churn-ungraceful must be a share in [0, 1]"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var out, errs syncBuffer
@@ -134,5 +145,53 @@ func TestTrackerServesAndStops(t *testing.T) {
 	}
 	if !strings.Contains(errs.String(), `"msg":"shutting down"`) {
 		t.Errorf("no shutdown log line in %s", errs.String())
+	}
+}
+
+// TestLoadtestSim: a simulated flash crowd from the command line writes
+// its summary (saying it is simulated), a JSON result with the measures'
+// names and an HTML report with every chart.
+func TestLoadtestSim(t *testing.T) {
+	dir := t.TempDir()
+	jsonOut, htmlOut := filepath.Join(dir, "s.json"), filepath.Join(dir, "s.html")
+	var out, errs syncBuffer
+	code := run(t.Context(), []string{"loadtest", "--mode", "sim", "--scenario", "flash-crowd", "--peers", "3000", "--duration", "15s",
+		"--json", jsonOut, "--html", htmlOut, "--fail-if", "continuity<0.99"}, &out, &errs)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, out.String(), errs.String())
+	}
+	for _, want := range []string{"3000 simulated peers", "sim: every figure below comes from the simulator", "offload_ratio", "simulator: max RSS"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("summary lacks %q:\n%s", want, out.String())
+		}
+	}
+	b, err := os.ReadFile(jsonOut)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res struct {
+		Scenario struct{ Mode, Net string }
+		Offload  float64 `json:"offload_ratio"`
+		Cont     float64 `json:"continuity"`
+		Startup  float64 `json:"startup_ms_p95"`
+		Depth    []int   `json:"depth_max"`
+		RSS      float64 `json:"max_rss_mb"`
+		Sim      *struct {
+			Events uint64
+		}
+	}
+	if err := json.Unmarshal(b, &res); err != nil {
+		t.Fatal(err)
+	}
+	if res.Scenario.Mode != "sim" || res.Scenario.Net != "loopback" || res.Sim == nil || res.Sim.Events == 0 ||
+		res.Offload < 0.99 || res.Cont < 0.99 || res.Startup <= 0 || len(res.Depth) != 4 || res.RSS <= 0 {
+		t.Fatalf("JSON: %s", b)
+	}
+	page, err := os.ReadFile(htmlOut)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(string(page), "<svg"); n != 7 || !strings.Contains(string(page), "simulated, loopback model") {
+		t.Errorf("report: %d charts, title %q", n, regexp.MustCompile(`<h1>.*</h1>`).FindString(string(page)))
 	}
 }
