@@ -27,6 +27,8 @@ import (
 	"github.com/coopcast/coopcast/origin"
 	"github.com/coopcast/coopcast/peer"
 	"github.com/coopcast/coopcast/tracker"
+	"github.com/pion/transport/v5"
+	"github.com/pion/transport/v5/stdnet"
 )
 
 // Config is a scenario. Zero values are defaults.
@@ -48,8 +50,9 @@ type Config struct {
 	// word (links and tracker connection silent: children notice after the
 	// silence timeout, the tracker after missed heartbeats); the others
 	// leave (their connections close and the tracker repairs at once).
-	// Default 0. Sim only: a real pion peer cannot vanish, its connections
-	// close (which the tracker sees at once).
+	// Default 0. In real mode such a peer's UDP sockets, tracker
+	// connection (through a proxy) and HTTP fetches go silent while its
+	// process runs on, as when a machine loses its network.
 	ChurnUngraceful float64
 	// Trees and K shape the stripes. Defaults 4 and 3.
 	Trees, K int
@@ -95,9 +98,12 @@ type Config struct {
 	// Seed seeds the simulator's draws: the same seed and config give the
 	// same result. Default 1. Sim only.
 	Seed uint64
-	// Progress receives a line of live figures every few seconds. Nil: none.
-	Progress io.Writer
-	Logger   *slog.Logger
+	// Progress receives the run's live figures (peers, offload,
+	// continuity so far): a line every 5 s, or, with ProgressLive, one line
+	// rewritten in place (\r) once a second, for a terminal. Nil: none.
+	Progress     io.Writer
+	ProgressLive bool
+	Logger       *slog.Logger
 }
 
 // MaxRealPeers is what one 2-core machine carries in real mode; beyond it
@@ -186,8 +192,6 @@ func (c Config) Validate() error {
 		return fmt.Errorf("the chunk interval must be between 10ms and 10s, got %v", c.ChunkInterval)
 	case c.ChurnUngraceful < 0 || c.ChurnUngraceful > 1:
 		return fmt.Errorf("--churn-ungraceful must be a share in [0, 1], got %v", c.ChurnUngraceful)
-	case c.Mode == "real" && c.ChurnUngraceful > 0:
-		return fmt.Errorf("--churn-ungraceful: real mode cannot make a pion peer vanish silently (its connections always close); use --mode sim")
 	case c.Duration < 2*time.Second:
 		return fmt.Errorf("--duration must be at least 2s, got %v", c.Duration)
 	case c.Bitrate < 8_000 || c.Bitrate > 20_000_000:
@@ -239,7 +243,11 @@ type Result struct {
 	StreamBytes     uint64  `json:"stream_bytes"`
 	ChunksGood      int64   `json:"chunks_identical"`
 	ChunksCorrupt   int64   `json:"chunks_corrupt"`
-	Killed          int     `json:"peers_killed"`
+	// Complaints: children reporting a silent parent; HTTPFetches: the
+	// peers' fallback fetches from the origin.
+	Complaints  uint64 `json:"complaints"`
+	HTTPFetches uint64 `json:"http_fetches"`
+	Killed      int    `json:"peers_killed"`
 	// For a media source: peers whose output ffmpeg decoded without an
 	// error, and those it did not (with the first errors).
 	OutputsDecoded int      `json:"outputs_decoded,omitempty"`
@@ -357,6 +365,11 @@ type runner struct {
 	mix     *rand.Rand // draws each viewer's upload class; guarded by mu
 	origin  *origin.Origin
 	series  []Sample // one a second, for the report
+	prog    *progressLine
+	// With ChurnUngraceful: the tracker's address, for each peer's
+	// vanisher, and the HTTP transport their fallback fetches share.
+	trackerAddr string
+	httpT       *http.Transport
 	// cumulative played/due at the last sample, for per-second continuity
 	lastPlayed, lastDue float64
 }
@@ -382,6 +395,7 @@ type vpeer struct {
 	left   time.Time
 	killed bool
 	final  peer.Report
+	vanish *vanisher // nil unless some churned peers vanish
 }
 
 // Run runs the scenario and returns its measures. It returns ErrCorrupt
@@ -449,7 +463,12 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	r := &runner{cfg: cfg, log: log, url: url, ctx: ctx, rtc: rc, mix: rand.New(rand.NewPCG(1, 2)), origin: o}
+	r := &runner{cfg: cfg, log: log, url: url, ctx: ctx, rtc: rc, mix: rand.New(rand.NewPCG(1, 2)), origin: o,
+		prog: newProgressLine(cfg, time.Now()), trackerAddr: ln.Addr().String()}
+	if cfg.ChurnUngraceful > 0 {
+		r.httpT = &http.Transport{MaxIdleConnsPerHost: 8, IdleConnTimeout: 30 * time.Second}
+		defer r.httpT.CloseIdleConnections()
+	}
 	if rec, ok := src.(*recording); ok {
 		r.rec = rec
 	}
@@ -488,6 +507,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	r.churnAndWait(start, cfg.Duration, srv)
 	stopSampling()
 	<-sampled
+	r.prog.end()
 	wall := time.Since(start)
 	cpu := cpuTime() - cpu0
 	res := r.collect(o.Stats(), srv)
@@ -543,6 +563,14 @@ func (r *runner) join() {
 		upload = (cfg.Bitrate/int64(cfg.K) + 999) / 1000 // one stripe
 	}
 	r.mu.Unlock()
+	var vn *vanisher
+	if cfg.ChurnUngraceful > 0 {
+		var err error
+		if vn, err = newVanisher(r.trackerAddr); err != nil {
+			r.log.Error("vanisher", "err", err)
+			return
+		}
+	}
 	pc := peer.Config{TrackerURL: r.url, Channel: "loadtest", UploadKbps: upload, RTC: r.rtc,
 		OnChunk: func(seq uint32, data []byte) {
 			var ok bool
@@ -560,11 +588,17 @@ func (r *runner) join() {
 	r.mu.Lock()
 	n := len(r.peers)
 	r.mu.Unlock()
+	if vn != nil {
+		pc.TrackerURL = vn.url
+		pc.RTC.Net = vn.net
+		pc.HTTP = &http.Client{Timeout: 5 * time.Second, Transport: vn.roundTripper(r.httpT)}
+	}
 	var out *os.File
 	if r.rec != nil {
 		var err error
 		if out, err = os.Create(filepath.Join(cfg.OutDir, fmt.Sprintf("peer-%03d.mp4", n))); err != nil {
 			r.log.Error("peer output", "err", err)
+			vn.close()
 			return
 		}
 		pc.Out = out
@@ -572,10 +606,11 @@ func (r *runner) join() {
 	p, err := peer.New(pc)
 	if err != nil {
 		r.log.Error("new peer", "err", err)
+		vn.close()
 		return
 	}
 	ctx, cancel := context.WithCancel(r.ctx)
-	v := &vpeer{p: p, cancel: cancel, done: make(chan struct{}), joined: time.Now(), out: out}
+	v := &vpeer{p: p, cancel: cancel, done: make(chan struct{}), joined: time.Now(), out: out, vanish: vn}
 	r.mu.Lock()
 	r.peers = append(r.peers, v)
 	r.mu.Unlock()
@@ -583,13 +618,12 @@ func (r *runner) join() {
 }
 
 // churnAndWait runs until the duration is over, killing and replacing
-// peers at the churn rate, and prints progress.
+// peers at the churn rate.
 func (r *runner) churnAndWait(start time.Time, d time.Duration, srv *tracker.Server) {
 	rng := rand.New(rand.NewPCG(uint64(start.UnixNano()), 7))
 	tick := 100 * time.Millisecond
 	perTick := r.cfg.Churn / 100 * float64(r.cfg.Peers) / (float64(time.Minute) / float64(tick))
 	debt := 0.0
-	nextProgress := start.Add(5 * time.Second)
 	for time.Since(start) < d {
 		if !sleep(r.ctx, tick) {
 			return
@@ -611,12 +645,8 @@ func (r *runner) churnAndWait(start time.Time, d time.Duration, srv *tracker.Ser
 				break
 			}
 			v := alive[rng.IntN(len(alive))]
-			r.kill(v)
+			r.kill(v, rng.Float64() < r.cfg.ChurnUngraceful)
 			r.join()
-		}
-		if r.cfg.Progress != nil && time.Now().After(nextProgress) {
-			nextProgress = nextProgress.Add(5 * time.Second)
-			r.progress(time.Since(start))
 		}
 	}
 }
@@ -661,15 +691,76 @@ func (r *runner) sample(el time.Duration) {
 		s.OriginMbps = round(float64(s.originB-prev) * 8 / dt / 1e6)
 	}
 	r.series = append(r.series, s)
+	if r.prog.due(time.Now()) {
+		offload := 1.0
+		if st.Chunks > 0 && due > 0 {
+			offload = 1 - float64(s.originB)/(due*float64(st.ChunkBytes)/float64(st.Chunks))
+		}
+		r.prog.show(time.Now(), el.Seconds()/r.cfg.Duration.Seconds(), fmt.Sprintf("%5.1f/%.0f s  peers %d  offload %.4f  continuity %.4f  chunks ok %d  corrupt %d",
+			el.Seconds(), r.cfg.Duration.Seconds(), s.Peers, offload, ratio(played, due), r.good.Load(), r.corrupt.Load()))
+	}
+}
+
+// progressLine shows a run's live figures: on a terminal (live) one line
+// rewritten in place once a second, with a bar; otherwise a plain line
+// every 5 s.
+type progressLine struct {
+	w     io.Writer
+	live  bool
+	next  time.Time
+	width int // of the live line last shown
+}
+
+func newProgressLine(cfg Config, start time.Time) *progressLine {
+	p := &progressLine{w: cfg.Progress, live: cfg.ProgressLive, next: start.Add(5 * time.Second)}
+	if p.live {
+		p.next = start.Add(time.Second)
+	}
+	return p
+}
+
+// due reports whether a line is due at now (so that figures are only
+// computed when they will be shown).
+func (p *progressLine) due(now time.Time) bool { return p.w != nil && !now.Before(p.next) }
+
+// show prints figures if a line is due; done is the share of the run
+// behind.
+func (p *progressLine) show(now time.Time, done float64, figures string) {
+	if !p.due(now) {
+		return
+	}
+	if !p.live {
+		p.next = now.Add(5 * time.Second)
+		fmt.Fprintln(p.w, figures)
+		return
+	}
+	p.next = now.Add(time.Second)
+	n := int(math.Max(0, math.Min(1, done)) * 20)
+	line := fmt.Sprintf("[%s%s] %s", strings.Repeat("#", n), strings.Repeat(".", 20-n), figures)
+	fmt.Fprintf(p.w, "\r%s%s", line, strings.Repeat(" ", max(0, p.width-len(line))))
+	p.width = len(line)
+}
+
+// end ends a live line, so that what follows starts on a line of its own.
+func (p *progressLine) end() {
+	if p.live && p.width > 0 {
+		fmt.Fprintln(p.w)
+		p.width = 0
+	}
 }
 
 // kill stops a peer without a goodbye: its links and tracker connection
-// just close.
-func (r *runner) kill(v *vpeer) {
+// just close (the tracker repairs at once). With vanish, they go silent
+// instead and the peer runs on, cut off, until the end of the run.
+func (r *runner) kill(v *vpeer, vanish bool) {
 	final := v.p.Report()
 	r.mu.Lock() // the sampler reads killed and final
 	v.final, v.killed, v.left = final, true, time.Now()
 	r.mu.Unlock()
+	if vanish && v.vanish != nil {
+		v.vanish.cut.Store(true)
+		return
+	}
 	v.cancel()
 	<-v.done
 }
@@ -683,30 +774,8 @@ func (r *runner) stopAll() {
 	}
 	for _, v := range peers {
 		<-v.done
+		v.vanish.close()
 	}
-}
-
-func (r *runner) progress(el time.Duration) {
-	r.mu.Lock()
-	peers := append([]*vpeer(nil), r.peers...)
-	r.mu.Unlock()
-	var played, due uint64
-	alive := 0
-	for _, v := range peers {
-		if v.killed {
-			continue
-		}
-		alive++
-		rep := v.p.Report()
-		played += uint64(rep.Continuity * float64(rep.ChunksPlayed+rep.ChunksMissed))
-		due += rep.ChunksPlayed + rep.ChunksMissed
-	}
-	cont := 1.0
-	if due > 0 {
-		cont = float64(played) / float64(due)
-	}
-	fmt.Fprintf(r.cfg.Progress, "[%5.1fs] peers %d  continuity %.4f  chunks ok %d  corrupt %d\n",
-		el.Seconds(), alive, cont, r.good.Load(), r.corrupt.Load())
 }
 
 func (r *runner) collect(ost origin.Stats, srv *tracker.Server) *Result {
@@ -744,6 +813,8 @@ func (r *runner) collect(ost origin.Stats, srv *tracker.Server) *Result {
 		}
 		needed += d * chunkBytes
 		res.RelayBytes += rep.RelayBytes
+		res.Complaints += rep.Complaints
+		res.HTTPFetches += rep.HTTPFetches
 		if v.killed {
 			res.Killed++
 		}
@@ -859,11 +930,11 @@ func (res *Result) Summary(w io.Writer) {
 		{"repair_ms p50/p95 (n)", fmt.Sprintf("%.0f / %.0f (%d)", res.RepairP50, res.RepairP95, res.Repairs)},
 		{"depth max per tree", fmt.Sprint(res.DepthMax)},
 		{"relay_bytes", fmt.Sprintf("%d", res.RelayBytes)},
+		{"complaints / HTTP fetches", fmt.Sprintf("%d / %d", res.Complaints, res.HTTPFetches)},
 	}...)
 	if sim := res.Sim; sim != nil {
 		rows = append(rows,
 			[2]string{"chunks rebuilt (simulated)", fmt.Sprintf("%d", res.ChunksGood)},
-			[2]string{"complaints / HTTP fetches", fmt.Sprintf("%d / %d", sim.Complaints, sim.HTTPFetches)},
 			[2]string{"tracker response ms mean / max", fmt.Sprintf("%.2f / %.2f", sim.TrackerMeanMS, sim.TrackerMaxMS)})
 		for i, line := range sim.Net.describe() {
 			label := ""
@@ -931,4 +1002,223 @@ func firstLine(b []byte) string {
 		s = s[:i]
 	}
 	return s
+}
+
+// vanisher cuts one real peer off the world without closing anything, as
+// a machine that loses its network would: its UDP sockets (through a
+// pion transport.Net) drop what they send and receive, its tracker
+// connection (through a TCP proxy) stops carrying bytes both ways, and its
+// HTTP fetches fail. Until cut, it passes everything through.
+type vanisher struct {
+	cut  atomic.Bool
+	url  string // the tracker, through the proxy
+	net  transport.Net
+	ln   net.Listener
+	wg   sync.WaitGroup
+	mu   sync.Mutex // guards conns
+	conn []net.Conn
+	once sync.Once
+}
+
+func newVanisher(tracker string) (*vanisher, error) {
+	sn, err := stdnet.NewNet()
+	if err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	v := &vanisher{url: "http://" + ln.Addr().String(), ln: ln}
+	v.net = cutNet{Net: sn, cut: &v.cut}
+	v.wg.Add(1)
+	go func() {
+		defer v.wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			up, err := net.Dial("tcp", tracker)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			v.mu.Lock()
+			v.conn = append(v.conn, c, up)
+			v.mu.Unlock()
+			v.wg.Add(2)
+			go v.pump(up, c)
+			go v.pump(c, up)
+		}
+	}()
+	return v, nil
+}
+
+// pump copies src to dst, or swallows it once cut.
+func (v *vanisher) pump(dst, src net.Conn) {
+	defer v.wg.Done()
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		if n > 0 && !v.cut.Load() {
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			if !v.cut.Load() {
+				dst.Close() // pass a close on, while not cut
+			}
+			return
+		}
+	}
+}
+
+// close ends the proxy and its connections. Safe on nil and twice.
+func (v *vanisher) close() {
+	if v == nil {
+		return
+	}
+	v.once.Do(func() {
+		v.ln.Close()
+		v.mu.Lock()
+		for _, c := range v.conn {
+			c.Close()
+		}
+		v.mu.Unlock()
+		v.wg.Wait()
+	})
+}
+
+func (v *vanisher) roundTripper(base http.RoundTripper) http.RoundTripper {
+	return cutRoundTripper{base: base, cut: &v.cut}
+}
+
+var errVanished = errors.New("loadtest: the peer has vanished")
+
+type cutRoundTripper struct {
+	base http.RoundTripper
+	cut  *atomic.Bool
+}
+
+func (t cutRoundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
+	if t.cut.Load() {
+		return nil, errVanished
+	}
+	return t.base.RoundTrip(req)
+}
+
+// cutNet is the host network whose UDP sockets fall silent once cut.
+type cutNet struct {
+	transport.Net
+	cut *atomic.Bool
+}
+
+func (n cutNet) ListenUDP(network string, laddr *net.UDPAddr) (transport.UDPConn, error) {
+	c, err := n.Net.ListenUDP(network, laddr)
+	if err != nil {
+		return nil, err
+	}
+	return cutUDP{UDPConn: c, cut: n.cut}, nil
+}
+
+func (n cutNet) ListenPacket(network, address string) (net.PacketConn, error) {
+	c, err := n.Net.ListenPacket(network, address)
+	if err != nil {
+		return nil, err
+	}
+	return cutPacket{PacketConn: c, cut: n.cut}, nil
+}
+
+// cutUDP drops what it would send and what it receives once cut.
+type cutUDP struct {
+	transport.UDPConn
+	cut *atomic.Bool
+}
+
+func (c cutUDP) Read(b []byte) (int, error) {
+	for {
+		n, err := c.UDPConn.Read(b)
+		if err != nil || !c.cut.Load() {
+			return n, err
+		}
+	}
+}
+
+func (c cutUDP) ReadFrom(b []byte) (int, net.Addr, error) {
+	for {
+		n, a, err := c.UDPConn.ReadFrom(b)
+		if err != nil || !c.cut.Load() {
+			return n, a, err
+		}
+	}
+}
+
+func (c cutUDP) ReadFromUDP(b []byte) (int, *net.UDPAddr, error) {
+	for {
+		n, a, err := c.UDPConn.ReadFromUDP(b)
+		if err != nil || !c.cut.Load() {
+			return n, a, err
+		}
+	}
+}
+
+func (c cutUDP) ReadMsgUDP(b, oob []byte) (int, int, int, *net.UDPAddr, error) {
+	for {
+		n, oobn, flags, a, err := c.UDPConn.ReadMsgUDP(b, oob)
+		if err != nil || !c.cut.Load() {
+			return n, oobn, flags, a, err
+		}
+	}
+}
+
+func (c cutUDP) Write(b []byte) (int, error) {
+	if c.cut.Load() {
+		return len(b), nil
+	}
+	return c.UDPConn.Write(b)
+}
+
+func (c cutUDP) WriteTo(b []byte, a net.Addr) (int, error) {
+	if c.cut.Load() {
+		return len(b), nil
+	}
+	return c.UDPConn.WriteTo(b, a)
+}
+
+func (c cutUDP) WriteToUDP(b []byte, a *net.UDPAddr) (int, error) {
+	if c.cut.Load() {
+		return len(b), nil
+	}
+	return c.UDPConn.WriteToUDP(b, a)
+}
+
+func (c cutUDP) WriteMsgUDP(b, oob []byte, a *net.UDPAddr) (int, int, error) {
+	if c.cut.Load() {
+		return len(b), len(oob), nil
+	}
+	return c.UDPConn.WriteMsgUDP(b, oob, a)
+}
+
+// cutPacket is cutUDP for a plain PacketConn.
+type cutPacket struct {
+	net.PacketConn
+	cut *atomic.Bool
+}
+
+func (c cutPacket) ReadFrom(b []byte) (int, net.Addr, error) {
+	for {
+		n, a, err := c.PacketConn.ReadFrom(b)
+		if err != nil || !c.cut.Load() {
+			return n, a, err
+		}
+	}
+}
+
+func (c cutPacket) WriteTo(b []byte, a net.Addr) (int, error) {
+	if c.cut.Load() {
+		return len(b), nil
+	}
+	return c.PacketConn.WriteTo(b, a)
 }

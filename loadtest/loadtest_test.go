@@ -2,6 +2,7 @@ package loadtest
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -205,5 +206,56 @@ func TestChurnSeries(t *testing.T) {
 		if s.Peers < 7 || s.Peers > 8 || s.OriginMbps <= 0 { // 7 between a kill and its replacement
 			t.Fatalf("sample %+v", s)
 		}
+	}
+}
+
+// TestProgressLine: on a terminal one line is rewritten in place once a
+// second (padded over a longer previous line) and ended with a newline;
+// elsewhere a plain line every 5 s.
+func TestProgressLine(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	var live strings.Builder
+	p := newProgressLine(Config{Progress: &live, ProgressLive: true}, t0)
+	for i, f := range []string{"peers 10 long", "peers 20", "peers 30"} {
+		p.show(t0.Add(time.Duration(i+1)*time.Second), float64(i+1)/4, f)
+		p.show(t0.Add(time.Duration(i+1)*time.Second+500*time.Millisecond), 0, "not due")
+	}
+	p.end()
+	want := "\r[#####...............] peers 10 long" + "\r[##########..........] peers 20     " + "\r[###############.....] peers 30\n"
+	if live.String() != want {
+		t.Errorf("live:\n%q\nwant\n%q", live.String(), want)
+	}
+	var plain strings.Builder
+	p = newProgressLine(Config{Progress: &plain}, t0)
+	for s := 1; s <= 12; s++ {
+		p.show(t0.Add(time.Duration(s)*time.Second), 0, fmt.Sprintf("at %d", s))
+	}
+	p.end()
+	if plain.String() != "at 5\nat 10\n" {
+		t.Errorf("plain: %q", plain.String())
+	}
+	if (&progressLine{}).due(t0) {
+		t.Error("no writer, yet a line is due")
+	}
+}
+
+// TestChurnVanishReal: real peers that vanish (their sockets, tracker
+// connection and HTTP fetches go silent, nothing closes) are found by
+// their children's complaints, and the swarm plays on.
+func TestChurnVanishReal(t *testing.T) {
+	res, err := Run(context.Background(), Config{Peers: 12, Duration: 20 * time.Second, Bitrate: 200_000, JoinOver: 600 * time.Millisecond,
+		Churn: 100, ChurnUngraceful: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("killed %d, complaints %d, repairs %d, HTTP fetches %d, continuity %.4f", res.Killed, res.Complaints, res.Repairs, res.HTTPFetches, res.Continuity)
+	if res.Killed < 2 || res.PeersTotal != 12+res.Killed {
+		t.Fatalf("killed %d of %d", res.Killed, res.PeersTotal)
+	}
+	if res.Complaints == 0 {
+		t.Fatalf("%d peers vanished and no child complained of a silent parent", res.Killed)
+	}
+	if res.ChunksCorrupt != 0 || res.Continuity < 0.8 {
+		t.Fatalf("chunks corrupt %d, continuity %.4f", res.ChunksCorrupt, res.Continuity)
 	}
 }

@@ -20,10 +20,8 @@ type SimInfo struct {
 	// SimulatedS is how far simulated time got (the duration, or less
 	// when interrupted); HeapPeakMB the largest live heap sampled once a
 	// simulated second.
-	SimulatedS  float64 `json:"simulated_s"`
-	HeapPeakMB  float64 `json:"heap_peak_mb"`
-	Complaints  uint64  `json:"complaints"`
-	HTTPFetches uint64  `json:"http_fetches"`
+	SimulatedS float64 `json:"simulated_s"`
+	HeapPeakMB float64 `json:"heap_peak_mb"`
 	// RelayDroppedBytes is what full relay queues dropped.
 	RelayDroppedBytes uint64 `json:"relay_dropped_bytes"`
 	// The tracker's time from an event's arrival to its decisions going
@@ -70,7 +68,8 @@ func (s *simulator) run(ctx context.Context) (interrupted bool) {
 	}
 	s.push(event{at: int64(time.Second), kind: evSample})
 
-	nextProgress := start.Add(5 * time.Second)
+	prog := newProgressLine(s.cfg, start)
+	defer prog.end()
 	for s.q.len() > 0 && s.q.peek() <= s.end {
 		e := s.q.pop()
 		s.now = e.at
@@ -95,9 +94,8 @@ func (s *simulator) run(ctx context.Context) (interrupted bool) {
 				interrupted = true
 				break
 			}
-			if s.cfg.Progress != nil && time.Now().After(nextProgress) {
-				nextProgress = nextProgress.Add(5 * time.Second)
-				s.progress(time.Since(start))
+			if now := time.Now(); prog.due(now) {
+				prog.show(now, float64(s.now)/float64(s.end), s.progress(now.Sub(start)))
 			}
 		}
 	}
@@ -111,16 +109,16 @@ func (s *simulator) run(ctx context.Context) (interrupted bool) {
 	return interrupted
 }
 
-// progress prints one line of live figures.
-func (s *simulator) progress(wall time.Duration) {
+// progress is a line of live figures.
+func (s *simulator) progress(wall time.Duration) string {
 	due := s.gPlayed + s.gMissed
-	cont := 1.0
+	cont, offload := 1.0, 1.0
 	if due > 0 {
 		cont = float64(s.gOnTime) / float64(due)
+		offload = 1 - float64(s.originRTC+s.originHTTP)/(float64(due)*float64(s.chunkLen))
 	}
-	fmt.Fprintf(s.cfg.Progress, "[sim %5.1fs of %.0fs, wall %4.1fs] peers %d  continuity %.4f  origin %.1f MB  events %d\n",
-		float64(s.now)/1e9, s.cfg.Duration.Seconds(), wall.Seconds(), len(s.alive), cont,
-		float64(s.originRTC+s.originHTTP)/1e6, s.events)
+	return fmt.Sprintf("sim %5.1f/%.0f s  peers %d  offload %.4f  continuity %.4f  (wall %.0f s, %.1f M events)",
+		float64(s.now)/1e9, s.cfg.Duration.Seconds(), len(s.alive), offload, cont, wall.Seconds(), float64(s.events)/1e6)
 }
 
 // collect turns the run into a Result with the same definitions real mode
@@ -128,7 +126,7 @@ func (s *simulator) progress(wall time.Duration) {
 func (s *simulator) collect() *Result {
 	cfg := s.cfg
 	res := &Result{Scenario: cfg.scenario(), Sim: &SimInfo{Net: s.model, Seed: cfg.Seed, Events: s.events,
-		SimulatedS: round(float64(s.now) / 1e9), Complaints: s.complaints, HTTPFetches: s.fetches, RelayDroppedBytes: s.dropped,
+		SimulatedS: round(float64(s.now) / 1e9), RelayDroppedBytes: s.dropped,
 		TrackerMaxMS: round(float64(s.trackerWaitMax) / 1e6)}}
 	if s.trackerEvents > 0 {
 		res.Sim.TrackerMeanMS = round(float64(s.trackerWaitSum) / float64(s.trackerEvents) / 1e6)
@@ -183,6 +181,7 @@ func (s *simulator) collect() *Result {
 		res.OffloadRatio = round(1 - egress/needed)
 	}
 	res.ChunksGood = s.rebuilt
+	res.Complaints, res.HTTPFetches = s.complaints, s.fetches
 	res.Series = s.series
 	res.StartupCDF, res.RepairCDF = cdf(startups), cdf(s.repairs)
 	res.LatencyCDF = s.lat.cdf()

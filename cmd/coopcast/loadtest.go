@@ -32,7 +32,7 @@ func runLoadtest(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		mode     = fs.String("mode", "real", "real: pion peers in this process; sim: the discrete-event simulator")
 		netModel = fs.String("net", "", "sim: the network model, "+strings.Join(loadtest.NetModelNames(), " or ")+" (default loopback, calibrated against real mode)")
 		seed     = fs.Uint64("seed", 1, "sim: seed of the simulator's draws (same seed, same result)")
-		ungrace  = fs.Float64("churn-ungraceful", 0, "share of churned peers that vanish without a word (sim; real peers always close their connections)")
+		ungrace  = fs.Float64("churn-ungraceful", 0, "share of churned peers that vanish without a word (silent sockets, no goodbye); the rest leave and close their connections")
 		peers    = fs.Int("peers", 60, "viewers")
 		duration = fs.Duration("duration", 30e9, "run length")
 		bitrate  = fs.String("bitrate", "500k", "stream bitrate (e.g. 500k, 2M)")
@@ -71,7 +71,7 @@ func runLoadtest(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	cfg := loadtest.Config{Mode: *mode, Peers: *peers, Duration: *duration, Bitrate: bps, Churn: *churn,
 		Trees: *trees, K: *k, UploadKbps: *upload, JoinOver: *joinOver, Source: *source, Stdin: os.Stdin, OutDir: *outDir, Baseline: *baseline,
-		Arrival: *arrival, Progress: stdout, Logger: log, Net: *netModel, Seed: *seed, ChurnUngraceful: *ungrace}
+		Arrival: *arrival, Progress: stderr, ProgressLive: isTerminal(stderr), Logger: log, Net: *netModel, Seed: *seed, ChurnUngraceful: *ungrace}
 	if cfg.ZeroUpload, cfg.LowUpload, err = parseMix(*mix); err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
@@ -177,4 +177,15 @@ func arrivalLabel(c loadtest.Config) string {
 		return "in a surge"
 	}
 	return "steadily"
+}
+
+// isTerminal reports whether w is a terminal, where live progress may
+// rewrite its line.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }
