@@ -24,6 +24,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/coopcast/coopcast/internal/golden"
 	"os"
 	"path/filepath"
 	"strings"
@@ -341,45 +342,7 @@ func runFECBad(b fecBad) error {
 // vectors byte for byte.
 func TestFECVectors(t *testing.T) {
 	got := buildFECVectors(t)
-	if *update {
-		if err := os.MkdirAll(filepath.Dir(fecVectorsPath), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(fecVectorsPath, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		t.Logf("wrote %s (%d bytes)", fecVectorsPath, len(got))
-		return
-	}
-	want, err := os.ReadFile(fecVectorsPath)
-	if err != nil {
-		t.Fatalf("%v (generate it with -update)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Fatalf("%s differs from what the Go code produces now, %s; "+
-			"if the change is intended, rerun with -update and update webclient/js/rs.js to match", fecVectorsPath, firstDiff(want, got))
-	}
-	if len(got) > 120_000 {
-		t.Errorf("fec.json is %d bytes; keep the vectors small", len(got))
-	}
-}
-
-// firstDiff describes where two texts first differ.
-func firstDiff(want, got []byte) string {
-	wl, gl := strings.Split(string(want), "\n"), strings.Split(string(got), "\n")
-	for i := 0; i < max(len(wl), len(gl)); i++ {
-		var w, g string
-		if i < len(wl) {
-			w = wl[i]
-		}
-		if i < len(gl) {
-			g = gl[i]
-		}
-		if w != g {
-			return fmt.Sprintf("first at line %d:\n  committed: %.200s\n  Go now:    %.200s", i+1, w, g)
-		}
-	}
-	return "in length only"
+	golden.Check(t, fecVectorsPath, got, *update, 120_000, "update webclient/js/rs.js to match")
 }
 
 // TestFECVectorsReplay checks the Go code against every entry of the

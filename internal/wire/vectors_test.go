@@ -26,9 +26,9 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/coopcast/coopcast/internal/golden"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 )
 
@@ -596,45 +596,7 @@ func runBadVector(v *wireVectors, b vecBad) error {
 // vectors byte for byte: a layout changed, in Go or in the file.
 func TestWireVectors(t *testing.T) {
 	got := buildWireVectors(t)
-	if *update {
-		if err := os.MkdirAll(filepath.Dir(wireVectorsPath), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(wireVectorsPath, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		t.Logf("wrote %s (%d bytes)", wireVectorsPath, len(got))
-		return
-	}
-	want, err := os.ReadFile(wireVectorsPath)
-	if err != nil {
-		t.Fatalf("%v (generate it with -update)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Fatalf("%s differs from what the Go code produces now, %s; "+
-			"if the change is intended, rerun with -update and update webclient/js/wire.js to match", wireVectorsPath, firstDiff(want, got))
-	}
-	if len(got) > 150_000 {
-		t.Errorf("wire.json is %d bytes; keep the vectors small", len(got))
-	}
-}
-
-// firstDiff describes where two texts first differ.
-func firstDiff(want, got []byte) string {
-	wl, gl := strings.Split(string(want), "\n"), strings.Split(string(got), "\n")
-	for i := 0; i < max(len(wl), len(gl)); i++ {
-		var w, g string
-		if i < len(wl) {
-			w = wl[i]
-		}
-		if i < len(gl) {
-			g = gl[i]
-		}
-		if w != g {
-			return fmt.Sprintf("first at line %d:\n  committed: %.200s\n  Go now:    %.200s", i+1, w, g)
-		}
-	}
-	return "in length only"
+	golden.Check(t, wireVectorsPath, got, *update, 150_000, "update webclient/js/wire.js to match")
 }
 
 // TestWireVectorsReplay checks the Go code against every entry of the
