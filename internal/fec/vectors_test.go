@@ -17,88 +17,32 @@ package fec
 
 import (
 	"bytes"
-	"crypto/sha256"
-	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/coopcast/coopcast/internal/golden"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/coopcast/coopcast/internal/golden"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/vectors/fec.json from what the Go code produces now")
 
 var fecVectorsPath = filepath.Join("..", "..", "testdata", "vectors", "fec.json")
 
-// vecPattern is the vectors' deterministic data (the same as
-// internal/wire's and testdata/vectors/vectors.js'): xorshift32 from seed ^
-// 0x9e3779b9, one byte (the top eight bits) per step.
-func vecPattern(seed uint32, n int) []byte {
-	x := seed ^ 0x9e3779b9
-	if x == 0 {
-		x = 1
-	}
-	b := make([]byte, n)
-	for i := range b {
-		x ^= x << 13
-		x ^= x >> 17
-		x ^= x << 5
-		b[i] = byte(x >> 24)
-	}
-	return b
-}
+// The vectors' blobs and data pattern, shared with internal/wire and
+// internal/fec.
+type vecBlob = golden.Blob
 
-// vecBlob is a byte string in the vectors: always its length and SHA-256;
-// the bytes themselves base64 (inline, then Pad zero bytes), or the seed
-// of vecPattern that makes them (generated), or neither (digest only, for
-// large outputs).
-type vecBlob struct {
-	Seed   *uint32 `json:"seed,omitempty"`
-	Len    int     `json:"len"`
-	SHA256 string  `json:"sha256"`
-	B64    string  `json:"b64,omitempty"`
-	Pad    int     `json:"pad,omitempty"`
-}
-
-func vecSum(b []byte) string {
-	s := sha256.Sum256(b)
-	return hex.EncodeToString(s[:])
-}
-
-func vecInline(b []byte) vecBlob {
-	return vecBlob{Len: len(b), SHA256: vecSum(b), B64: base64.StdEncoding.EncodeToString(b)}
-}
-
-func vecDigest(b []byte) vecBlob { return vecBlob{Len: len(b), SHA256: vecSum(b)} }
-
-// bytes returns an inline or generated blob's bytes, checked against its
-// length and hash.
-func (v vecBlob) bytes() ([]byte, error) {
-	var b []byte
-	switch {
-	case v.Seed != nil:
-		b = vecPattern(*v.Seed, v.Len)
-	case v.B64 != "" || v.Len == v.Pad:
-		var err error
-		if b, err = base64.StdEncoding.DecodeString(v.B64); err != nil {
-			return nil, err
-		}
-		b = append(b, make([]byte, v.Pad)...)
-	default:
-		return nil, fmt.Errorf("blob of %d bytes is a digest only", v.Len)
-	}
-	if !v.matches(b) {
-		return nil, fmt.Errorf("blob of %d bytes: got %d bytes with SHA-256 %s, want %s", v.Len, len(b), vecSum(b), v.SHA256)
-	}
-	return b, nil
-}
-
-func (v vecBlob) matches(b []byte) bool { return len(b) == v.Len && vecSum(b) == v.SHA256 }
+var (
+	vecPattern = golden.Pattern
+	vecSum     = golden.Sum
+	vecInline  = golden.Inline
+	vecDigest  = golden.Digest
+)
 
 // inlineMax: shards and chunks up to this many bytes are inline, larger
 // ones generated (chunks) or digest only (shards, outputs).
@@ -319,7 +263,7 @@ func runFECBad(b fecBad) error {
 	shards := make([][]byte, len(b.Shards))
 	for i, s := range b.Shards {
 		if s != nil {
-			if shards[i], err = s.bytes(); err != nil {
+			if shards[i], err = s.Bytes(); err != nil {
 				return fmt.Errorf("vector: %w", err)
 			}
 		}
@@ -364,7 +308,7 @@ func TestFECVectorsReplay(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		chunk, err := fc.Chunk.bytes()
+		chunk, err := fc.Chunk.Bytes()
 		if err != nil {
 			t.Fatalf("%s: %v", fc.Name, err)
 		}
@@ -373,13 +317,13 @@ func TestFECVectorsReplay(t *testing.T) {
 			t.Fatalf("%s: %d shards, %v", fc.Name, len(shards), err)
 		}
 		for i, s := range shards {
-			if !fc.Shards[i].matches(s) {
+			if !fc.Shards[i].Matches(s) {
 				t.Fatalf("%s: shard %d differs", fc.Name, i)
 			}
 		}
 		for _, e := range fc.Erasures {
 			got, err := c.Reconstruct(erase(shards, e.Missing, e.Corrupt), len(chunk))
-			if err != nil || !e.Chunk.matches(got) {
+			if err != nil || !e.Chunk.Matches(got) {
 				t.Fatalf("%s missing %v corrupt %v: reconstruct differs (%v)", fc.Name, e.Missing, e.Corrupt, err)
 			}
 			all := erase(shards, e.Missing, e.Corrupt)
@@ -387,7 +331,7 @@ func TestFECVectorsReplay(t *testing.T) {
 				t.Fatal(err)
 			}
 			for i, s := range all {
-				if !e.Shards[i].matches(s) {
+				if !e.Shards[i].Matches(s) {
 					t.Fatalf("%s missing %v corrupt %v: shard %d regenerated differs", fc.Name, e.Missing, e.Corrupt, i)
 				}
 			}

@@ -19,98 +19,34 @@ package wire
 import (
 	"bytes"
 	"crypto/ed25519"
-	"crypto/sha256"
-	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/coopcast/coopcast/internal/golden"
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/coopcast/coopcast/internal/golden"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/vectors/wire.json from what the Go code produces now")
 
 var wireVectorsPath = filepath.Join("..", "..", "testdata", "vectors", "wire.json")
 
-// vecPattern is the vectors' deterministic data, reproduced by the
-// JavaScript side (testdata/vectors/vectors.js): xorshift32 from seed ^
-// 0x9e3779b9, one byte (the top eight bits) per step.
-func vecPattern(seed uint32, n int) []byte {
-	x := seed ^ 0x9e3779b9
-	if x == 0 {
-		x = 1
-	}
-	b := make([]byte, n)
-	for i := range b {
-		x ^= x << 13
-		x ^= x >> 17
-		x ^= x << 5
-		b[i] = byte(x >> 24)
-	}
-	return b
-}
+// The vectors' blobs and data pattern, shared with internal/wire and
+// internal/fec.
+type vecBlob = golden.Blob
 
-// vecBlob is a byte string in the vectors: always its length and SHA-256;
-// the bytes themselves base64 (inline, then Pad zero bytes), or the seed
-// of vecPattern that makes them (generated), or neither (digest only, for
-// large outputs).
-type vecBlob struct {
-	Seed   *uint32 `json:"seed,omitempty"`
-	Len    int     `json:"len"`
-	SHA256 string  `json:"sha256"`
-	B64    string  `json:"b64,omitempty"`
-	Pad    int     `json:"pad,omitempty"`
-}
-
-func vecSum(b []byte) string {
-	s := sha256.Sum256(b)
-	return hex.EncodeToString(s[:])
-}
-
-func vecGen(seed uint32, n int) (vecBlob, []byte) {
-	b := vecPattern(seed, n)
-	return vecBlob{Seed: &seed, Len: n, SHA256: vecSum(b)}, b
-}
-
-func vecInline(b []byte) vecBlob {
-	return vecBlob{Len: len(b), SHA256: vecSum(b), B64: base64.StdEncoding.EncodeToString(b)}
-}
-
-// vecPadded is b inline up to its trailing zeros, which it counts.
-func vecPadded(b []byte) vecBlob {
-	n := len(bytes.TrimRight(b, "\x00"))
-	return vecBlob{Len: len(b), SHA256: vecSum(b), B64: base64.StdEncoding.EncodeToString(b[:n]), Pad: len(b) - n}
-}
-
-func vecDigest(b []byte) vecBlob { return vecBlob{Len: len(b), SHA256: vecSum(b)} }
-
-// bytes returns an inline or generated blob's bytes, checked against its
-// length and hash.
-func (v vecBlob) bytes() ([]byte, error) {
-	var b []byte
-	switch {
-	case v.Seed != nil:
-		b = vecPattern(*v.Seed, v.Len)
-	case v.B64 != "" || v.Len == v.Pad:
-		var err error
-		if b, err = base64.StdEncoding.DecodeString(v.B64); err != nil {
-			return nil, err
-		}
-		b = append(b, make([]byte, v.Pad)...)
-	default:
-		return nil, fmt.Errorf("blob of %d bytes is a digest only", v.Len)
-	}
-	if !v.matches(b) {
-		return nil, fmt.Errorf("blob of %d bytes: got %d bytes with SHA-256 %s, want %s", v.Len, len(b), vecSum(b), v.SHA256)
-	}
-	return b, nil
-}
-
-func (v vecBlob) matches(b []byte) bool { return len(b) == v.Len && vecSum(b) == v.SHA256 }
+var (
+	vecPattern = golden.Pattern
+	vecSum     = golden.Sum
+	vecInline  = golden.Inline
+	vecDigest  = golden.Digest
+	vecGen     = golden.Gen
+	vecPadded  = golden.Padded
+)
 
 type wireVectors struct {
 	About     string         `json:"about"`
@@ -357,14 +293,14 @@ func mutated(b []byte, f func(b []byte) []byte) []byte { return f(bytes.Clone(b)
 func buildBadVectors(t *testing.T, v *wireVectors) []vecBad {
 	t.Helper()
 	rawOf := func(i int) []byte {
-		b, err := v.Manifests[i].Raw.bytes()
+		b, err := v.Manifests[i].Raw.Bytes()
 		if err != nil {
 			t.Fatal(err)
 		}
 		return b
 	}
 	shardOf := func(i, j int) []byte {
-		b, err := v.Manifests[i].Shards[j].bytes()
+		b, err := v.Manifests[i].Shards[j].Bytes()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -459,7 +395,7 @@ func buildBadVectors(t *testing.T, v *wireVectors) []vecBad {
 		{vecBad{Name: "init signature of 63 bytes", Op: "verify_init", Signature: v.Inits[1].Signature[:126]}, nil, ErrBadSignature},
 		{vecBad{Name: "manifest signature over an init segment", Op: "verify_init", Signature: hex.EncodeToString(m85[sig:])}, nil, ErrBadSignature},
 	}
-	init1, err := v.Inits[1].Init.bytes()
+	init1, err := v.Inits[1].Init.Bytes()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -493,7 +429,7 @@ func runBadVector(v *wireVectors, b vecBad) error {
 	var raw []byte
 	if b.Raw != nil {
 		var err error
-		if raw, err = b.Raw.bytes(); err != nil {
+		if raw, err = b.Raw.Bytes(); err != nil {
 			return fmt.Errorf("vector: %w", err)
 		}
 	}
@@ -512,7 +448,7 @@ func runBadVector(v *wireVectors, b vecBad) error {
 		if b.Manifest == nil || *b.Manifest >= len(v.Manifests) {
 			return nil, errors.New("vector: no manifest")
 		}
-		mr, err := v.Manifests[*b.Manifest].Raw.bytes()
+		mr, err := v.Manifests[*b.Manifest].Raw.Bytes()
 		if err != nil {
 			return nil, fmt.Errorf("vector: %w", err)
 		}
@@ -569,7 +505,7 @@ func runBadVector(v *wireVectors, b vecBad) error {
 			return pass(err)
 		}
 		for _, a := range append(b.Adds, *b.Raw) {
-			ab, err := a.bytes()
+			ab, err := a.Bytes()
 			if err != nil {
 				return fmt.Errorf("vector: %w", err)
 			}
@@ -619,7 +555,7 @@ func TestWireVectorsReplay(t *testing.T) {
 		t.Fatalf("only %d fragment, %d manifest, %d init and %d bad vectors", len(v.Fragments), len(v.Manifests), len(v.Inits), len(v.Bad))
 	}
 	for _, fv := range v.Fragments {
-		data, err := fv.Data.bytes()
+		data, err := fv.Data.Bytes()
 		if err != nil {
 			t.Fatalf("%s: %v", fv.Name, err)
 		}
@@ -630,7 +566,7 @@ func TestWireVectorsReplay(t *testing.T) {
 		}
 		r, _ := NewReassembler(len(data))
 		for i, mv := range fv.Messages {
-			want, err := mv.Msg.bytes()
+			want, err := mv.Msg.Bytes()
 			if err != nil || !bytes.Equal(msgs[i], want) {
 				t.Fatalf("%s: message %d differs (%v)", fv.Name, i, err)
 			}
@@ -647,7 +583,7 @@ func TestWireVectorsReplay(t *testing.T) {
 		}
 	}
 	for _, mv := range v.Manifests {
-		raw, err := mv.Raw.bytes()
+		raw, err := mv.Raw.Bytes()
 		if err != nil {
 			t.Fatalf("%s: %v", mv.Name, err)
 		}
@@ -663,12 +599,12 @@ func TestWireVectorsReplay(t *testing.T) {
 		if err := m.Verify(pub, v.Channel); err != nil {
 			t.Fatalf("%s: %v", mv.Name, err)
 		}
-		if !mv.Signed.matches(signedBytes(v.Channel, m.signed)) || hex.EncodeToString(m.signature) != mv.Signature {
+		if !mv.Signed.Matches(signedBytes(v.Channel, m.signed)) || hex.EncodeToString(m.signature) != mv.Signature {
 			t.Fatalf("%s: signed bytes or signature differ", mv.Name)
 		}
 		shards := make([][]byte, len(mv.Shards))
 		for i, sb := range mv.Shards {
-			if shards[i], err = sb.bytes(); err != nil {
+			if shards[i], err = sb.Bytes(); err != nil {
 				t.Fatalf("%s: %v", mv.Name, err)
 			}
 			if err := m.VerifyShard(i, shards[i]); err != nil {
@@ -681,7 +617,7 @@ func TestWireVectorsReplay(t *testing.T) {
 				flat = append(flat, h[:]...)
 			}
 		}
-		if !mv.Hashes.matches(flat) {
+		if !mv.Hashes.Matches(flat) {
 			t.Fatalf("%s: hashes differ", mv.Name)
 		}
 		again := Manifest{Seq: mv.Seq, Timestamp: mv.Timestamp, DecodeTime: mv.Decode, Duration: mv.Duration, Timescale: mv.Timescale,
@@ -692,12 +628,12 @@ func TestWireVectorsReplay(t *testing.T) {
 		}
 	}
 	for _, iv := range v.Inits {
-		init, err := iv.Init.bytes()
+		init, err := iv.Init.Bytes()
 		if err != nil {
 			t.Fatal(err)
 		}
 		sig, _ := hex.DecodeString(iv.Signature)
-		if err := VerifyInit(pub, v.Channel, init, sig); err != nil || !iv.Signed.matches(initMessage(v.Channel, init)) ||
+		if err := VerifyInit(pub, v.Channel, init, sig); err != nil || !iv.Signed.Matches(initMessage(v.Channel, init)) ||
 			!bytes.Equal(SignInit(ed25519.NewKeyFromSeed(seed), v.Channel, init), sig) {
 			t.Fatalf("%s: %v", iv.Name, err)
 		}
