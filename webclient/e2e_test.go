@@ -350,38 +350,27 @@ func browserSwarm(t *testing.T) {
 	})
 }
 
-type forestNodeView struct {
-	ID       uint64 `json:"id"`
-	Kind     string `json:"kind"`
-	Slots    int    `json:"slots"`
-	Children int    `json:"children"`
-}
-
-type forestView struct {
-	Nodes []forestNodeView `json:"nodes"`
-}
-
-func swarmForest(t *testing.T, base string) forestView {
+func swarmForest(t *testing.T, base string) tracker.ForestSnapshot {
 	t.Helper()
 	r, err := http.Get(base + "/api/v1/channels/" + channelID + "/forest")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer r.Body.Close()
-	var f forestView
+	var f tracker.ForestSnapshot
 	if err := json.NewDecoder(r.Body).Decode(&f); err != nil {
 		t.Fatal(err)
 	}
 	return f
 }
 
-func forestNode(t *testing.T, base string, id uint64) (forestNodeView, bool) {
+func forestNode(t *testing.T, base string, id uint64) (tracker.ForestNode, bool) {
 	for _, n := range swarmForest(t, base).Nodes {
 		if n.ID == id {
 			return n, true
 		}
 	}
-	return forestNodeView{}, false
+	return tracker.ForestNode{}, false
 }
 
 // screenshots saves the watch page and the dashboard as PNGs in dir.
