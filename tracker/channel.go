@@ -29,20 +29,24 @@ type channel struct {
 	// each client sees its assignments in the forest's order. It guards
 	// every field below, and each member client's kids. Lock order:
 	// Server.mu, then channel.mu, then client.closeMu.
-	mu           sync.Mutex
-	retired      bool // removed from the server: refuses new clients
-	f            *forest.Forest
-	origin       *client
-	peers        map[forest.PeerID]*client
-	reports      map[forest.PeerID]PeerReport
-	recent       map[pair]time.Time // recently linked pairs, for signaling
-	complaints   map[forest.PeerID]map[forest.PeerID]time.Time
-	restoreUntil time.Time
-	settled      bool
-	joins        uint64
-	leaves       uint64
-	repairs      uint64
-	originGone   time.Time
+	mu       sync.Mutex
+	retired  bool // removed from the server: refuses new clients
+	f        *forest.Forest
+	origin   *client
+	peers    map[forest.PeerID]*client
+	reports  map[forest.PeerID]PeerReport
+	recent   map[pair]time.Time  // recently linked pairs, for signaling
+	handoffs map[edgeKey]handoff // make-before-break moves under way
+	// handoffsStarted, handoffsDone (the new edge delivered) and
+	// handoffsExpired (it did not in handoffTimeout) count the moves.
+	handoffsStarted, handoffsDone, handoffsExpired uint64
+	complaints                                     map[forest.PeerID]map[forest.PeerID]time.Time
+	restoreUntil                                   time.Time
+	settled                                        bool
+	joins                                          uint64
+	leaves                                         uint64
+	repairs                                        uint64
+	originGone                                     time.Time
 }
 
 type pair struct{ a, b forest.PeerID }
@@ -71,7 +75,7 @@ func newChannel(s *Server, id string, trees, k int, bitrate int64, key, fallback
 		stripeRate: (bitrate + int64(k) - 1) / int64(k),
 		publicKey:  key, fallbackURL: fallback, created: now,
 		f: f, peers: make(map[forest.PeerID]*client), reports: make(map[forest.PeerID]PeerReport),
-		recent: make(map[pair]time.Time), complaints: make(map[forest.PeerID]map[forest.PeerID]time.Time),
+		recent: make(map[pair]time.Time), handoffs: make(map[edgeKey]handoff), complaints: make(map[forest.PeerID]map[forest.PeerID]time.Time),
 		restoreUntil: now.Add(s.cfg.RestoreWindow),
 	}, nil
 }
@@ -285,6 +289,7 @@ func (ch *channel) removeLocked(c *client) {
 	delete(ch.peers, c.id)
 	delete(ch.reports, c.id)
 	delete(ch.complaints, c.id)
+	ch.dropHandoffsLocked(c.id)
 	ds, err := ch.f.Leave(c.id)
 	if err != nil {
 		ch.srv.log.Error("forest leave", "channel", ch.id, "peer", c.id, "err", err)
@@ -297,17 +302,41 @@ func (ch *channel) removeLocked(c *client) {
 }
 
 // apply turns forest decisions into messages. repair marks decisions that
-// repair damage (a departure, a complaint), counted as repairs.
+// repair damage (a departure, a complaint), counted as repairs. Moves of
+// a peer whose old parent is still connected are made before they break
+// (see handoff.go).
 func (ch *channel) apply(ds []forest.Decision, repair bool) {
+	ch.applyWith(ds, repair, true)
+}
+
+// applyWith is apply; makeBeforeBreak false cuts every old edge at once
+// (the old parent sent corrupt data: nothing more is taken from it).
+func (ch *channel) applyWith(ds []forest.Decision, repair, makeBeforeBreak bool) {
 	now := time.Now()
-	for _, d := range ds {
+	var moves map[edgeKey]int
+	if makeBeforeBreak {
+		moves = movesIn(ds)
+	}
+	var keep map[edgeKey]forest.PeerID // moves under way in this batch: the old parent
+	for i, d := range ds {
 		tree := intp(d.Tree)
+		k := edgeKey{d.Peer, d.Tree}
+		if h, ok := ch.handoffs[k]; ok {
+			ch.releaseOldLocked(k, h) // a newer change to the edge ends an older handoff
+		}
 		switch d.Op {
 		case forest.Attach:
 			ch.recent[mkpair(d.Peer, d.Parent)] = now.Add(signalGrace)
 			child, parent := ch.client(d.Peer), ch.client(d.Parent)
+			msg := Message{Type: TypeAssignParent, Tree: tree, Parent: uint64(d.Parent), PeerKind: ch.kindOf(d.Parent)}
+			if old, ok := keep[k]; ok {
+				o := uint64(old)
+				msg.Keep = &o
+				ch.handoffs[k] = handoff{old: old, new: d.Parent, until: now.Add(handoffTimeout)}
+				ch.handoffsStarted++
+			}
 			if child != nil {
-				child.send(Message{Type: TypeAssignParent, Tree: tree, Parent: uint64(d.Parent), PeerKind: ch.kindOf(d.Parent)})
+				child.send(msg)
 			}
 			if parent != nil && child != nil {
 				ch.tell(parent, Message{Type: TypeAssignChild, Tree: tree, Child: uint64(d.Peer), PeerKind: child.kind.String()})
@@ -318,6 +347,15 @@ func (ch *channel) apply(ds []forest.Decision, repair bool) {
 			}
 		case forest.Detach:
 			ch.recent[mkpair(d.Peer, d.Parent)] = now.Add(signalGrace)
+			if j, ok := moves[k]; ok && j == i && ch.client(d.Parent) != nil && ch.client(d.Peer) != nil {
+				// A move: the old parent keeps feeding until the new edge
+				// delivers; both hear of it then.
+				if keep == nil {
+					keep = map[edgeKey]forest.PeerID{}
+				}
+				keep[k] = d.Parent
+				continue
+			}
 			if parent := ch.client(d.Parent); parent != nil {
 				ch.tell(parent, Message{Type: TypeRemoveChild, Tree: tree, Child: uint64(d.Peer)})
 			}
@@ -403,7 +441,7 @@ func (ch *channel) complain(c *client, m Message) {
 		ch.srv.log.Error("forest complain", "err", err)
 		return
 	}
-	ch.apply(ds, true)
+	ch.applyWith(ds, true, m.Reason != "corrupt")
 	// Only corrupt data counts against a parent: a parent can be silent
 	// because its own parent is (a starved subtree during a flash crowd),
 	// and demoting it for that would throw away capacity exactly when it is
@@ -429,7 +467,7 @@ func (ch *channel) complain(c *client, m Message) {
 		delete(ch.complaints, parent)
 		ds, err := ch.f.SetSlots(parent, 0)
 		if err == nil {
-			ch.apply(ds, true)
+			ch.applyWith(ds, true, false)
 		}
 	}
 	ch.gauges()
@@ -474,6 +512,7 @@ func (ch *channel) sweep(now time.Time) bool {
 		ch.removeLocked(c)
 		c.kill(websocket.StatusPolicyViolation, "missed heartbeats")
 	}
+	ch.expireHandoffsLocked(now)
 	if !ch.settled && now.After(ch.restoreUntil) {
 		ch.settled = true
 		ch.apply(ch.f.Settle(), true)
@@ -511,27 +550,32 @@ func (ch *channel) retire() bool {
 
 // ChannelStats is the JSON of /api/v1/channels/{id}/stats.
 type ChannelStats struct {
-	Channel        string  `json:"channel"`
-	Origin         bool    `json:"origin_connected"`
-	Trees          int     `json:"trees"`
-	K              int     `json:"k"`
-	Bitrate        int64   `json:"bitrate"`
-	Media          *Media  `json:"media,omitempty"`
-	StripeRate     int64   `json:"stripe_bps"`
-	Peers          int     `json:"peers"`
-	Joins          uint64  `json:"joins"`
-	Leaves         uint64  `json:"leaves"`
-	Repairs        uint64  `json:"repairs"`
-	MaxDepth       []int   `json:"max_depth"`
-	FallbackPeers  int     `json:"fallback_peers"`
-	Fallbacks      []int   `json:"fallbacks"`
-	Borrowed       int     `json:"borrowed_edges"`
-	OriginChildren []int   `json:"origin_children"`
-	RelayBytes     uint64  `json:"relay_bytes"`
-	BytesFromPeers uint64  `json:"bytes_from_peers"`
-	BytesFromOrig  uint64  `json:"bytes_from_origin"`
-	Continuity     float64 `json:"continuity"`
-	UptimeSeconds  float64 `json:"uptime_s"`
+	Channel    string `json:"channel"`
+	Origin     bool   `json:"origin_connected"`
+	Trees      int    `json:"trees"`
+	K          int    `json:"k"`
+	Bitrate    int64  `json:"bitrate"`
+	Media      *Media `json:"media,omitempty"`
+	StripeRate int64  `json:"stripe_bps"`
+	Peers      int    `json:"peers"`
+	Joins      uint64 `json:"joins"`
+	Leaves     uint64 `json:"leaves"`
+	Repairs    uint64 `json:"repairs"`
+	// Handoffs counts make-before-break moves: started, done (the new
+	// edge delivered before the old one was cut) and expired.
+	Handoffs        uint64  `json:"handoffs"`
+	HandoffsDone    uint64  `json:"handoffs_done"`
+	HandoffsExpired uint64  `json:"handoffs_expired"`
+	MaxDepth        []int   `json:"max_depth"`
+	FallbackPeers   int     `json:"fallback_peers"`
+	Fallbacks       []int   `json:"fallbacks"`
+	Borrowed        int     `json:"borrowed_edges"`
+	OriginChildren  []int   `json:"origin_children"`
+	RelayBytes      uint64  `json:"relay_bytes"`
+	BytesFromPeers  uint64  `json:"bytes_from_peers"`
+	BytesFromOrig   uint64  `json:"bytes_from_origin"`
+	Continuity      float64 `json:"continuity"`
+	UptimeSeconds   float64 `json:"uptime_s"`
 }
 
 func (ch *channel) stats() ChannelStats {
@@ -541,6 +585,7 @@ func (ch *channel) stats() ChannelStats {
 	s := ChannelStats{
 		Channel: ch.id, Origin: ch.origin != nil, Trees: ch.trees, K: ch.k, Bitrate: ch.bitrate, StripeRate: ch.stripeRate, Media: ch.media,
 		Peers: st.Peers, Joins: ch.joins, Leaves: ch.leaves, Repairs: ch.repairs,
+		Handoffs: ch.handoffsStarted, HandoffsDone: ch.handoffsDone, HandoffsExpired: ch.handoffsExpired,
 		MaxDepth: st.MaxDepth, FallbackPeers: st.FallbackPeers, Fallbacks: st.Fallbacks, Borrowed: st.Borrowed,
 		OriginChildren: st.OriginChildren, UptimeSeconds: time.Since(ch.created).Seconds(),
 	}

@@ -77,6 +77,10 @@ type tclient struct {
 	// "" if the connection ended without one.
 	closeCode   websocket.StatusCode
 	closeReason string
+	// holdEdges: do not answer a make-before-break move with edge-open at
+	// once (as a peer whose new link delivers at once would); a test
+	// sends it when it wants.
+	holdEdges bool
 }
 
 func dial(t testing.TB, base string, header http.Header) (*tclient, *http.Response, error) {
@@ -149,6 +153,9 @@ func (c *tclient) readLoop() {
 		}
 		c.mu.Lock()
 		c.all = append(c.all, m)
+		if m.Type == TypeAssignParent && m.Keep != nil && !c.holdEdges {
+			go c.send(Message{Type: TypeEdgeOpen, Tree: m.Tree, Parent: m.Parent})
+		}
 		switch m.Type {
 		case TypeWelcome:
 			c.welcome, c.id = &m, m.PeerID
@@ -250,10 +257,17 @@ func publish(t testing.TB, base, channel string) *tclient {
 
 func join(t testing.TB, base, channel string, uploadKbps int64) *tclient {
 	t.Helper()
+	return joinWith(t, base, channel, uploadKbps, false)
+}
+
+// joinWith is join; holdEdges sets tclient.holdEdges.
+func joinWith(t testing.TB, base, channel string, uploadKbps int64, holdEdges bool) *tclient {
+	t.Helper()
 	c, _, err := dial(t, base, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
+	c.holdEdges = holdEdges
 	if err := c.send(Message{Type: TypeJoin, Channel: channel, Kind: "native", UploadKbps: uploadKbps}); err != nil {
 		t.Fatal(err)
 	}

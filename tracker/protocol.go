@@ -19,6 +19,9 @@ const (
 	TypeComplaint = "complaint"
 	TypeReport    = "report"
 	TypeLeave     = "leave"
+	// TypeEdgeOpen: a moved child's new parent in a tree delivers; the
+	// tracker then releases the old parent it kept feeding meanwhile.
+	TypeEdgeOpen = "edge-open"
 	// tracker → client
 	TypeWelcome      = "welcome"
 	TypePublished    = "published"
@@ -68,6 +71,11 @@ type Message struct {
 	URL      string `json:"url,omitempty"`
 	// complaint: "silent" (default) or "corrupt"
 	Reason string `json:"reason,omitempty"`
+	// assign-parent: make-before-break. The child keeps taking this tree
+	// from Keep, its former parent (which keeps feeding it), until the
+	// new parent delivers; then it sends edge-open. Absent: the former
+	// parent, if any, is gone.
+	Keep *uint64 `json:"keep,omitempty"`
 
 	// signal
 	To        uint64                     `json:"to,omitempty"`
@@ -153,6 +161,10 @@ func decodeMessage(b []byte) (Message, error) {
 		}
 		if m.Reason != "" && m.Reason != "silent" && m.Reason != "corrupt" {
 			return m, fmt.Errorf("%w: complaint reason must be \"silent\" or \"corrupt\", got %q", errBadMessage, m.Reason)
+		}
+	case TypeEdgeOpen:
+		if m.Tree == nil {
+			return m, fmt.Errorf("%w: edge-open needs a tree", errBadMessage)
 		}
 	case TypeReport:
 		if m.Stats == nil {

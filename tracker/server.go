@@ -367,6 +367,8 @@ func (s *Server) handle(c *client, m Message) string {
 		c.ch.signal(c, m)
 	case TypeComplaint:
 		c.ch.complain(c, m)
+	case TypeEdgeOpen:
+		c.ch.edgeOpen(c, m)
 	case TypeReport:
 		c.ch.report(c, *m.Stats)
 	case TypeLeave:

@@ -42,6 +42,54 @@ func (m *Member) Trees() []TreeState {
 	return out
 }
 
+// Accepts reports whether data of tree may come from the neighbour from:
+// its parent in that tree, or the former parent a make-before-break move
+// keeps feeding us. Anyone else's data is unasked for and dropped, so a
+// neighbour cannot push a tree it does not carry for us. Lock-free: it
+// runs for every message.
+func (m *Member) Accepts(tree int, from forest.PeerID) bool {
+	v := m.senders.Load()
+	if v == nil || tree < 0 || tree >= len(*v) {
+		return false
+	}
+	s := (*v)[tree]
+	return (s.hasParent && s.parent == from) || (s.hasDrain && s.drain == from)
+}
+
+// AcceptsAny reports whether from feeds us in some tree: manifests (sent
+// down every tree) may come from any of our parents.
+func (m *Member) AcceptsAny(from forest.PeerID) bool {
+	v := m.senders.Load()
+	if v == nil {
+		return false
+	}
+	for _, s := range *v {
+		if (s.hasParent && s.parent == from) || (s.hasDrain && s.drain == from) {
+			return true
+		}
+	}
+	return false
+}
+
+// Delivered tells the Member that verified data of tree came from from.
+// When it is the new parent of a make-before-break move, the move is
+// done: the former parent is released and the tracker told (edge-open).
+// Cheap when no move is under way: it runs for every message.
+func (m *Member) Delivered(tree int, from forest.PeerID) {
+	if tree < 0 || tree >= 64 || m.draining.Load()&(1<<tree) == 0 {
+		return
+	}
+	m.mu.Lock()
+	if m.closed || tree >= m.trees || !m.hasDrain[tree] || !m.hasParent[tree] || m.parents[tree] != from {
+		m.mu.Unlock()
+		return
+	}
+	m.dropDrainLocked(tree)
+	m.publishSendersLocked()
+	m.mu.Unlock()
+	m.send(tracker.Message{Type: tracker.TypeEdgeOpen, Tree: &tree, Parent: uint64(from)})
+}
+
 // FallbackURL is the origin's HTTP fallback base URL.
 func (m *Member) FallbackURL() string {
 	m.mu.Lock()

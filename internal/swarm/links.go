@@ -65,29 +65,62 @@ func (m *Member) assign(msg tracker.Message) {
 	bit := uint64(1) << tree
 	switch msg.Type {
 	case tracker.TypeAssignParent:
-		// A new parent with no remove-parent first means the old one is
-		// gone (it failed or left): a repair. Moves say remove-parent.
-		if m.hasParent[tree] {
-			m.lostAt[tree] = time.Now()
-		} else {
-			m.lostAt[tree] = time.Time{}
-		}
-		m.dropParentLocked(tree)
 		p := forest.PeerID(msg.Parent)
+		keep := msg.Keep != nil && m.hasParent[tree] && m.parents[tree] != p
+		switch {
+		case keep && m.parents[tree] == forest.PeerID(*msg.Keep):
+			// Make-before-break: the parent we have becomes the drain.
+			m.dropDrainLocked(tree)
+			m.startDrainLocked(tree, m.parents[tree])
+			m.lostAt[tree] = time.Time{}
+		case msg.Keep != nil && m.hasDrain[tree] && m.drain[tree] == forest.PeerID(*msg.Keep):
+			// Moved again before the new edge delivered: keep the drain.
+			m.dropParentLocked(tree)
+			m.lostAt[tree] = time.Time{}
+		case msg.Keep != nil:
+			m.dropDrainLocked(tree)
+			m.dropParentLocked(tree)
+			m.lostAt[tree] = time.Time{}
+		default:
+			// A new parent with no remove-parent first and nothing to
+			// keep means the old one is gone (it failed or left): a
+			// repair. Moves say keep (or remove-parent).
+			if m.hasParent[tree] && m.parents[tree] != p {
+				m.lostAt[tree] = time.Now()
+			} else if !m.hasParent[tree] {
+				m.lostAt[tree] = time.Time{}
+			}
+			m.dropDrainLocked(tree)
+			m.dropParentLocked(tree)
+		}
+		if m.hasParent[tree] && m.parents[tree] != p {
+			// The parent we had became the drain above: unlink it as parent.
+			if n := m.nbrs[m.parents[tree]]; n != nil {
+				n.parentOf &^= bit
+			}
+			m.hasParent[tree] = false
+		}
 		m.parents[tree], m.hasParent[tree], m.fallback[tree] = p, true, false
 		n := m.neighbourLocked(p, msg.PeerKind)
 		n.parentOf |= bit
 		m.ensureLinkLocked(n)
+		m.publishSendersLocked()
 	case tracker.TypeRemoveParent:
-		if m.hasParent[tree] && m.parents[tree] == forest.PeerID(msg.Parent) {
+		switch {
+		case m.hasParent[tree] && m.parents[tree] == forest.PeerID(msg.Parent):
 			m.dropParentLocked(tree)
+		case m.hasDrain[tree] && m.drain[tree] == forest.PeerID(msg.Parent):
+			m.dropDrainLocked(tree)
 		}
+		m.publishSendersLocked()
 	case tracker.TypeFallback:
+		m.dropDrainLocked(tree)
 		m.dropParentLocked(tree)
 		m.fallback[tree] = true
 		if msg.URL != "" {
 			m.fbURL = msg.URL
 		}
+		m.publishSendersLocked()
 	case tracker.TypeAssignChild:
 		n := m.neighbourLocked(forest.PeerID(msg.Child), msg.PeerKind)
 		n.childOf |= bit
@@ -103,6 +136,61 @@ func (m *Member) assign(msg tracker.Message) {
 			m.releaseLocked(n)
 		}
 	}
+}
+
+// startDrainLocked makes old the tree's drain: it keeps feeding us until
+// the new parent delivers (Delivered), or drainTimeout passes.
+func (m *Member) startDrainLocked(tree int, old forest.PeerID) {
+	n := m.nbrs[old]
+	if n == nil {
+		return
+	}
+	n.drainOf |= 1 << tree
+	m.drain[tree], m.hasDrain[tree] = old, true
+	m.draining.Or(1 << tree)
+	m.drainGen++
+	gen := m.drainGen
+	time.AfterFunc(drainTimeout, func() {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		if !m.closed && m.drainGen == gen && m.hasDrain[tree] && m.drain[tree] == old {
+			m.dropDrainLocked(tree)
+			m.publishSendersLocked()
+		}
+	})
+}
+
+// dropDrainLocked stops taking the tree from its former parent.
+func (m *Member) dropDrainLocked(tree int) {
+	if !m.hasDrain[tree] {
+		return
+	}
+	m.hasDrain[tree] = false
+	m.draining.And(^uint64(1 << tree))
+	if n := m.nbrs[m.drain[tree]]; n != nil {
+		n.drainOf &^= 1 << tree
+		m.releaseLocked(n)
+	}
+	m.drain[tree] = 0
+}
+
+// drainTimeout bounds a drain on our side; the tracker releases the old
+// parent on its side after the same time (tracker's handoffTimeout).
+const drainTimeout = 6 * time.Second
+
+// treeSenders is who may send us one tree's data.
+type treeSenders struct {
+	parent, drain       forest.PeerID
+	hasParent, hasDrain bool
+}
+
+// publishSendersLocked refreshes the lock-free copy of who may send what.
+func (m *Member) publishSendersLocked() {
+	v := make([]treeSenders, m.trees)
+	for i := range v {
+		v[i] = treeSenders{parent: m.parents[i], hasParent: m.hasParent[i], drain: m.drain[i], hasDrain: m.hasDrain[i]}
+	}
+	m.senders.Store(&v)
 }
 
 func (m *Member) dropParentLocked(tree int) {
@@ -136,12 +224,12 @@ func (m *Member) rebuildChildrenLocked(tree int) {
 // releaseLocked closes the link to a peer we no longer share a tree with,
 // after linkGrace, unless it is paired with us again by then.
 func (m *Member) releaseLocked(n *neighbour) {
-	if n.parentOf != 0 || n.childOf != 0 {
+	if n.parentOf|n.childOf|n.drainOf != 0 {
 		return
 	}
 	time.AfterFunc(linkGrace, func() {
 		m.mu.Lock()
-		if m.nbrs[n.id] != n || n.parentOf != 0 || n.childOf != 0 {
+		if m.nbrs[n.id] != n || n.parentOf|n.childOf|n.drainOf != 0 {
 			m.mu.Unlock()
 			return
 		}
@@ -258,7 +346,7 @@ func (m *Member) install(n *neighbour, link *rtc.Link) {
 		}
 		n.d.opened.Store(0)
 		m.log.Info("link to neighbour lost", "peer", n.id)
-		if m.nbrs[n.id] == n && (n.parentOf != 0 || n.childOf != 0) {
+		if m.nbrs[n.id] == n && n.parentOf|n.childOf|n.drainOf != 0 {
 			// Still paired: try again (the lower id re-offers).
 			time.AfterFunc(time.Second, func() {
 				m.mu.Lock()
@@ -276,7 +364,7 @@ func (m *Member) install(n *neighbour, link *rtc.Link) {
 func (m *Member) onSignal(from forest.PeerID, s rtc.Signal, attempt uint64) {
 	m.mu.Lock()
 	n := m.nbrs[from]
-	if m.closed || n == nil || n.parentOf|n.childOf == 0 {
+	if m.closed || n == nil || n.parentOf|n.childOf|n.drainOf == 0 {
 		// The tracker pairs two peers before either signals, and tells
 		// this side first: a signal from anyone else is stale.
 		m.mu.Unlock()

@@ -88,10 +88,21 @@ type Member struct {
 	hasParent []bool
 	fallback  []bool
 	lostAt    []time.Time // per tree: when the last parent was lost, if the current one replaced it
-	fbURL     string
-	nbrs      map[forest.PeerID]*neighbour
-	kids      atomic.Pointer[[][]*neighbour] // per tree; replaced whole, never changed in place
-	closed    bool
+	// drain, hasDrain: per tree, the former parent a make-before-break
+	// move keeps us taking the tree from until the new parent delivers;
+	// drainGen tells a drain's local timeout apart from a later one's.
+	drain    []forest.PeerID
+	hasDrain []bool
+	drainGen uint64
+	fbURL    string
+	nbrs     map[forest.PeerID]*neighbour
+	kids     atomic.Pointer[[][]*neighbour] // per tree; replaced whole, never changed in place
+	// senders is, per tree, who may send us that tree's data (parent and
+	// draining former parent), for the data path without the lock;
+	// replaced whole. draining has a bit per tree with a drain.
+	senders  atomic.Pointer[[]treeSenders]
+	draining atomic.Uint64
+	closed   bool
 
 	retiredRelay   atomic.Uint64 // relay counters of neighbours gone
 	retiredDropped atomic.Uint64
@@ -110,6 +121,7 @@ type neighbour struct {
 	d        *nbr
 	queue    *relay.Queue
 	parentOf uint64 // bitmask of trees where it is our parent
+	drainOf  uint64 // bitmask of trees where it is our former parent, still feeding us
 	childOf  uint64 // bitmask of trees where it is our child
 	dialing  bool
 	// Link attempts (see tracker.Message.Link): gen is our dial under
@@ -328,6 +340,9 @@ func (m *Member) handle(ctx context.Context, msg tracker.Message) error {
 			m.hasParent = make([]bool, msg.Trees)
 			m.fallback = make([]bool, msg.Trees)
 			m.lostAt = make([]time.Time, msg.Trees)
+			m.drain = make([]forest.PeerID, msg.Trees)
+			m.hasDrain = make([]bool, msg.Trees)
+			m.publishSendersLocked()
 			empty := make([][]*neighbour, msg.Trees)
 			m.kids.Store(&empty)
 		}
