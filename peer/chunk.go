@@ -15,7 +15,7 @@ type chunk struct {
 	seq      uint32
 	man      *wire.Manifest
 	rawMan   []byte
-	pending  [][]byte // fragments that came before the manifest
+	pending  []pendingFrag // fragments that came before the manifest
 	reasm    []*wire.Reassembler
 	got      [][]bool // per shard, per fragment: seen
 	shards   [][]byte // verified, complete shards
@@ -26,15 +26,27 @@ type chunk struct {
 	fetching []bool // per shard: an HTTP fetch is under way
 }
 
+// pendingFrag is a fragment that came before its chunk's manifest, with
+// its sender: once the manifest comes, a bad one is blamed on who sent it.
+type pendingFrag struct {
+	from forest.PeerID
+	raw  []byte
+}
+
 // Limits on what an unverified sender can make the peer hold.
 const (
 	window         = 64 // chunks kept around the newest
 	maxPendingFrag = 64 // fragments held per chunk before its manifest
+	// maxUnknown bounds the chunks held before the first manifest, when
+	// there is no live edge yet to measure a window from.
+	maxUnknown = 8
 )
 
 // chunkLocked returns the state for seq, creating it if seq is plausible:
-// within the window around the newest chunk. p.mu held.
-func (p *Peer) chunkLocked(seq uint32) *chunk {
+// within the window around the newest chunk. Before the first manifest
+// only a few chunks are held for fragments; a verified manifest always
+// gets its chunk. p.mu held.
+func (p *Peer) chunkLocked(seq uint32, verified bool) *chunk {
 	if c := p.chunks[seq]; c != nil {
 		return c
 	}
@@ -43,6 +55,9 @@ func (p *Peer) chunkLocked(seq uint32) *chunk {
 	}
 	if p.started && int32(seq-p.next) < 0 {
 		return nil // already played or skipped
+	}
+	if !p.haveAny && !verified && len(p.chunks) >= maxUnknown {
+		return nil
 	}
 	c := &chunk{seq: seq}
 	p.chunks[seq] = c
@@ -57,12 +72,27 @@ func (p *Peer) receive(from forest.PeerID, b []byte, viaHTTP bool) {
 	}
 	switch b[1] {
 	case wire.TypeManifest:
+		if !viaHTTP && !p.member.AcceptsAny(from) {
+			p.unasked(from)
+			return
+		}
 		p.onManifest(from, b, viaHTTP)
 	case wire.TypeFragment:
 		p.onFragment(from, b)
 	default:
 		p.bad(from, -1, "unknown message type")
 	}
+}
+
+// unasked drops data from a neighbour that does not feed us what it sent:
+// only a tree's parent (or the former parent of a move under way) may
+// send that tree's data, so a neighbour cannot make us hold, verify or
+// relay what we never asked it for, nor make us blame an honest parent.
+func (p *Peer) unasked(from forest.PeerID) {
+	p.mu.Lock()
+	p.st.unasked++
+	p.mu.Unlock()
+	p.log.Debug("dropped data from a neighbour that does not feed us", "from", from)
 }
 
 // bad counts a message that failed checks and, when it came from a parent,
@@ -113,7 +143,7 @@ func (p *Peer) onManifest(from forest.PeerID, raw []byte, viaHTTP bool) {
 		p.bad(from, -1, "manifest: "+err.Error())
 		return
 	}
-	c := p.chunkLocked(m.Seq)
+	c := p.chunkLocked(m.Seq, true)
 	if c == nil || c.man != nil {
 		p.mu.Unlock()
 		return
@@ -149,7 +179,7 @@ func (p *Peer) onManifest(from forest.PeerID, raw []byte, viaHTTP bool) {
 		p.member.Fanout(i, m.Seq, c.rawMan)
 	}
 	for _, f := range pend {
-		p.onFragment(from, f)
+		p.onFragment(f.from, f.raw)
 	}
 }
 
@@ -159,15 +189,19 @@ func (p *Peer) onFragment(from forest.PeerID, raw []byte) {
 		p.bad(from, -1, "fragment: "+err.Error())
 		return
 	}
+	if !p.member.Accepts(int(f.Shard), from) {
+		p.unasked(from)
+		return
+	}
 	p.mu.Lock()
-	c := p.chunkLocked(f.Seq)
+	c := p.chunkLocked(f.Seq, false)
 	if c == nil {
 		p.mu.Unlock()
 		return
 	}
 	if c.man == nil {
 		if len(c.pending) < maxPendingFrag {
-			c.pending = append(c.pending, append([]byte(nil), raw...))
+			c.pending = append(c.pending, pendingFrag{from, append([]byte(nil), raw...)})
 		}
 		p.mu.Unlock()
 		return
@@ -178,6 +212,7 @@ func (p *Peer) onFragment(from forest.PeerID, raw []byte) {
 		return
 	}
 	tree := int(f.Shard)
+	p.member.Delivered(tree, from)
 	idx := int(f.Offset) / wire.MaxPayload
 	if c.got[tree] == nil {
 		c.got[tree] = make([]bool, (int(c.man.ShardSize)+wire.MaxPayload-1)/wire.MaxPayload)

@@ -21,6 +21,7 @@ type stats struct {
 	bytesFromOrigin uint64
 	bytesFromPeers  uint64
 	badMessages     uint64
+	unasked         uint64 // data from neighbours that do not feed us that tree
 	regenerated     uint64
 	httpFetches     uint64
 	complaints      uint64
@@ -43,9 +44,12 @@ type Report struct {
 	RelayDropped    uint64  `json:"relay_dropped_bytes"`
 	Children        int     `json:"children"`
 	BadMessages     uint64  `json:"bad_messages"`
-	Regenerated     uint64  `json:"regenerated_shards"`
-	HTTPFetches     uint64  `json:"http_fetches"`
-	Complaints      uint64  `json:"complaints"`
+	// Unasked counts messages dropped because their sender does not feed
+	// this peer the tree they belong to.
+	Unasked     uint64 `json:"unasked_messages"`
+	Regenerated uint64 `json:"regenerated_shards"`
+	HTTPFetches uint64 `json:"http_fetches"`
+	Complaints  uint64 `json:"complaints"`
 	// RepairMS lists, per parent replacement, ms until the new parent's
 	// first data.
 	RepairMS []float64 `json:"repair_ms,omitempty"`
@@ -66,7 +70,7 @@ func (p *Peer) Report() Report {
 		PeerID: uint64(p.member.ID()), ChunksPlayed: s.played, ChunksMissed: s.missed, ChunksRebuilt: s.rebuilt,
 		BytesFromOrigin: s.bytesFromOrigin, BytesFromPeers: s.bytesFromPeers, RelayBytes: sent, RelayDropped: dropped,
 		Children: children, BadMessages: s.badMessages, Regenerated: s.regenerated, HTTPFetches: s.httpFetches, Complaints: s.complaints,
-		StartupMS: ms(s.startup), Continuity: 1,
+		Unasked: s.unasked, StartupMS: ms(s.startup), Continuity: 1,
 	}
 	if due := s.played + s.missed; due > 0 {
 		r.Continuity = float64(s.onTime) / float64(due)
