@@ -252,6 +252,7 @@ class App {
       parents: sw ? sw.trees().map((t) => ({ tree: t.tree, peerId: t.parent, kind: t.hasParent ? t.parentKind : (t.fallback ? 'http' : ''), open: t.openSince > 0 })) : [],
       latency_ms: lat.length ? Math.round(lat[Math.floor(lat.length / 2)]) : 0,
       bad_messages: s ? s.st.badMessages : 0,
+      unasked_messages: s ? s.st.unasked : 0,
       http_fetches: s ? s.st.httpFetches : 0,
       decode_errors: this.player.decodeErrors,
       stalls: this.player.stalls,

@@ -12,6 +12,8 @@ import { ReedSolomon } from './rs.js';
 export const WINDOW = 64;
 /** Fragments held per chunk before its manifest came. */
 const MAX_PENDING = 64;
+/** Chunks held for fragments before the first manifest, when there is no live edge to measure a window from. */
+const MAX_UNKNOWN = 8;
 /** A new parent's link may take this long to open before its tree counts as stalled. */
 const REPLACE_GRACE_MS = 1000;
 /** A parent whose link has not opened within this is reported. */
@@ -20,7 +22,9 @@ const LINK_TIMEOUT_MS = 6000;
 /**
  * @typedef {{tree: number, parent: number, hasParent: boolean, fallback: boolean, lostAt: number, openSince: number, children: number}} TreeState
  * @typedef {{fanout(tree: number, seq: number, msg: Uint8Array): void, sendTo(id: number, seq: number, msg: Uint8Array): void,
- *   trees(): TreeState[], complain(tree: number, reason: 'silent'|'corrupt'): void}} Relay
+ *   trees(): TreeState[], complain(tree: number, reason: 'silent'|'corrupt'): void,
+ *   accepts(tree: number, from: number): boolean, acceptsAny(from: number): boolean,
+ *   delivered(tree: number, from: number): void}} Relay
  * @typedef {{seq: number, shard: number, whole: boolean, manifest: boolean, shards: number[]}} FetchJob
  * @typedef {{seq: number, data: Uint8Array, keyframe: boolean, end: boolean}} Playable
  */
@@ -31,7 +35,7 @@ class Chunk {
     this.seq = seq;
     /** @type {any} */ this.man = null;
     /** @type {Uint8Array|null} */ this.rawMan = null;
-    /** @type {Uint8Array[]} */ this.pending = [];
+    /** fragments that came before the manifest, with their sender @type {{from: number, raw: Uint8Array}[]} */ this.pending = [];
     /** @type {(Uint8Array|null)[]} */ this.shards = [];
     /** @type {(Uint8Array|null)[]} */ this.building = [];
     /** @type {Uint8Array[]} */ this.got = [];
@@ -109,7 +113,7 @@ export class Stream {
     this.knownParents = new Map();
     this.st = {
       bytesFromOrigin: 0, bytesFromPeers: 0, badMessages: 0, rebuilt: 0, regenerated: 0,
-      played: 0, onTime: 0, missed: 0, startupMs: -1, httpFetches: 0, complaints: 0,
+      played: 0, onTime: 0, missed: 0, startupMs: -1, httpFetches: 0, complaints: 0, unasked: 0,
       /** @type {number[]} */ latency: [], /** @type {number[]} */ repairs: [],
       /** bytes received per sender id (0: the origin, by tree or HTTP) @type {Map<number, number>} */ from: new Map(),
     };
@@ -120,12 +124,18 @@ export class Stream {
     return c.man.timestamp / 1000 + this.offsetMs + this.playoutMs;
   }
 
-  /** @param {number} seq @returns {Chunk|null} the state for seq, if seq is plausible */
-  chunkFor(seq) {
+  /**
+   * The state for seq, if seq is plausible. Before the first manifest only
+   * MAX_UNKNOWN chunks are held for fragments; a verified manifest always
+   * gets its chunk.
+   * @param {number} seq @param {boolean} [verified] @returns {Chunk|null}
+   */
+  chunkFor(seq, verified = true) {
     const c = this.chunks.get(seq);
     if (c) return c;
     if (this.haveAny && Math.abs(seqDiff(seq, this.newest)) > WINDOW) return null;
     if (this.started && seqDiff(seq, this.next) < 0) return null;
+    if (!this.haveAny && !verified && this.chunks.size >= MAX_UNKNOWN) return null;
     const n = new Chunk(seq);
     this.chunks.set(seq, n);
     return n;
@@ -140,12 +150,25 @@ export class Stream {
     if (b.byteLength < 2) return this.bad(from, -1, 'short message');
     switch (b[1]) {
       case wire.TYPE_MANIFEST:
+        if (!viaHTTP && !this.cfg.relay.acceptsAny(from)) return this.unasked(from);
         return this.onManifest(from, b, viaHTTP);
       case wire.TYPE_FRAGMENT:
         return this.onFragment(from, b);
       default:
         return this.bad(from, -1, 'unknown message type');
     }
+  }
+
+  /**
+   * Drops data from a neighbour that does not feed us what it sent: only a
+   * tree's parent (or the former parent of a move under way) may send that
+   * tree's data, so no neighbour can make us hold, verify or relay what we
+   * never asked for, nor make us blame an honest parent.
+   * @param {number} from
+   */
+  unasked(from) {
+    this.st.unasked++;
+    if (this.cfg.onBad) this.cfg.onBad(`data from ${from}, who does not feed us`);
   }
 
   /** @param {number} from @param {number} tree @param {string} why */
@@ -222,7 +245,7 @@ export class Stream {
     c.pending = [];
     this.evict();
     for (let i = 0; i < this.m; i++) this.cfg.relay.fanout(i, m.seq, c.rawMan);
-    for (const f of pend) await this.onFragment(from, f);
+    for (const f of pend) await this.onFragment(f.from, f.raw);
   }
 
   /** @param {number} from @param {Uint8Array} raw */
@@ -233,10 +256,11 @@ export class Stream {
     } catch (e) {
       return this.bad(from, -1, `fragment: ${e}`);
     }
-    const c = this.chunkFor(f.seq);
+    if (!this.cfg.relay.accepts(f.shard, from)) return this.unasked(from);
+    const c = this.chunkFor(f.seq, false);
     if (!c) return;
     if (!c.man) {
-      if (c.pending.length < MAX_PENDING) c.pending.push(raw.slice());
+      if (c.pending.length < MAX_PENDING) c.pending.push({ from, raw: raw.slice() });
       return;
     }
     const tree = f.shard;
@@ -247,6 +271,7 @@ export class Stream {
     if (!c.got[tree]) c.got[tree] = new Uint8Array(wire.fragmentCount(c.man.shardSize));
     if (c.shards[tree] || c.got[tree][idx]) return; // a copy verified meanwhile
     c.got[tree][idx] = 1;
+    this.cfg.relay.delivered(tree, from);
     const now = this.now();
     this.lastRx[tree] = now;
     if (this.switchAt[tree] && from === this.switchFrom[tree]) {

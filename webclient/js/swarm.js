@@ -17,6 +17,9 @@ export const LOW_WATER = 64 << 10;
 export const MAX_QUEUED = 1 << 20;
 /** A link to a former neighbour stays open this long: a repair often pairs the two again. */
 const LINK_GRACE_MS = 5000;
+// How long a former parent keeps feeding us after a make-before-break
+// move whose new edge has not delivered (the tracker's handoffTimeout).
+const DRAIN_MS = 6000;
 /** A link that does not open within this is given up and tried again. */
 const LINK_TIMEOUT_MS = 10000;
 /** Non-trickle ICE: the offer or answer goes out with the candidates gathered by then. */
@@ -78,6 +81,7 @@ class Neighbour {
     this.kind = kind || 'native';
     this.parentOf = 0;
     this.childOf = 0;
+    this.drainOf = 0; // trees where it is our former parent, still feeding us
     /** @type {RTCPeerConnection|null} */
     this.pc = null;
     /** @type {RTCDataChannel|null} */
@@ -118,6 +122,10 @@ export class Swarm {
     /** @type {boolean[]} */ this.hasParent = [];
     /** @type {boolean[]} */ this.fallback = [];
     /** @type {number[]} */ this.lostAt = [];
+    // Per tree, the former parent a make-before-break move keeps us taking
+    // the tree from until the new parent delivers (-1: none).
+    /** @type {number[]} */ this.drain = [];
+    this.drainGen = 0;
     /** @type {WebSocket|null} */
     this.ws = null;
     this.stopped = false;
@@ -247,6 +255,7 @@ export class Swarm {
       this.hasParent = new Array(this.m).fill(false);
       this.fallback = new Array(this.m).fill(false);
       this.lostAt = new Array(this.m).fill(0);
+      this.drain = new Array(this.m).fill(-1);
     }
     this.backoff = 500;
     clearInterval(this.heartbeat);
@@ -264,9 +273,22 @@ export class Swarm {
       case 'assign-parent': {
         if (!Number.isSafeInteger(m.parent ?? 0)) throw new Error('assign-parent without a parent id');
         const p = m.parent ?? 0;
-        this.lostAt[tree] = this.hasParent[tree] && this.parents[tree] !== p ? now : 0;
         if (this.hasParent[tree] && this.parents[tree] === p) return; // a confirmation
-        this.dropParent(tree);
+        const keep = Number.isSafeInteger(m.keep) ? m.keep : -1;
+        if (keep >= 0 && this.hasParent[tree] && this.parents[tree] === keep) {
+          // Make-before-break: the parent we have feeds us until the new one delivers.
+          this.dropDrain(tree);
+          this.startDrain(tree, keep);
+          this.lostAt[tree] = 0;
+        } else if (keep >= 0 && this.drain[tree] === keep) {
+          this.dropParent(tree); // moved again before the new edge delivered: keep the drain
+          this.lostAt[tree] = 0;
+        } else {
+          // Without keep, a new parent means the old one is gone: a repair.
+          this.lostAt[tree] = keep < 0 && this.hasParent[tree] ? now : 0;
+          this.dropDrain(tree);
+          this.dropParent(tree);
+        }
         this.parents[tree] = p;
         this.hasParent[tree] = true;
         this.fallback[tree] = false;
@@ -277,8 +299,10 @@ export class Swarm {
       }
       case 'remove-parent':
         if (this.hasParent[tree] && this.parents[tree] === (m.parent ?? 0)) this.dropParent(tree);
+        else if (this.drain[tree] === (m.parent ?? 0)) this.dropDrain(tree);
         return;
       case 'fallback':
+        this.dropDrain(tree);
         this.dropParent(tree);
         this.fallback[tree] = true;
         if (typeof m.url === 'string' && m.url) this.fallbackURL = m.url;
@@ -299,6 +323,64 @@ export class Swarm {
         }
       }
     }
+  }
+
+  /**
+   * Makes old the tree's drain: its data is still taken until the new
+   * parent delivers (delivered) or DRAIN_MS passes. The parent we had
+   * stops being the parent.
+   * @param {number} tree @param {number} old
+   */
+  startDrain(tree, old) {
+    const n = this.nbrs.get(old);
+    this.hasParent[tree] = false;
+    this.parents[tree] = 0;
+    if (!n) return;
+    n.parentOf &= ~(2 ** tree);
+    n.drainOf |= 2 ** tree;
+    this.drain[tree] = old;
+    const gen = ++this.drainGen;
+    setTimeout(() => {
+      if (this.drainGen === gen && this.drain[tree] === old) this.dropDrain(tree);
+    }, DRAIN_MS);
+  }
+
+  /** @param {number} tree */
+  dropDrain(tree) {
+    const old = this.drain[tree];
+    if (old === undefined || old < 0) return;
+    this.drain[tree] = -1;
+    const n = this.nbrs.get(old);
+    if (n) {
+      n.drainOf &= ~(2 ** tree);
+      this.release(n);
+    }
+  }
+
+  /**
+   * Whether data of tree may come from neighbour from: its parent in that
+   * tree or the draining former parent. Anyone else's is unasked for.
+   * @param {number} tree @param {number} from
+   */
+  accepts(tree, from) {
+    return (this.hasParent[tree] === true && this.parents[tree] === from) || this.drain[tree] === from;
+  }
+
+  /** Whether from feeds us in any tree (manifests come down every tree). @param {number} from */
+  acceptsAny(from) {
+    for (let i = 0; i < this.m; i++) if (this.accepts(i, from)) return true;
+    return false;
+  }
+
+  /**
+   * Verified data of tree came from from: when that is the new parent of a
+   * move, the move is done: release the old one and tell the tracker.
+   * @param {number} tree @param {number} from
+   */
+  delivered(tree, from) {
+    if (!(this.drain[tree] >= 0) || !this.hasParent[tree] || this.parents[tree] !== from) return;
+    this.dropDrain(tree);
+    this.send({ type: 'edge-open', tree, parent: from });
   }
 
   /** @param {number} tree */
@@ -326,9 +408,9 @@ export class Swarm {
 
   /** Closes the link to a peer we share no tree with, after a grace. @param {Neighbour} n */
   release(n) {
-    if (n.parentOf || n.childOf) return;
+    if (n.parentOf || n.childOf || n.drainOf) return;
     setTimeout(() => {
-      if (this.nbrs.get(n.id) !== n || n.parentOf || n.childOf) return;
+      if (this.nbrs.get(n.id) !== n || n.parentOf || n.childOf || n.drainOf) return;
       this.nbrs.delete(n.id);
       this.retiredSent += n.queue.sentBytes;
       this.retiredDropped += n.queue.droppedBytes;
@@ -417,7 +499,7 @@ export class Swarm {
     if (n.pc !== pc) return;
     this.closeLink(n);
     this.event('link-lost', { peer: n.id });
-    if (this.nbrs.get(n.id) === n && (n.parentOf || n.childOf)) {
+    if (this.nbrs.get(n.id) === n && (n.parentOf || n.childOf || n.drainOf)) {
       setTimeout(() => {
         if (this.nbrs.get(n.id) === n) this.ensureLink(n);
       }, 1000);
@@ -428,7 +510,7 @@ export class Swarm {
   signal(m) {
     const from = m.from;
     const n = this.nbrs.get(from);
-    if (!Number.isSafeInteger(from) || !n || !(n.parentOf | n.childOf)) return; // stale or unpaired
+    if (!Number.isSafeInteger(from) || !n || !(n.parentOf | n.childOf | n.drainOf)) return; // stale or unpaired
     const attempt = Number.isSafeInteger(m.link) ? m.link : 0;
     if (m.sdp && m.sdp.type === 'offer' && typeof m.sdp.sdp === 'string') {
       if (attempt !== 0 && attempt < n.accepted) return;

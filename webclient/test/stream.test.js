@@ -77,6 +77,10 @@ function fakeRelay(m, children = []) {
     fanout(tree, seq, msg) { this.out.push({ tree, seq, msg }); },
     sendTo(id, seq, msg) { this.direct.push({ id, seq, msg }); },
     complain(tree, reason) { this.complaints.push({ tree, reason }); },
+    accepts(tree, from) { return trees[tree].hasParent && trees[tree].parent === from; },
+    acceptsAny(from) { return trees.some((t) => t.hasParent && t.parent === from); },
+    /** @type {{tree: number, from: number}[]} */ deliveries: [],
+    delivered(tree, from) { this.deliveries.push({ tree, from }); },
   };
 }
 
@@ -135,6 +139,27 @@ test('a corrupt fragment is dropped, counted, not forwarded, and its parent repo
   // The good copy still counts.
   await s.receive(101, c.fragments[1][0]);
   assert.equal(relay.out.filter((o) => o.msg[1] === wire.TYPE_FRAGMENT).length, 1);
+});
+
+test('data is taken only from the parent of its tree: others are dropped, not verified, relayed or blamed', async () => {
+  const k = await keys();
+  const relay = fakeRelay(4);
+  const { s } = newStream(k, relay);
+  const c = await cut(k, 3, data(5000, 4));
+  await s.receive(555, c.manifest); // not a parent at all
+  assert.equal(s.chunks.get(3), undefined);
+  for (const f of c.fragments[1]) await s.receive(555, f); // before the manifest, from a stranger
+  assert.equal(s.chunks.size, 0, 'nothing held for a stranger');
+  await s.receive(100, c.manifest);
+  for (const f of c.fragments[1]) await s.receive(100, f); // tree 1's data from tree 0's parent
+  assert.equal(s.chunks.get(3)?.shards[1], null);
+  assert.equal(s.st.unasked, 1 + c.fragments[1].length * 2);
+  assert.equal(s.st.badMessages, 0);
+  assert.deepEqual(relay.complaints, []);
+  assert.equal(relay.out.filter((o) => o.msg[1] === wire.TYPE_FRAGMENT).length, 0);
+  for (const f of c.fragments[1]) await s.receive(101, f);
+  assert.ok(s.chunks.get(3)?.shards[1], 'the parent of tree 1 is heard');
+  assert.deepEqual(relay.deliveries.at(-1), { tree: 1, from: 101 });
 });
 
 test('a forged or foreign manifest is refused; fragments that came first wait for the real one', async () => {

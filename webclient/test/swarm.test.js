@@ -72,6 +72,42 @@ test('assignments build the tree state the tracker holds', () => {
   assert.equal(s.trees()[1].hasParent, false);
 });
 
+test('a move with keep takes the tree from both parents until the new one delivers, then says edge-open', () => {
+  const { s } = newSwarm();
+  s.onTracker(JSON.stringify(welcome));
+  clearInterval(s.heartbeat);
+  s.stopped = true;
+  /** @type {any[]} */
+  const sent = [];
+  s.send = (/** @type {any} */ m) => { sent.push(m); };
+  s.onTracker(JSON.stringify({ type: 'assign-parent', tree: 2, parent: 0, peer_kind: 'native' }));
+  assert.ok(s.accepts(2, 0));
+  assert.ok(!s.accepts(2, 700), 'a neighbour that is not the parent');
+  assert.ok(!s.accepts(1, 0), 'the parent of another tree');
+  // Moved under 700, keeping the origin meanwhile.
+  s.onTracker(JSON.stringify({ type: 'assign-parent', tree: 2, parent: 700, keep: 0, peer_kind: 'browser' }));
+  assert.ok(s.accepts(2, 0) && s.accepts(2, 700), 'both old and new parent feed tree 2');
+  assert.equal(s.trees()[2].parent, 700);
+  assert.equal(s.trees()[2].lostAt, 0, 'a move is not a loss');
+  s.delivered(2, 0); // the old parent's data ends nothing
+  assert.equal(sent.length, 0);
+  s.delivered(2, 700);
+  assert.deepEqual(sent, [{ type: 'edge-open', tree: 2, parent: 700 }]);
+  assert.ok(!s.accepts(2, 0), 'the old parent is released');
+  assert.ok(s.accepts(2, 700));
+  s.delivered(2, 700);
+  assert.equal(sent.length, 1, 'edge-open once');
+  // A move without keep (the old parent is gone) keeps nothing.
+  s.onTracker(JSON.stringify({ type: 'assign-parent', tree: 2, parent: 800, peer_kind: 'native' }));
+  assert.ok(!s.accepts(2, 700) && s.accepts(2, 800));
+  assert.ok(s.trees()[2].lostAt > 0);
+  // remove-parent of the drain drops it.
+  s.onTracker(JSON.stringify({ type: 'assign-parent', tree: 2, parent: 900, keep: 800, peer_kind: 'native' }));
+  assert.ok(s.accepts(2, 800));
+  s.onTracker(JSON.stringify({ type: 'remove-parent', tree: 2, parent: 800 }));
+  assert.ok(!s.accepts(2, 800) && s.accepts(2, 900));
+});
+
 /** A data channel that takes what fits under its buffer and drains on demand. */
 function fakeChannel() {
   return {
