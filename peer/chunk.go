@@ -15,6 +15,7 @@ type chunk struct {
 	seq      uint32
 	man      *wire.Manifest
 	rawMan   []byte
+	manAt    time.Time // when its manifest was verified here
 	pending  []pendingFrag // fragments that came before the manifest
 	reasm    []*wire.Reassembler
 	got      [][]bool // per shard, per fragment: seen
@@ -149,6 +150,7 @@ func (p *Peer) onManifest(from forest.PeerID, raw []byte, viaHTTP bool) {
 		return
 	}
 	c.man = &m
+	c.manAt = time.Now()
 	c.rawMan = append([]byte(nil), raw...)
 	if m.Flags&wire.FlagEnd != 0 {
 		c.done, c.doneAt = true, time.Now() // nothing to rebuild
@@ -225,6 +227,9 @@ func (p *Peer) onFragment(from forest.PeerID, raw []byte) {
 	if len(p.lastRx) > tree {
 		now := time.Now()
 		p.lastRx[tree] = now
+		if int32(f.Seq-p.lastSeqRx[tree]) > 0 {
+			p.lastSeqRx[tree] = f.Seq
+		}
 		if !p.switchAt[tree].IsZero() && from == p.switchFrom[tree] {
 			p.st.repairs = append(p.st.repairs, ms(now.Sub(p.switchAt[tree])))
 			p.switchAt[tree] = time.Time{}

@@ -105,6 +105,9 @@ type Peer struct {
 	offset   time.Duration
 	offsetOK bool
 	lastRx   []time.Time // per tree: last verified message from the parent
+	// lastSeqRx: per tree, the newest chunk a fragment of that tree came
+	// for, from the parent (the cadence silence is judged by).
+	lastSeqRx []uint32
 	// switchAt, switchFrom: per tree, when the parent was replaced and by
 	// whom, until the new parent's first message (repair_ms).
 	switchAt   []time.Time
@@ -218,6 +221,7 @@ func (h *handler) Welcome(m tracker.Message) {
 	p.key, p.coder, p.k, p.m = key, coder, m.K, m.Trees
 	if len(p.lastRx) != m.Trees {
 		p.lastRx = make([]time.Time, m.Trees)
+		p.lastSeqRx = make([]uint32, m.Trees)
 		p.switchAt = make([]time.Time, m.Trees)
 		p.switchFrom = make([]forest.PeerID, m.Trees)
 	}

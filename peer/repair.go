@@ -371,15 +371,44 @@ func (p *Peer) fetchChunk(ctx context.Context, base string, j fetchJob) {
 // (DTLS handshakes), so it is well above the silence timeout.
 const linkTimeout = 6 * time.Second
 
-// watchParents complains about a parent that has sent nothing for the
-// silence timeout while chunks keep arriving by other trees.
+// cadenceSlackLocked is how long after a chunk's manifest arrived a
+// tree may still have sent nothing of that chunk before the parent counts
+// as silent: a quarter of a chunk interval, at least 250 ms, so ordinary
+// differences in depth between trees are not silence.
+func (p *Peer) cadenceSlackLocked() time.Duration {
+	return max(250*time.Millisecond, p.interval/4)
+}
+
+// watchParents complains about a parent that stopped delivering while
+// chunks keep arriving by other trees. Silence is judged by the chunk
+// cadence: a newer chunk came (by other trees) a little while ago and the
+// parent sent nothing of it; so a frozen or cheating parent is replaced
+// about one chunk interval after it stopped, well before the tracker's
+// heartbeat expiry notices. A parent that sent nothing at all for the
+// silence timeout, or whose link never opened, is reported too.
 func (p *Peer) watchParents(now time.Time, trees []swarmTree, parents map[int]forest.PeerID) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	quiet := p.stallAfterLocked()
+	slack := p.cadenceSlackLocked()
 	flowing := false
 	for _, t := range p.lastRx {
 		flowing = flowing || now.Sub(t) < quiet/2
+	}
+	// expect is the newest chunk whose manifest came more than slack ago
+	// (by any route): every working parent has begun sending it by now.
+	// Only while the stream flows: a stopped stream is not silence.
+	var expect uint32
+	cadence := false
+	if p.haveAny && p.interval > 0 && now.Sub(p.newestAt) < 2*p.interval+slack {
+		for seq, c := range p.chunks {
+			if c.man == nil || c.man.Flags&wire.FlagEnd != 0 || now.Sub(c.manAt) <= slack {
+				continue
+			}
+			if !cadence || int32(seq-expect) > 0 {
+				expect, cadence = seq, true
+			}
+		}
 	}
 	for i, t := range trees {
 		if i >= len(p.lastRx) {
@@ -392,6 +421,7 @@ func (p *Peer) watchParents(now time.Time, trees []swarmTree, parents map[int]fo
 		if old, ok := parents[i]; !ok || old != t.Parent {
 			parents[i] = t.Parent
 			p.lastRx[i] = now // a new parent gets a full timeout to deliver
+			p.lastSeqRx[i] = p.newest
 			if ok && !t.ParentLostAt.IsZero() {
 				// The parent was lost: repair_ms runs until the new one
 				// delivers.
@@ -399,14 +429,19 @@ func (p *Peer) watchParents(now time.Time, trees []swarmTree, parents map[int]fo
 			}
 			continue
 		}
-		// Silent: the link is open and has carried nothing of this tree
-		// for the timeout while other trees deliver; or the link has not
-		// opened at all within linkTimeout.
 		open := !t.ParentOpenSince.IsZero()
+		// Silent by cadence: the link has been open for a chunk interval,
+		// and the newest chunk (which other trees brought) has nothing of
+		// this tree from it.
+		behind := cadence && open && int32(expect-p.lastSeqRx[i]) > 0 &&
+			now.Sub(t.ParentOpenSince) > p.interval+slack && now.Sub(p.lastRx[i]) > slack
+		// Silent by time: open and carried nothing for the timeout while
+		// other trees deliver; or not open at all within linkTimeout.
 		silent := open && flowing && now.Sub(p.lastRx[i]) > quiet && now.Sub(t.ParentOpenSince) > quiet
 		stuck := !open && now.Sub(p.lastRx[i]) > linkTimeout
-		if silent || stuck {
+		if behind || silent || stuck {
 			p.lastRx[i] = now
+			p.lastSeqRx[i] = p.newest
 			p.st.complaints++
 			p.member.Complain(i, "silent")
 		}

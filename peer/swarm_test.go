@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"net/http"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -283,4 +284,129 @@ func TestStalledChildDoesNotSlowSiblings(t *testing.T) {
 	}
 	dropped += e.origin.Stats().Dropped
 	t.Logf("stalled child's parents: %+v; bytes dropped for slow children: %d", m.Trees(), dropped)
+}
+
+// dropper is a swarm member that claims plenty of upload and relays
+// nothing but manifests: its children see the stream flow by the other
+// trees and nothing of its tree.
+type dropper struct{ m *swarm.Member }
+
+func (h *dropper) Welcome(tracker.Message)          {}
+func (h *dropper) Topology()                        {}
+func (h *dropper) ChildReady(forest.PeerID, uint64) {}
+func (h *dropper) Data(from forest.PeerID, b []byte) {
+	if len(b) >= 6 && b[1] == wire.TypeManifest {
+		for i := range h.m.Trees() {
+			h.m.Fanout(i, 0, b)
+		}
+	}
+}
+
+// TestSilentParentReplacedByCadence: a parent that keeps its heartbeat
+// but stops relaying a stripe is noticed by its children from the chunk
+// cadence (the newest chunk came by the other trees, nothing of it by
+// this one) and replaced within about two chunk intervals of its link
+// opening, long before the tracker's heartbeat expiry would; honest
+// peers keep playing meanwhile.
+func TestSilentParentReplacedByCadence(t *testing.T) {
+	e := startSwarm(t)
+	h := &dropper{}
+	m, err := swarm.New(swarm.Config{TrackerURL: e.url, Channel: "t", UploadKbps: 5000, RTC: rtc.Config{ICEInterfaces: []string{"lo"}}, Handler: h})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.m = m
+	done := make(chan struct{})
+	go func() { defer close(done); m.Run(e.ctx) }()
+	t.Cleanup(func() { m.Close(); <-done })
+	checkPlaced(t, m)
+
+	var honest []*checked
+	for i := 0; i < 10; i++ {
+		honest = append(honest, e.join(t, 1200))
+	}
+	// Watch the forest: how long does any edge below the dropper last?
+	type edge struct {
+		child uint64
+		tree  int
+	}
+	first := map[edge]time.Time{}
+	var lasted []time.Duration
+	end := time.Now().Add(12 * time.Second)
+	for time.Now().Before(end) {
+		now := time.Now()
+		seen := map[edge]bool{}
+		for _, n := range forestOf(t, e.url).Nodes {
+			for i, tr := range n.Trees {
+				if !tr.Fallback && !tr.Pending && tr.Parent == uint64(m.ID()) {
+					k := edge{n.ID, i}
+					seen[k] = true
+					if _, ok := first[k]; !ok {
+						first[k] = now
+					}
+				}
+			}
+		}
+		for k, at := range first {
+			if !seen[k] {
+				lasted = append(lasted, now.Sub(at))
+				delete(first, k)
+			}
+		}
+		wait(100 * time.Millisecond)
+	}
+	for k, at := range first {
+		t.Errorf("peer %d still under the silent parent in tree %d after %v", k.child, k.tree, time.Since(at).Round(time.Millisecond))
+	}
+	if len(lasted) == 0 {
+		t.Fatal("nobody was ever placed under the silent parent: the test proves nothing")
+	}
+	slices.Sort(lasted)
+	t.Logf("%d edges under the silent parent; they lasted %v (median) to %v (longest)", len(lasted), lasted[len(lasted)/2].Round(time.Millisecond), lasted[len(lasted)-1].Round(time.Millisecond))
+	// An edge lasts link setup (up to a few hundred ms under -race) plus
+	// about two chunk intervals (0.5 s here). Timing silence out instead
+	// (1.5 s of nothing) took 1.83 s in the same test. An edge placed in
+	// the middle of the join storm may wait longer for its link.
+	if median := lasted[len(lasted)/2]; median > 1500*time.Millisecond {
+		t.Errorf("edges below the silent parent lasted %v (median), want < 1.5 s", median)
+	}
+	if longest := lasted[len(lasted)-1]; longest > 4*time.Second {
+		t.Errorf("an edge below the silent parent lasted %v, want < 4 s", longest)
+	}
+	settle(t, honest, 20*time.Second)
+}
+
+// checkPlaced waits until m has a parent in every tree.
+func checkPlaced(t *testing.T, m *swarm.Member) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		ts := m.Trees()
+		placed := len(ts) > 0
+		for _, x := range ts {
+			placed = placed && x.HasParent
+		}
+		if placed {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("member not placed within 10s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// forestOf fetches the tracker's forest of channel "t".
+func forestOf(t *testing.T, base string) tracker.ForestSnapshot {
+	t.Helper()
+	resp, err := http.Get(base + "/api/v1/channels/t/forest")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var snap tracker.ForestSnapshot
+	if err := json.NewDecoder(resp.Body).Decode(&snap); err != nil {
+		t.Fatal(err)
+	}
+	return snap
 }

@@ -35,6 +35,7 @@ class Chunk {
     this.seq = seq;
     /** @type {any} */ this.man = null;
     /** @type {Uint8Array|null} */ this.rawMan = null;
+    this.manAt = 0; // when its manifest was verified here (ms)
     /** fragments that came before the manifest, with their sender @type {{from: number, raw: Uint8Array}[]} */ this.pending = [];
     /** @type {(Uint8Array|null)[]} */ this.shards = [];
     /** @type {(Uint8Array|null)[]} */ this.building = [];
@@ -107,6 +108,8 @@ export class Stream {
     this.lastPoll = 0;
     this.startAt = this.now();
     this.lastRx = new Array(cfg.m).fill(0);
+    /** per tree, the newest chunk a fragment of that tree came for @type {number[]} */
+    this.lastSeqRx = new Array(cfg.m).fill(0);
     this.switchAt = new Array(cfg.m).fill(0);
     this.switchFrom = new Array(cfg.m).fill(0);
     /** @type {Map<number, number>} */
@@ -215,6 +218,7 @@ export class Stream {
     const c = this.chunkFor(m.seq);
     if (!c || c.man) return;
     c.man = m;
+    c.manAt = this.now();
     c.rawMan = raw.slice();
     if (m.flags & wire.FLAG_END) {
       c.done = true;
@@ -274,6 +278,7 @@ export class Stream {
     this.cfg.relay.delivered(tree, from);
     const now = this.now();
     this.lastRx[tree] = now;
+    if (seqDiff(f.seq, this.lastSeqRx[tree]) > 0) this.lastSeqRx[tree] = f.seq;
     if (this.switchAt[tree] && from === this.switchFrom[tree]) {
       this.st.repairs.push(now - this.switchAt[tree]);
       this.switchAt[tree] = 0;
@@ -570,13 +575,31 @@ export class Stream {
   }
 
   /**
-   * Complains about a parent that sent nothing for the silence timeout while
-   * other trees deliver, or whose link never opened.
+   * Complains about a parent that stopped delivering while chunks keep
+   * arriving by other trees, judged by the chunk cadence: a newer chunk came
+   * a while ago (cadenceSlackMs) and the parent sent nothing of it. Also a
+   * parent that sent nothing for the silence timeout, or whose link never
+   * opened. The twin of peer.watchParents.
    */
   watchParents() {
     const now = this.now();
     const quiet = this.stallAfter();
+    const slack = Math.max(250, this.intervalMs / 4);
     const flowing = this.lastRx.some((t) => now - t < quiet / 2);
+    // expect: the newest chunk whose manifest came more than slack ago (by
+    // any route): every working parent has begun sending it by now. Only
+    // while the stream flows: a stopped stream is not silence.
+    let expect = 0;
+    let cadence = false;
+    if (this.haveAny && this.intervalMs > 0 && now - this.newestAt < 2 * this.intervalMs + slack) {
+      for (const [seq, c] of this.chunks) {
+        if (!c.man || (c.man.flags & wire.FLAG_END) || now - c.manAt <= slack) continue;
+        if (!cadence || seqDiff(seq, expect) > 0) {
+          expect = seq;
+          cadence = true;
+        }
+      }
+    }
     for (const t of this.cfg.relay.trees()) {
       const i = t.tree;
       if (!t.hasParent) {
@@ -587,6 +610,7 @@ export class Stream {
       if (old !== t.parent) {
         this.knownParents.set(i, t.parent);
         this.lastRx[i] = now;
+        this.lastSeqRx[i] = this.newest;
         if (old !== undefined && t.lostAt > 0) {
           this.switchAt[i] = t.lostAt;
           this.switchFrom[i] = t.parent;
@@ -594,10 +618,13 @@ export class Stream {
         continue;
       }
       const open = t.openSince > 0;
+      const behind = cadence && open && seqDiff(expect, this.lastSeqRx[i]) > 0 &&
+        now - t.openSince > this.intervalMs + slack && now - this.lastRx[i] > slack;
       const silent = open && flowing && now - this.lastRx[i] > quiet && now - t.openSince > quiet;
       const stuck = !open && now - this.lastRx[i] > LINK_TIMEOUT_MS;
-      if (silent || stuck) {
+      if (behind || silent || stuck) {
         this.lastRx[i] = now;
+        this.lastSeqRx[i] = this.newest;
         this.st.complaints++;
         this.cfg.relay.complain(i, 'silent');
       }
