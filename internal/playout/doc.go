@@ -21,9 +21,9 @@
 // missing chunk after it whose deadline passed too: playout always moves
 // on to the oldest chunk that can still play. After a skip, media resumes
 // at the next keyframe. When no manifest newer than the newest came for
-// StopAfter intervals past the time the next was expected, the stream has
-// stopped at the origin, and the chunks that never come keep counting as
-// missed.
+// StopAfter intervals (and half an interval's grace for jitter) past the
+// time the next was expected, the stream has stopped at the origin, and
+// the chunks that never come keep counting as missed.
 //
 //	r := playout.New(playout.Config{Delay: 2 * time.Second})
 //	var st playout.State

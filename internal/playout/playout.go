@@ -22,7 +22,8 @@ type Config struct {
 	// never due, and the stream is never judged stopped.
 	Interval time.Duration
 	// StopAfter is how many chunk intervals past the time the next
-	// manifest was expected the stream counts as stopped. Default 2.
+	// manifest was expected (plus half an interval's grace for jitter)
+	// the stream counts as stopped. Default 2.
 	StopAfter int
 }
 
@@ -108,8 +109,9 @@ const (
 	Drop
 	// End: chunk Seq ends the stream; playout is over.
 	End
-	// Stop: no manifest came for StopAfter intervals past the time the
-	// next was expected: the stream has stopped at the origin.
+	// Stop: no manifest came for StopAfter intervals (and half an
+	// interval's grace) past the time the next was expected: the stream
+	// has stopped at the origin.
 	Stop
 	// Resume: a manifest came after a Stop.
 	Resume
@@ -255,13 +257,16 @@ func (r *Rule) deadline(st *State, seq uint32, c *Chunk) (int64, bool) {
 }
 
 // stale reports whether no manifest came for stopAfter intervals past the
-// time the one after the newest was expected.
+// time the one after the newest was expected, and half an interval more:
+// the offset is the best delay seen, and without that grace a stream that
+// lost exactly stopAfter manifests would be called stopped whenever the
+// next one came a little slower than the fastest ever did.
 func (r *Rule) stale(st *State, now int64) bool {
 	iv := r.Interval(st)
 	if !st.is(fHaveAny) || st.is(fEndSeen) || st.is(fEnded) || iv == 0 {
 		return false
 	}
-	return now > st.newestTS+iv+st.offset+r.stopAfter*iv
+	return now > st.newestTS+st.offset+(1+r.stopAfter)*iv+iv/2
 }
 
 // maxSteps bounds the chunks one Advance passes, so a long stop with a

@@ -139,6 +139,20 @@ var scenarios = []scenario{
 		},
 	},
 	{
+		name: "two lost manifests and a third slower than the fastest are no stop",
+		cfg:  defaults,
+		steps: []step{
+			man(1*sec+100, 1, 1*sec), done(1*sec+150, 1),
+			man(2*sec+100, 2, 2*sec), done(2*sec+150, 2),
+			adv(2*sec+150, "start 1; play 1; play 2", "next=3 played=2 ontime=2"),
+			adv(5*sec+500, "miss 3", "next=4 played=2 ontime=2 missed=1"),
+			// 5's manifest comes 400 ms slower than the fastest did, within
+			// the grace: the stream never counted as stopped.
+			man(5*sec+500, 5, 5*sec), done(5*sec+550, 5),
+			adv(6*sec+101, "miss 4; play 5", "next=6 played=3 ontime=3 missed=2"),
+		},
+	},
+	{
 		name: "a missing chunk with a known manifest is skipped at its deadline",
 		cfg:  defaults,
 		steps: []step{
@@ -197,11 +211,12 @@ var scenarios = []scenario{
 			man(2*sec+100, 2, 2*sec), done(2*sec+150, 2),
 			man(3*sec+100, 3, 3*sec), done(3*sec+150, 3),
 			adv(3*sec+150, "start 1; play 1; play 2; play 3", "next=4 played=3 ontime=3"),
-			// The origin dies after cutting 3. 4 was expected at 4.1 s: two
-			// intervals later, at 6.1 s, the stream has stopped; 4's
-			// deadline passes then too (the playout delay is two intervals).
-			adv(6*sec+100, "", "next=4 played=3 ontime=3"),
-			adv(6*sec+101, "stop 3; miss 4", "next=5 played=3 ontime=3 missed=1 stopped"),
+			// The origin dies after cutting 3. 4 was expected at 4.1 s and
+			// is due at 6.1 s; two intervals and the half-interval grace
+			// past 4.1 s, at 6.6 s, the stream has stopped.
+			adv(6*sec+101, "miss 4", "next=5 played=3 ontime=3 missed=1"),
+			adv(6*sec+600, "", "next=5 played=3 ontime=3 missed=1"),
+			adv(6*sec+601, "stop 3", "next=5 played=3 ontime=3 missed=1 stopped"),
 			adv(9*sec+101, "miss 5; miss 6; miss 7", "next=8 played=3 ontime=3 missed=4 stopped"),
 		},
 	},
@@ -213,7 +228,8 @@ var scenarios = []scenario{
 			man(1*sec+100, 1, 1*sec, "key"), done(1*sec+150, 1),
 			man(2*sec+100, 2, 2*sec), done(2*sec+150, 2),
 			adv(2*sec+150, "start 1; play 1; play 2", "next=3 played=2 ontime=2"),
-			adv(5*sec+101, "stop 2; miss 3", "next=4 played=2 ontime=2 missed=1 needkey stopped"),
+			adv(5*sec+101, "miss 3", "next=4 played=2 ontime=2 missed=1 needkey"),
+			adv(5*sec+601, "stop 2", "next=4 played=2 ontime=2 missed=1 needkey stopped"),
 			// The origin is back at 7 s (same numbering); 7 is a keyframe.
 			man(7*sec+100, 7, 7*sec), done(7*sec+150, 7),
 			man(8*sec+100, 8, 8*sec, "key"), done(8*sec+150, 8),
@@ -226,7 +242,8 @@ var scenarios = []scenario{
 		steps: []step{
 			man(1*sec+100, 1, 1*sec), done(1*sec+150, 1),
 			adv(1*sec+150, "start 1; play 1", "next=2 played=1 ontime=1"),
-			adv(4*sec+101, "stop 1; miss 2", "next=3 played=1 ontime=1 missed=1 stopped"),
+			adv(4*sec+101, "miss 2", "next=3 played=1 ontime=1 missed=1"),
+			adv(4*sec+601, "stop 1", "next=3 played=1 ontime=1 missed=1 stopped"),
 		},
 	},
 	{
