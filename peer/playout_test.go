@@ -1,6 +1,9 @@
 package peer
 
 import (
+	"encoding/binary"
+	"log/slog"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -15,10 +18,13 @@ func TestPlayoutMedia(t *testing.T) {
 	mk := func(p *Peer, seq uint32, flags uint8, done bool) {
 		p.chunks[seq] = &chunk{seq: seq, man: &wire.Manifest{Seq: seq, Flags: flags, Timestamp: now.UnixMicro()},
 			done: done, doneAt: now, data: []byte{byte(seq)}}
+		p.rule.Manifest(&p.play, now.UnixMicro(), seq, now.UnixMicro(), flags&wire.FlagEnd != 0)
 	}
 	newPeer := func() *Peer {
-		return &Peer{cfg: Config{Playout: 2 * time.Second, FallbackLead: 600 * time.Millisecond}, chunks: map[uint32]*chunk{},
-			ended: make(chan struct{}), media: true}
+		cfg := Config{Playout: 2 * time.Second, FallbackLead: 600 * time.Millisecond}
+		p := &Peer{cfg: cfg, rule: newRule(cfg), chunks: map[uint32]*chunk{}, ended: make(chan struct{}), log: slog.New(slog.DiscardHandler)}
+		p.play.SetMedia(true)
+		return p
 	}
 	p := newPeer()
 	mk(p, 1, 0, true)                 // not a keyframe: not a start
@@ -36,8 +42,8 @@ func TestPlayoutMedia(t *testing.T) {
 	default:
 		t.Fatal("end of stream not reached")
 	}
-	if p.st.missed != 2 {
-		t.Errorf("missed %d, want 2 (the late chunk and the one skipped to the keyframe)", p.st.missed)
+	if p.play.Missed() != 2 {
+		t.Errorf("missed %d, want 2 (the late chunk and the one skipped to the keyframe)", p.play.Missed())
 	}
 
 	late := newPeer()
@@ -49,5 +55,65 @@ func TestPlayoutMedia(t *testing.T) {
 	case <-late.ended:
 	default:
 		t.Fatal("a peer that joined after the end never stops")
+	}
+}
+
+// checkFor polls cond every 20 ms until it holds, and fails t if it does
+// not within limit.
+func checkFor(t *testing.T, limit time.Duration, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(limit); !cond(); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %v", what, limit)
+		}
+	}
+}
+
+// TestSwarmSkipsLostManifests: the manifests of two consecutive chunks
+// never reach a peer, neither from its parents nor over HTTP. By the wall
+// clock it skips both at their deadlines and plays on: exactly two chunks
+// missed, every other one played on time (the one after the gap too, so
+// the skip came within its deadline), and the stream never taken for
+// stopped.
+func TestSwarmSkipsLostManifests(t *testing.T) {
+	e := startSwarm(t)
+	var lost atomic.Uint32 // the first of the two lost chunks; 0: none yet
+	p := e.joinWith(t, 0, func(p *Peer) {
+		p.lose = func(b []byte) bool {
+			if len(b) < 6 || b[1] != wire.TypeManifest {
+				return false
+			}
+			first, seq := lost.Load(), binary.BigEndian.Uint32(b[2:])
+			return first != 0 && (seq == first || seq == first+1)
+		}
+	})
+	checkFor(t, 30*time.Second, "8 chunks played", func() bool { return p.Report().ChunksPlayed >= 8 })
+	p.mu.Lock()
+	first := p.newest + 4 // a second ahead: not cut yet
+	played0, onTime0, missed0 := p.play.Played(), p.play.OnTime(), p.play.Missed()
+	p.mu.Unlock()
+	lost.Store(first)
+	stopped := false
+	checkFor(t, 20*time.Second, "playout past the gap and 8 chunks on", func() bool {
+		stopped = stopped || p.Report().StreamStopped
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		next, _ := p.play.Next()
+		return int32(next-(first+10)) >= 0
+	})
+	p.mu.Lock()
+	played, onTime, missed := p.play.Played()-played0, p.play.OnTime()-onTime0, p.play.Missed()-missed0
+	p.mu.Unlock()
+	if missed != 2 {
+		t.Errorf("missed %d chunks, want the 2 whose manifests were lost", missed)
+	}
+	if onTime != played || played < 10 {
+		t.Errorf("%d of %d chunks played on time since the loss, want all (at least 10)", onTime, played)
+	}
+	if stopped {
+		t.Error("two lost manifests were taken for a stream stopped at the origin")
+	}
+	if p.corrupt.Load() != 0 {
+		t.Errorf("%d corrupt chunks", p.corrupt.Load())
 	}
 }
