@@ -403,3 +403,18 @@ func TestSimDeadOrigin(t *testing.T) {
 		t.Errorf("%d stops for %d peers", s.stops, len(s.ps)-1)
 	}
 }
+
+// TestSimPlayoutAllocs: the simulator runs the playout rule for every
+// peer on every delivery and tick; doing so allocates nothing.
+func TestSimPlayoutAllocs(t *testing.T) {
+	s := simWith(t, Config{Peers: 50, Duration: 5 * time.Second}, nil)
+	allocs := testing.AllocsPerRun(100, func() {
+		for p := int32(1); p < int32(len(s.ps)); p++ {
+			s.advance(p)
+			s.pollGaps(p)
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("%v allocations per round of advance and pollGaps", allocs)
+	}
+}
