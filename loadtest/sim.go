@@ -733,17 +733,19 @@ func (s *simulator) httpDone(e *event) {
 
 // maybePoll asks the origin for manifests when none came for a while,
 // when every tree is stalled, or when one is missing below the newest
-// that could still play; as the peer, for those gaps first.
+// whose chunk is due within the fallback lead; as the peer, for those
+// gaps first.
 func (s *simulator) maybePoll(p int32, stalled uint16) {
 	now := s.now
 	if s.ps[p].polling || now-s.ps[p].lastPoll < s.interval {
 		return
 	}
 	quiet := s.ps[p].newest >= 0 && now-s.ps[p].newestAt > 2*s.interval+s.interval/2
-	gaps := s.pollGaps(p)
-	if !(quiet || len(gaps) > 0 || stalled == s.allMask) {
+	s.win.p = p
+	if !(quiet || stalled == s.allMask || s.rule.GapUrgent(&s.ps[p].play, now/1000, &s.win)) {
 		return
 	}
+	gaps := s.pollGaps(p)
 	s.ps[p].polling, s.ps[p].lastPoll = true, now
 	latest := s.cuts - 1
 	if latest < 0 {

@@ -412,6 +412,7 @@ func TestSimPlayoutAllocs(t *testing.T) {
 		for p := int32(1); p < int32(len(s.ps)); p++ {
 			s.advance(p)
 			s.pollGaps(p)
+			s.rule.GapUrgent(&s.ps[p].play, s.now/1000, &s.win)
 		}
 	})
 	if allocs != 0 {

@@ -164,15 +164,15 @@ func (p *Peer) fetchJobs(now time.Time, trees []swarmTree) []fetchJob {
 		}
 	}
 	// No manifest for a while, every tree on fallback, or a manifest
-	// missing below the newest that could still play: ask the origin.
+	// missing below the newest whose chunk is due within the fallback
+	// lead (the trees are not bringing it in time): ask the origin.
 	interval := p.intervalLocked()
 	quiet := p.haveAny && interval > 0 && now.Sub(p.newestAt) > 2*interval+interval/2
 	pollEvery := interval
 	if pollEvery <= 0 {
 		pollEvery = 250 * time.Millisecond
 	}
-	var gap [1]uint32
-	hole := len(p.rule.Gaps(&p.play, now.UnixMicro(), (*ruleWindow)(p), gap[:0], 1)) > 0
+	hole := p.rule.GapUrgent(&p.play, now.UnixMicro(), (*ruleWindow)(p))
 	if !p.polling && now.Sub(p.lastPoll) >= pollEvery && (quiet || hole || (nStalled == p.m && p.m > 0)) {
 		p.polling, p.lastPoll = true, now
 		jobs = append(jobs, fetchJob{manifest: true, shard: -1})

@@ -378,3 +378,19 @@ func (r *Rule) Gaps(st *State, now int64, w Window, dst []uint32, n int) []uint3
 	}
 	return dst
 }
+
+// GapUrgent reports whether the oldest chunk Gaps lists has its deadline
+// within the fallback lead (or no known deadline): the trees are not
+// bringing its manifest in time, so a manifest poll should ask the origin
+// now. Before that a late manifest may still come down a tree (a new
+// parent sends its newest chunk first, and older ones follow).
+func (r *Rule) GapUrgent(st *State, now int64, w Window) bool {
+	var one [1]uint32
+	g := r.Gaps(st, now, w, one[:0], 1)
+	if len(g) == 0 {
+		return false
+	}
+	c := w.Chunk(g[0])
+	dl, ok := r.deadline(st, g[0], &c)
+	return !ok || now >= dl-r.lead
+}

@@ -30,7 +30,8 @@ type step struct {
 	advance  bool
 	gaps     int // > 0: ask for at most this many gaps
 	// What the rule must decide (advance: "start 5; play 5; miss 6 …",
-	// gaps: "3 4") and, for advance, the state it leaves ("" skips).
+	// gaps: "3 4", and " !" when GapUrgent) and, for advance, the state
+	// it leaves ("" skips).
 	want, state string
 }
 
@@ -124,11 +125,12 @@ var scenarios = []scenario{
 			// The manifests of 3 and 4 never come; 5's does, and 5 is rebuilt.
 			man(5*sec+100, 5, 5*sec),
 			adv(5*sec+100, "", "next=3 played=2 ontime=2"),
-			gaps(5*sec+100, 8, "3 4"),
+			gaps(5*sec+100, 8, "3 4 !"), // 3 is due now: ask the origin
 			// 3 is due at 5.1 s by the wall clock, manifest or not: skipped
 			// at once after.
 			adv(5*sec+101, "miss 3", "next=4 played=2 ontime=2 missed=1"),
-			gaps(5*sec+101, 8, "4"),
+			gaps(5*sec+101, 8, "4"), // 4 is due at 6.1 s: not urgent before 5.5 s
+			gaps(5*sec+500, 8, "4 !"),
 			done(5*sec+150, 5),
 			adv(5*sec+150, "", "next=4 played=2 ontime=2 missed=1"),
 			// 4 at 6.1 s; then 5, rebuilt long ago, plays on time.
@@ -303,6 +305,7 @@ func (w world) Chunk(seq uint32) Chunk {
 type result struct {
 	decisions []Decision
 	gaps      []uint32
+	urgent    bool
 	st        State
 }
 
@@ -326,6 +329,7 @@ func play(sc scenario) []result {
 			out[i].decisions = r.Advance(&st, s.at, w, []Decision{})
 		case s.gaps > 0:
 			out[i].gaps = r.Gaps(&st, s.at, w, []uint32{}, s.gaps)
+			out[i].urgent = r.GapUrgent(&st, s.at, w)
 		}
 		out[i].st = st
 	}
@@ -388,7 +392,11 @@ func TestRule(t *testing.T) {
 						t.Errorf("step %d, advance at +%d ms: state %q, want %q", i, (s.at-base)/1000, got, s.state)
 					}
 				case s.gaps > 0:
-					if got := formatGaps(res.gaps); got != s.want {
+					got := formatGaps(res.gaps)
+					if res.urgent {
+						got += " !"
+					}
+					if got != s.want {
 						t.Errorf("step %d, gaps at +%d ms: %q, want %q", i, (s.at-base)/1000, got, s.want)
 					}
 				}
@@ -459,6 +467,7 @@ func TestAdvanceAllocs(t *testing.T) {
 	allocs := testing.AllocsPerRun(100, func() {
 		dst = r.Advance(&st, at(3*sec+200), win, dst[:0])
 		gs = r.Gaps(&st, at(3*sec+200), win, gs[:0], 8)
+		r.GapUrgent(&st, at(3*sec+200), win)
 	})
 	if allocs != 0 {
 		t.Errorf("%v allocations per Advance", allocs)

@@ -88,9 +88,11 @@ type vecState struct {
 	Ended      bool   `json:"ended"`
 }
 
+// vecGaps is Gaps(n) and GapUrgent.
 type vecGaps struct {
-	N    int      `json:"n"`
-	Want []uint32 `json:"want"`
+	N      int      `json:"n"`
+	Want   []uint32 `json:"want"`
+	Urgent bool     `json:"urgent"`
 }
 
 func buildVectors() vecFile {
@@ -117,7 +119,7 @@ func buildVectors() vecFile {
 				}
 				v.Advance = a
 			case s.gaps > 0:
-				v.Gaps = &vecGaps{N: s.gaps, Want: res.gaps}
+				v.Gaps = &vecGaps{N: s.gaps, Want: res.gaps, Urgent: res.urgent}
 			}
 			c.Steps = append(c.Steps, v)
 		}

@@ -215,4 +215,17 @@ export class Rule {
     }
     return out;
   }
+
+  /**
+   * Whether the oldest chunk gaps() lists has its deadline within the
+   * fallback lead (or no known deadline): the trees are not bringing its
+   * manifest in time, so a manifest poll should ask the origin now.
+   * @param {State} st @param {number} now @param {Look} look @returns {boolean}
+   */
+  gapUrgent(st, now, look) {
+    const g = this.gaps(st, now, look, 1);
+    if (g.length === 0) return false;
+    const dl = this.due(st, g[0], look(g[0]));
+    return dl === null || now >= dl - this.lead;
+  }
 }

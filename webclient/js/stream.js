@@ -463,10 +463,11 @@ export class Stream {
       else if (want.length > 1) jobs.push({ seq, shard: -1, whole: true, manifest: false, shards: want });
     }
     // No manifest for a while, none yet, every tree stalled, or one missing
-    // below the newest that could still play: ask the origin.
+    // below the newest whose chunk is due within the fallback lead: ask
+    // the origin.
     const quiet = this.haveAny && this.intervalMs > 0 && now - this.newestAt > 2.5 * this.intervalMs;
     const pollEvery = this.intervalMs > 0 ? this.intervalMs : 250;
-    const hole = this.rule.gaps(this.play, Math.round(now * 1000), (seq) => this.look(seq), 1).length > 0;
+    const hole = this.rule.gapUrgent(this.play, Math.round(now * 1000), (seq) => this.look(seq));
     if (!this.polling && now - this.lastPoll >= pollEvery && (quiet || hole || !this.haveAny || nStalled === this.m)) {
       this.polling = true;
       this.lastPoll = now;

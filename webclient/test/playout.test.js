@@ -48,6 +48,7 @@ for (const c of V.cases) {
         }, w, `${at}: state`);
       } else if (s.gaps) {
         assert.deepEqual(r.gaps(st, s.at, look, s.gaps.n), s.gaps.want ?? [], `${at}: gaps`);
+        assert.equal(r.gapUrgent(st, s.at, look), s.gaps.urgent, `${at}: gap urgent`);
       } else {
         assert.fail(`${at}: unknown step ${JSON.stringify(s)}`);
       }
