@@ -46,10 +46,11 @@ type Report struct {
 	Regenerated     uint64  `json:"regenerated_shards"`
 	HTTPFetches     uint64  `json:"http_fetches"`
 	Complaints      uint64  `json:"complaints"`
-	// StreamStopped: no manifest came for two chunk intervals past the
-	// time the next was due, so the stream has stopped at the origin; the
-	// chunks that do not come count as missed. Stream says so in words
-	// (playout.StoppedReason), or that the stream ended.
+	// StreamStopped: no manifest came for two chunk intervals (and half
+	// an interval's grace) past the time the next was due, so the stream
+	// has stopped at the origin; the chunks that do not come count as
+	// missed. Stream says so in words (playout.StoppedReason), or that the
+	// stream ended.
 	StreamStopped bool   `json:"stream_stopped"`
 	Stream        string `json:"stream,omitempty"`
 	// RepairMS lists, per parent replacement, ms until the new parent's
