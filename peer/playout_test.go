@@ -1,8 +1,11 @@
 package peer
 
 import (
+	"bytes"
 	"encoding/binary"
 	"log/slog"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -115,5 +118,74 @@ func TestSwarmSkipsLostManifests(t *testing.T) {
 	}
 	if p.corrupt.Load() != 0 {
 		t.Errorf("%d corrupt chunks", p.corrupt.Load())
+	}
+}
+
+// syncBuffer is a log sink safe for the peer's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+// TestSwarmSeesDeadStream: from some chunk on, no manifest reaches a peer
+// any more, as when the origin dies. Within two chunk intervals (and the
+// half-interval grace) of the first one's expected arrival the peer's
+// report says the stream has stopped at the origin, the log says so once
+// in words, and continuity counts the chunks that never come.
+func TestSwarmSeesDeadStream(t *testing.T) {
+	e := startSwarm(t)
+	var dead atomic.Uint32 // the first chunk that never comes; 0: none yet
+	var logs syncBuffer
+	p := e.joinWith(t, 0, func(p *Peer) {
+		p.log = slog.New(slog.NewTextHandler(&logs, nil))
+		p.lose = func(b []byte) bool {
+			first := dead.Load()
+			return first != 0 && len(b) >= 6 && b[1] == wire.TypeManifest && int32(binary.BigEndian.Uint32(b[2:])-first) >= 0
+		}
+	})
+	checkFor(t, 30*time.Second, "8 chunks played", func() bool { return p.Report().ChunksPlayed >= 8 })
+	p.mu.Lock()
+	first := p.newest + 2
+	p.mu.Unlock()
+	dead.Store(first)
+	var r Report
+	checkFor(t, 10*time.Second, "the report says the stream stopped", func() bool { r = p.Report(); return r.StreamStopped })
+	seen := time.Now()
+	p.mu.Lock()
+	newest, lastAt, iv := p.newest, p.newestAt, p.intervalLocked()
+	p.mu.Unlock()
+	if newest != first-1 {
+		t.Errorf("newest %d, want %d", newest, first-1)
+	}
+	// The last manifest came at lastAt, at best one interval before the
+	// next was expected: the stop is due 3.5 intervals after it.
+	if late := seen.Sub(lastAt); late > 7*iv/2+200*time.Millisecond {
+		t.Errorf("stop reported %v after the last manifest; want within 3.5 intervals (%v)", late, 7*iv/2)
+	}
+	if r.Stream != "the stream has stopped at the origin" {
+		t.Errorf("report's stream: %q", r.Stream)
+	}
+	missed := r.ChunksMissed
+	checkFor(t, 10*time.Second, "the chunks that never come counted missed", func() bool {
+		r = p.Report()
+		return r.ChunksMissed >= missed+6
+	})
+	if !r.StreamStopped || r.Continuity >= 1 {
+		t.Errorf("stopped %v, continuity %.3f after %d missed", r.StreamStopped, r.Continuity, r.ChunksMissed)
+	}
+	if n := strings.Count(logs.String(), "the stream has stopped at the origin"); n != 1 {
+		t.Errorf("the stop logged %d times, want once:\n%s", n, logs.String())
 	}
 }
