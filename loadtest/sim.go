@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/coopcast/coopcast/internal/forest"
+	"github.com/coopcast/coopcast/internal/playout"
 	"github.com/coopcast/coopcast/internal/wire"
 )
 
@@ -98,24 +99,23 @@ type linkRec struct {
 }
 
 // simPeer is one peer's state; what a delivery touches comes first, in
-// one cache line.
+// one cache line (64 bytes: the playout state's 48 and the next 16), and
+// what it touches next in the line after.
 type simPeer struct {
-	offset   int64   // smallest arrival - cut seen; math.MaxInt64 before any
-	newestAt int64   // when the newest manifest came
-	upFree   int64   // the uplink is busy until then
-	nsPerB   float64 // uplink ns per byte
-	newest   int32   // newest chunk known; -1: none
-	next     int32   // playout position; -1 before the start
-	ctrl     int32   // one-way µs to the tracker
+	// play is the playout rule's state (internal/playout, as the peer
+	// runs it): the playout position, the offset, played/on time/missed.
+	play     playout.State
+	upFree   int64 // the uplink is busy until then
+	newest   int32 // newest chunk known; -1: none
 	state    uint8
 	inflight uint8 // HTTP fetches under way
 	polling  bool
+	nsPerB   float64 // uplink ns per byte
+	newestAt int64   // when the newest manifest came
+	ctrl     int32   // one-way µs to the tracker
 	joinAt   int64
 	leftAt   int64
 	lastPoll int64
-	played   uint32
-	onTime   uint32
-	missed   uint32
 	startup  float32 // ms; -1 before the first chunk
 	alivePos int32
 }
@@ -148,6 +148,10 @@ type simulator struct {
 	rng   *rand.Rand
 	mix   *rand.Rand // the upload class draw, as real mode does it
 	f     *forest.Forest
+	rule  playout.Rule
+	win   simWindow          // the window the rule looks at, for one peer at a time
+	dec   []playout.Decision // advance's, reused
+	gaps  []uint32           // the poll's, reused
 	q     eventQueue
 	now   int64
 	end   int64
@@ -166,6 +170,12 @@ type simulator struct {
 	links [][]linkRec
 	// lastMsg is a vanished peer's last message to the tracker.
 	lastMsg map[int32]int64
+	// lose, if set (tests), says which chunks the origin cuts but never
+	// sends or serves: for the peers, manifests that never come.
+	lose func(c int32) bool
+	// stops counts the times a peer's playout rule said the stream had
+	// stopped at the origin.
+	stops uint64
 
 	alive []int32 // peers in the swarm, for churn's random pick
 
@@ -231,6 +241,10 @@ func newSimulator(cfg Config, model NetModel) (*simulator, error) {
 	for int64(s.w) < need && s.w < 256 {
 		s.w *= 2
 	}
+	s.rule = playout.New(playout.Config{Delay: simPlayout, Lead: simFallbackLead, Window: int(s.w)})
+	s.win.s = s
+	s.dec = make([]playout.Decision, 0, 64)
+	s.gaps = make([]uint32, 0, simMaxGap)
 	s.arrivals = cfg.arrivals()
 	// Room for the crowd and the newcomers churn brings.
 	s.reserve(1 + len(s.arrivals) + int(cfg.Churn/100*float64(cfg.Peers)*cfg.Duration.Minutes()) + 16)
@@ -263,7 +277,7 @@ func (s *simulator) reserve(n int) {
 // addPeer appends a peer's state and returns its index.
 func (s *simulator) addPeer() int32 {
 	p := int32(len(s.ps))
-	s.ps = append(s.ps, simPeer{ctrl: int32(s.d.control.draw(s.rng) / 1000), offset: math.MaxInt64, newest: -1, next: -1,
+	s.ps = append(s.ps, simPeer{ctrl: int32(s.d.control.draw(s.rng) / 1000), newest: -1,
 		startup: -1, lastPoll: math.MinInt64 / 2, alivePos: -1})
 	s.kids = append(s.kids, nil)
 	s.links = append(s.links, nil)
@@ -283,7 +297,19 @@ func (s *simulator) ctrlNs(p int32) int64 { return int64(s.ps[p].ctrl) * 1000 }
 
 func (s *simulator) cutAt(c int32) int64 { return int64(c) * s.interval }
 
-func (s *simulator) deadline(p, c int32) int64 { return s.cutAt(c) + s.ps[p].offset + s.playout }
+// deadline is when p must have rebuilt chunk c to play it on time (ns),
+// by the playout rule, which works in µs.
+func (s *simulator) deadline(p, c int32) int64 {
+	return s.rule.Deadline(&s.ps[p].play, s.cutAt(c)/1000) * 1000
+}
+
+// next is p's playout position; -1 before it started.
+func (s *simulator) next(p int32) int32 {
+	if n, ok := s.ps[p].play.Next(); ok {
+		return int32(n)
+	}
+	return -1
+}
 
 // step runs one event.
 func (s *simulator) step(e *event) {
@@ -319,6 +345,10 @@ func (s *simulator) step(e *event) {
 
 func (s *simulator) cut(c int32) {
 	s.cuts = c + 1
+	if s.lose != nil && s.lose(c) {
+		s.push(event{at: s.cutAt(c + 1), kind: evCut, c: c + 1})
+		return
+	}
 	s.ps[0].newest = c
 	for i := range s.kids[0] {
 		e := &s.kids[0][i]
@@ -409,10 +439,11 @@ func (s *simulator) slot(p, c int32, create bool) (int, bool) {
 	if s.sl[idx].seq == c {
 		return idx, false
 	}
-	if !create || (s.ps[p].next >= 0 && c < s.ps[p].next) || (s.ps[p].newest >= 0 && c <= s.ps[p].newest-s.w) {
+	next := s.next(p)
+	if !create || (next >= 0 && c < next) || (s.ps[p].newest >= 0 && c <= s.ps[p].newest-s.w) {
 		return -1, false
 	}
-	if old := s.sl[idx].seq; old >= 0 && s.ps[p].next >= 0 && old >= s.ps[p].next {
+	if old := s.sl[idx].seq; old >= 0 && next >= 0 && old >= next {
 		s.advance(p) // settle what is due before its slot is reused
 	}
 	s.sl[idx].seq, s.sl[idx].got, s.sl[idx].fetch, s.sl[idx].done = c, 0, 0, 0
@@ -426,9 +457,7 @@ func (s *simulator) slot(p, c int32, create bool) (int, bool) {
 // via it goes as that shard is forwarded.
 func (s *simulator) learn(p, c int32, via int) {
 	now := s.now
-	if off := now - s.cutAt(c); off < s.ps[p].offset {
-		s.ps[p].offset = off
-	}
+	s.rule.Manifest(&s.ps[p].play, now/1000, uint32(c), s.cutAt(c)/1000, false)
 	if s.ps[p].newest < 0 || c > s.ps[p].newest {
 		s.ps[p].newest = c
 		s.ps[p].newestAt = now
@@ -474,7 +503,7 @@ func (s *simulator) deliver(p, q, c int32, tree int) {
 	if tree == treeManifest {
 		if _, fresh := s.slot(p, c, true); fresh {
 			s.learn(p, c, -1)
-			if s.ps[p].next < 0 {
+			if s.next(p) < 0 {
 				s.advance(p)
 			}
 			s.fetchJobs(p)
@@ -504,7 +533,7 @@ func (s *simulator) deliver(p, q, c int32, tree int) {
 	case bits.OnesCount16(s.sl[idx].got) >= s.k && s.sl[idx].done == 0:
 		s.rebuild(p, idx, c)
 	case fresh:
-		if s.ps[p].next < 0 {
+		if s.next(p) < 0 {
 			s.advance(p)
 		}
 		s.fetchJobs(p)
@@ -528,66 +557,48 @@ func (s *simulator) rebuild(p int32, idx int, c int32) {
 	s.advance(p)
 }
 
-// advance moves p's playout position over the chunks that are rebuilt
-// (played; on time if rebuilt by their deadline) or past their deadline
-// (missed), as peer's playout does.
+// advance runs p's playout rule (internal/playout, as the peer runs it)
+// at now: chunks rebuilt are played (on time if rebuilt by their
+// deadline), chunks past their deadline by the wall clock, manifest or
+// not, are missed.
 func (s *simulator) advance(p int32) {
-	now := s.now
-	if s.ps[p].next < 0 && !s.startPlayout(p) {
-		return
-	}
-	for {
-		n := s.ps[p].next
-		idx := int(p)*int(s.w) + int(n&(s.w-1))
-		known := s.sl[idx].seq == n
-		switch {
-		case known && s.sl[idx].done != 0:
-			s.ps[p].played++
-			s.gPlayed++
-			if int64(s.sl[idx].done-1)*1000 <= s.ps[p].offset+s.playout {
-				s.ps[p].onTime++
-				s.gOnTime++
-			}
-			if s.ps[p].played == 1 {
-				s.ps[p].startup = float32(float64((now-s.ps[p].joinAt)/1000) / 1000)
-			}
-		case known && now > s.deadline(p, n):
-			s.ps[p].missed++
-			s.gMissed++
-		case !known:
-			// Never heard of it: skip once a later chunk is due.
-			i2 := int(p)*int(s.w) + int((n+1)&(s.w-1))
-			if s.sl[i2].seq != n+1 || now <= s.deadline(p, n+1) {
-				return
-			}
-			s.ps[p].missed++
-			s.gMissed++
-		default:
-			return
+	st := &s.ps[p].play
+	played, onTime, missed := st.Played(), st.OnTime(), st.Missed()
+	s.win.p = p
+	s.dec = s.rule.Advance(st, s.now/1000, &s.win, s.dec[:0])
+	for _, d := range s.dec {
+		if d.Op == playout.Stop {
+			s.stops++
 		}
-		s.ps[p].next = n + 1
+	}
+	s.gPlayed += st.Played() - played
+	s.gOnTime += st.OnTime() - onTime
+	s.gMissed += st.Missed() - missed
+	if played == 0 && st.Played() > 0 {
+		s.ps[p].startup = float32(float64((s.now-s.ps[p].joinAt)/1000) / 1000)
 	}
 }
 
-// startPlayout picks where p starts: the oldest chunk it knows that is
-// rebuilt or can still be fetched in time.
-func (s *simulator) startPlayout(p int32) bool {
-	first := int32(-1)
-	base := int(p) * int(s.w)
-	for j := range int(s.w) {
-		c := s.sl[base+j].seq
-		if c < 0 || (s.sl[base+j].done == 0 && s.now > s.deadline(p, c)-s.lead) {
-			continue
-		}
-		if first < 0 || c < first {
-			first = c
-		}
+// simWindow is one peer's chunk window as the playout rule sees it.
+type simWindow struct {
+	s *simulator
+	p int32
+}
+
+func (w *simWindow) Chunk(seq uint32) playout.Chunk {
+	s, c := w.s, int32(seq)
+	if c < 0 {
+		return playout.Chunk{}
 	}
-	if first < 0 {
-		return false
+	sl := &s.sl[int(w.p)*int(s.w)+int(c&(s.w-1))]
+	if sl.seq != c {
+		return playout.Chunk{}
 	}
-	s.ps[p].next = first
-	return true
+	ts := s.cutAt(c) / 1000
+	if sl.done == 0 {
+		return playout.Chunk{Known: true, Time: ts}
+	}
+	return playout.Chunk{Known: true, Time: ts, Done: true, DoneAt: ts + int64(sl.done-1)}
 }
 
 // stalled returns the trees p cannot count on now: no parent, on
@@ -623,14 +634,15 @@ func (s *simulator) fetchJobs(p int32) {
 		}
 	}
 	base := int(p) * int(s.w)
+	next := s.next(p) // a fetch does not move playout
 	for j := range int(s.w) {
 		idx := base + j
 		c := s.sl[idx].seq
-		if c < 0 || s.sl[idx].done != 0 || (s.ps[p].next >= 0 && c < s.ps[p].next) {
+		if c < 0 || s.sl[idx].done != 0 || (next >= 0 && c < next) {
 			continue
 		}
 		dl := s.deadline(p, c)
-		if now >= dl || (s.ps[p].next < 0 && s.ps[p].played == 0 && s.ps[p].newest-c > 2) {
+		if now >= dl || (next < 0 && s.ps[p].newest-c > 2) {
 			continue
 		}
 		if s.ps[p].inflight >= simMaxFetches {
@@ -719,26 +731,33 @@ func (s *simulator) httpDone(e *event) {
 	}
 }
 
-// maybePoll asks the origin for manifests when none came for a while, or
-// when every tree is stalled.
+// maybePoll asks the origin for manifests when none came for a while,
+// when every tree is stalled, or when one is missing below the newest
+// whose chunk is due within the fallback lead; as the peer, for those
+// gaps first.
 func (s *simulator) maybePoll(p int32, stalled uint16) {
 	now := s.now
-	quiet := s.ps[p].newest >= 0 && now-s.ps[p].newestAt > 2*s.interval+s.interval/2
-	if s.ps[p].polling || now-s.ps[p].lastPoll < s.interval || !(quiet || stalled == s.allMask) {
+	if s.ps[p].polling || now-s.ps[p].lastPoll < s.interval {
 		return
 	}
+	quiet := s.ps[p].newest >= 0 && now-s.ps[p].newestAt > 2*s.interval+s.interval/2
+	s.win.p = p
+	if !(quiet || stalled == s.allMask || s.rule.GapUrgent(&s.ps[p].play, now/1000, &s.win)) {
+		return
+	}
+	gaps := s.pollGaps(p)
 	s.ps[p].polling, s.ps[p].lastPoll = true, now
 	latest := s.cuts - 1
 	if latest < 0 {
 		s.push(event{at: now + s.d.http.draw(s.rng), kind: evPoll, p: p, c: -1})
 		return
 	}
-	from := latest
-	if s.ps[p].newest >= 0 && latest > s.ps[p].newest {
-		from = s.ps[p].newest + 1
-	}
-	from = max(from, latest-simMaxGap+1)
 	at := now + s.d.http.draw(s.rng) // GET /latest
+	for range gaps {
+		at += s.d.http.draw(s.rng) // GET /manifest/c
+		s.originHTTP += uint64(s.manLen)
+	}
+	from := s.pollFrom(p, latest, len(gaps))
 	for c := from; c <= latest; c++ {
 		if idx, _ := s.slot(p, c, false); idx < 0 {
 			at += s.d.http.draw(s.rng) // GET /manifest/c
@@ -748,23 +767,49 @@ func (s *simulator) maybePoll(p int32, stalled uint16) {
 	s.push(event{at: at, kind: evPoll, p: p, c: latest, q: from})
 }
 
+// pollGaps is what the playout rule says p lacks below its newest chunk
+// (in s.gaps, until the next call).
+func (s *simulator) pollGaps(p int32) []uint32 {
+	s.win.p = p
+	s.gaps = s.rule.Gaps(&s.ps[p].play, s.now/1000, &s.win, s.gaps[:0], simMaxGap)
+	return s.gaps
+}
+
+// pollFrom is the first chunk above p's newest a poll asks for, when
+// latest is the origin's newest and gaps manifests below are asked for.
+func (s *simulator) pollFrom(p, latest int32, gaps int) int32 {
+	from := latest
+	if s.ps[p].newest >= 0 && latest > s.ps[p].newest {
+		from = s.ps[p].newest + 1
+	}
+	return max(from, latest-int32(simMaxGap-gaps)+1)
+}
+
 func (s *simulator) pollDone(p, latest int32) {
 	s.ps[p].polling = false
 	if s.ps[p].state != psAlive || latest < 0 {
 		return
 	}
-	from := latest
-	if s.ps[p].newest >= 0 && latest > s.ps[p].newest {
-		from = s.ps[p].newest + 1
+	gaps := s.pollGaps(p)
+	from := s.pollFrom(p, latest, len(gaps))
+	for _, g := range gaps {
+		s.learnPolled(p, int32(g))
 	}
-	from = max(from, latest-simMaxGap+1)
 	for c := from; c <= latest; c++ {
-		if _, fresh := s.slot(p, c, true); fresh {
-			s.learn(p, c, -1)
-		}
+		s.learnPolled(p, c)
 	}
 	s.advance(p)
 	s.fetchJobs(p)
+}
+
+// learnPolled: the origin served p chunk c's manifest, if it has it.
+func (s *simulator) learnPolled(p, c int32) {
+	if c >= s.cuts || (s.lose != nil && s.lose(c)) {
+		return
+	}
+	if _, fresh := s.slot(p, c, true); fresh {
+		s.learn(p, c, -1)
+	}
 }
 
 // --- a peer's repair loop ---------------------------------------------
@@ -789,10 +834,11 @@ func (s *simulator) tick(p int32) {
 // before p knows any chunk.
 func (s *simulator) nextTick(p int32) int64 {
 	now := s.now
-	if s.ps[p].offset == math.MaxInt64 {
+	off, ok := s.ps[p].play.Offset()
+	if !ok {
 		return now + s.interval
 	}
-	phase := s.ps[p].offset + s.playout - s.lead + int64(simPollEvery)/2
+	phase := off*1000 + s.playout - s.lead + int64(simPollEvery)/2
 	c := int64(0)
 	if now >= phase {
 		c = (now-phase)/s.interval + 1

@@ -142,8 +142,8 @@ func (s *simulator) collect() *Result {
 		if s.ps[p].startup >= 0 {
 			startups = append(startups, float64(s.ps[p].startup))
 		}
-		d := float64(s.ps[p].played + s.ps[p].missed)
-		ot := float64(s.ps[p].onTime)
+		d := float64(s.ps[p].play.Played() + s.ps[p].play.Missed())
+		ot := float64(s.ps[p].play.OnTime())
 		due += d
 		onTime += ot
 		end := s.now

@@ -343,3 +343,79 @@ func buildCoopcast(t *testing.T) string {
 	}
 	return bin
 }
+
+// simWith runs cfg in a simulator that loses the chunks lose says (the
+// origin cuts them, and never sends or serves them), and returns it for
+// a look at every peer.
+func simWith(t *testing.T, cfg Config, lose func(c int32) bool) *simulator {
+	t.Helper()
+	cfg.Mode = "sim"
+	cfg = cfg.withDefaults()
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	s, err := newSimulator(cfg, NetModels[cfg.Net])
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.lose = lose
+	if s.run(t.Context()) {
+		t.Fatal("interrupted")
+	}
+	if len(s.ps) != cfg.Peers+1 {
+		t.Fatalf("%d peers, want %d", len(s.ps)-1, cfg.Peers)
+	}
+	return s
+}
+
+// TestSimSkipsLostManifests: the manifests of chunks 20 and 21 (10 s in)
+// never reach anyone. Every peer skips both by their deadlines and plays
+// on, as the peer does (peer.TestSwarmSkipsLostManifests): exactly two
+// chunks missed, every other one played on time, no stop reported.
+func TestSimSkipsLostManifests(t *testing.T) {
+	s := simWith(t, Config{Peers: 200, Duration: 20 * time.Second, JoinOver: 5 * time.Second}, func(c int32) bool { return c == 20 || c == 21 })
+	for p := 1; p < len(s.ps); p++ {
+		st := &s.ps[p].play
+		next, _ := st.Next()
+		if st.Missed() != 2 || st.OnTime() != st.Played() || next < 30 {
+			t.Errorf("peer %d: next %d, played %d (%d on time), missed %d; want 2 missed, the rest on time, and past chunk 30",
+				p, next, st.Played(), st.OnTime(), st.Missed())
+		}
+	}
+	if s.stops != 0 {
+		t.Errorf("%d peers took two lost manifests for a stream stopped at the origin", s.stops)
+	}
+}
+
+// TestSimDeadOrigin: the origin stops for good after chunk 19 (10 s in).
+// Every peer's playout rule says the stream stopped, and counts every
+// chunk due since as missed: continuity falls.
+func TestSimDeadOrigin(t *testing.T) {
+	s := simWith(t, Config{Peers: 200, Duration: 20 * time.Second, JoinOver: 5 * time.Second}, func(c int32) bool { return c >= 20 })
+	// At 20 s, chunks 20 … 35 are past their deadlines (cut + offset + 2 s).
+	for p := 1; p < len(s.ps); p++ {
+		st := &s.ps[p].play
+		if !st.Stopped() || st.Missed() < 15 || st.Missed() > 17 || st.Continuity() > 0.6 {
+			t.Errorf("peer %d: stopped %v, missed %d, continuity %.3f; want stopped, about 16 missed", p, st.Stopped(), st.Missed(), st.Continuity())
+		}
+	}
+	if s.stops != uint64(len(s.ps)-1) {
+		t.Errorf("%d stops for %d peers", s.stops, len(s.ps)-1)
+	}
+}
+
+// TestSimPlayoutAllocs: the simulator runs the playout rule for every
+// peer on every delivery and tick; doing so allocates nothing.
+func TestSimPlayoutAllocs(t *testing.T) {
+	s := simWith(t, Config{Peers: 50, Duration: 5 * time.Second}, nil)
+	allocs := testing.AllocsPerRun(100, func() {
+		for p := int32(1); p < int32(len(s.ps)); p++ {
+			s.advance(p)
+			s.pollGaps(p)
+			s.rule.GapUrgent(&s.ps[p].play, s.now/1000, &s.win)
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("%v allocations per round of advance and pollGaps", allocs)
+	}
+}

@@ -15,7 +15,7 @@ type chunk struct {
 	seq      uint32
 	man      *wire.Manifest
 	rawMan   []byte
-	manAt    time.Time // when its manifest was verified here
+	manAt    time.Time     // when its manifest was verified here
 	pending  []pendingFrag // fragments that came before the manifest
 	reasm    []*wire.Reassembler
 	got      [][]bool // per shard, per fragment: seen
@@ -54,7 +54,7 @@ func (p *Peer) chunkLocked(seq uint32, verified bool) *chunk {
 	if p.haveAny && (int32(seq-p.newest) > window || int32(p.newest-seq) > window) {
 		return nil
 	}
-	if p.started && int32(seq-p.next) < 0 {
+	if p.pastLocked(seq) {
 		return nil // already played or skipped
 	}
 	if !p.haveAny && !verified && len(p.chunks) >= maxUnknown {
@@ -159,17 +159,10 @@ func (p *Peer) onManifest(from forest.PeerID, raw []byte, viaHTTP bool) {
 	c.got = make([][]bool, p.m)
 	c.shards = make([][]byte, p.m)
 	c.fetching = make([]bool, p.m)
+	now := time.Now()
+	p.rule.Manifest(&p.play, now.UnixMicro(), m.Seq, m.Timestamp, m.Flags&wire.FlagEnd != 0)
 	if !p.haveAny || int32(m.Seq-p.newest) > 0 {
-		if p.haveAny && m.Timestamp > p.newestTS {
-			p.interval = time.Duration(m.Timestamp-p.newestTS) * time.Microsecond / time.Duration(m.Seq-p.newest)
-		}
-		p.newest, p.newestTS, p.haveAny = m.Seq, m.Timestamp, true
-		p.newestAt = time.Now()
-	}
-	// The smallest arrival - timestamp seen estimates the clock offset plus
-	// the best one-way delay: deadlines then hold across clock skew.
-	if off := time.Since(time.UnixMicro(m.Timestamp)); !p.offsetOK || off < p.offset {
-		p.offset, p.offsetOK = off, true
+		p.newest, p.haveAny, p.newestAt = m.Seq, true, now
 	}
 	p.countRx(from, len(raw), viaHTTP)
 	pend := c.pending
@@ -327,7 +320,7 @@ func (p *Peer) evictLocked() {
 		return
 	}
 	for seq := range p.chunks {
-		if int32(p.newest-seq) > window || (p.started && int32(p.next-seq) > 8) {
+		if next, ok := p.play.Next(); int32(p.newest-seq) > window || (ok && int32(next-seq) > 8) {
 			delete(p.chunks, seq)
 		}
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/coopcast/coopcast/internal/fec"
 	"github.com/coopcast/coopcast/internal/forest"
+	"github.com/coopcast/coopcast/internal/playout"
 	"github.com/coopcast/coopcast/internal/relay"
 	"github.com/coopcast/coopcast/internal/rtc"
 	"github.com/coopcast/coopcast/internal/swarm"
@@ -79,10 +80,14 @@ func (p *Peer) Ended() <-chan struct{} { return p.ended }
 // Peer is a running native peer. Create it with New.
 type Peer struct {
 	cfg    Config
+	rule   playout.Rule
 	log    *slog.Logger
 	member *swarm.Member
 	http   *http.Client
 	start  time.Time
+	// lose, set only by tests before Run, makes the peer lose the
+	// messages (from parents, or manifests over HTTP) it returns true for.
+	lose func(msg []byte) bool
 
 	mu      sync.Mutex // guards everything below
 	key     ed25519.PublicKey
@@ -91,20 +96,16 @@ type Peer struct {
 	chunks  map[uint32]*chunk
 	newest  uint32
 	haveAny bool
-	// newestTS is the newest manifest's origin timestamp (µs), newestAt
-	// when it arrived; interval is the chunk cadence they show.
-	newestTS int64
+	// newestAt is when the newest manifest arrived.
 	newestAt time.Time
-	interval time.Duration
-	media    bool      // the stream has an init segment: play from keyframes
-	needKey  bool      // a chunk was skipped: resume at the next keyframe
-	polling  bool      // a manifest-gap poll is under way
-	lastPoll time.Time // when it started
-	next     uint32    // next chunk to play
-	started  bool      // next is set
-	offset   time.Duration
-	offsetOK bool
-	lastRx   []time.Time // per tree: last verified message from the parent
+	// play is the playout rule's state (internal/playout): the playout
+	// position, the clock offset and chunk interval the manifests show,
+	// played/on time/missed, and whether the stream stopped.
+	play      playout.State
+	decisions []playout.Decision // due's, reused
+	polling   bool               // a manifest-gap poll is under way
+	lastPoll  time.Time          // when it started
+	lastRx    []time.Time        // per tree: last verified message from the parent
 	// lastSeqRx: per tree, the newest chunk a fragment of that tree came
 	// for, from the parent (the cadence silence is judged by).
 	lastSeqRx []uint32
@@ -143,7 +144,7 @@ func New(cfg Config) (*Peer, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	p := &Peer{cfg: cfg, log: log, http: cfg.HTTP, chunks: make(map[uint32]*chunk),
+	p := &Peer{cfg: cfg, rule: newRule(cfg), log: log, http: cfg.HTTP, chunks: make(map[uint32]*chunk),
 		welcomed: make(chan struct{}), wakeup: make(chan struct{}, 1), ended: make(chan struct{})}
 	var err error
 	p.member, err = swarm.New(swarm.Config{TrackerURL: cfg.TrackerURL, Channel: cfg.Channel, Kind: cfg.Kind,
@@ -236,4 +237,9 @@ func (h *handler) Topology() {}
 
 func (h *handler) ChildReady(child forest.PeerID, trees uint64) { (*Peer)(h).childReady(child, trees) }
 
-func (h *handler) Data(from forest.PeerID, b []byte) { (*Peer)(h).receive(from, b, false) }
+func (h *handler) Data(from forest.PeerID, b []byte) {
+	if h.lose != nil && h.lose(b) {
+		return
+	}
+	(*Peer)(h).receive(from, b, false)
+}

@@ -82,6 +82,12 @@ type checked struct {
 
 func (e *swarmEnv) join(t *testing.T, upload int64) *checked {
 	t.Helper()
+	return e.joinWith(t, upload, nil)
+}
+
+// joinWith is join with setup run on the peer before it starts.
+func (e *swarmEnv) joinWith(t *testing.T, upload int64, setup func(*Peer)) *checked {
+	t.Helper()
 	c := &checked{done: make(chan struct{})}
 	p, err := New(Config{TrackerURL: e.url, Channel: "t", UploadKbps: upload, RTC: rtc.Config{ICEInterfaces: []string{"lo"}},
 		OnChunk: func(seq uint32, data []byte) {
@@ -95,6 +101,9 @@ func (e *swarmEnv) join(t *testing.T, upload int64) *checked {
 		t.Fatal(err)
 	}
 	c.Peer = p
+	if setup != nil {
+		setup(p)
+	}
 	ctx, cancel := context.WithCancel(e.ctx)
 	c.cancel = cancel
 	go func() { defer close(c.done); p.Run(ctx) }()

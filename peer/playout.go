@@ -7,14 +7,31 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/coopcast/coopcast/internal/playout"
 	"github.com/coopcast/coopcast/internal/wire"
 )
 
 var errShape = errors.New("manifest's M or k differ from the channel's")
 
+// newRule is the playout rule (internal/playout) with the peer's settings.
+func newRule(cfg Config) playout.Rule {
+	return playout.New(playout.Config{Delay: cfg.Playout, Lead: cfg.FallbackLead, Window: window})
+}
+
 // deadlineLocked is when chunk c must be rebuilt to play on time.
 func (p *Peer) deadlineLocked(c *chunk) time.Time {
-	return time.UnixMicro(c.man.Timestamp).Add(p.offset + p.cfg.Playout)
+	return time.UnixMicro(p.rule.Deadline(&p.play, c.man.Timestamp))
+}
+
+// intervalLocked is the chunk interval the manifests show; 0 before two.
+func (p *Peer) intervalLocked() time.Duration {
+	return time.Duration(p.rule.Interval(&p.play)) * time.Microsecond
+}
+
+// pastLocked reports whether chunk seq was played or skipped already.
+func (p *Peer) pastLocked(seq uint32) bool {
+	next, ok := p.play.Next()
+	return ok && int32(seq-next) < 0
 }
 
 // playout writes chunks in order as they are rebuilt, and skips a chunk
@@ -47,68 +64,48 @@ func (p *Peer) playout(ctx context.Context) {
 	}
 }
 
-// due advances the playout position and returns what to write.
+// ruleWindow is the peer's chunks as the playout rule sees them; p.mu held.
+type ruleWindow Peer
+
+func (w *ruleWindow) Chunk(seq uint32) playout.Chunk {
+	c := w.chunks[seq]
+	if c == nil || c.man == nil {
+		return playout.Chunk{}
+	}
+	return playout.Chunk{Known: true, Time: c.man.Timestamp, Keyframe: c.man.Flags&wire.FlagKeyframe != 0,
+		End: c.man.Flags&wire.FlagEnd != 0, Done: c.done, DoneAt: c.doneAt.UnixMicro()}
+}
+
+// due runs the playout rule at now and returns what to write: the chunks
+// it plays, in order. A chunk is due by the wall clock, its manifest
+// come or not, so playout moves on over any run of missing chunks; and a
+// stream that stops at the origin is said so, once, in the log.
 func (p *Peer) due(now time.Time) [][]byte {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if !p.started {
-		// Start at the oldest chunk that is rebuilt, or whose deadline is
-		// far enough away for HTTP fallback to complete it.
-		first, ok := uint32(0), false
-		for seq, c := range p.chunks {
-			if c.man == nil || (!c.done && now.After(p.deadlineLocked(c).Add(-p.cfg.FallbackLead))) {
-				continue
-			}
-			if p.media && c.man.Flags&(wire.FlagKeyframe|wire.FlagEnd) == 0 {
-				continue // a decoder starts at a keyframe (or the stream is over)
-			}
-			if !ok || int32(seq-first) < 0 {
-				first, ok = seq, true
-			}
-		}
-		if !ok {
-			return nil
-		}
-		p.next, p.started = first, true
-	}
+	played := p.play.Played()
+	p.decisions = p.rule.Advance(&p.play, now.UnixMicro(), (*ruleWindow)(p), p.decisions[:0])
 	var out [][]byte
-	for {
-		c := p.chunks[p.next]
-		switch {
-		case c != nil && c.done && c.man.Flags&wire.FlagEnd != 0:
-			p.endOnce.Do(func() { close(p.ended) })
-			return out
-		case c != nil && c.done && p.needKey && c.man.Flags&wire.FlagKeyframe == 0:
-			// After a gap, video resumes at the next keyframe.
-			p.st.missed++
-			c.data = nil
-		case c != nil && c.done:
-			p.needKey = false
-			if !c.doneAt.After(p.deadlineLocked(c)) {
-				p.st.onTime++
-			}
-			p.st.played++
-			if p.st.played == 1 {
-				p.st.startup = now.Sub(p.start)
-			}
+	for _, d := range p.decisions {
+		switch d.Op {
+		case playout.Play:
+			c := p.chunks[d.Seq]
 			out = append(out, c.data)
 			c.data = nil
-		case c != nil && c.man != nil && now.After(p.deadlineLocked(c)):
-			p.st.missed++
-			p.needKey = p.media
-		case c == nil || c.man == nil:
-			// Never heard of it: skip once a later chunk is due.
-			later := p.chunks[p.next+1]
-			if later == nil || later.man == nil || !now.After(p.deadlineLocked(later)) {
-				return out
-			}
-			p.st.missed++
-			p.needKey = p.media
-		default:
-			return out
+		case playout.Drop:
+			p.chunks[d.Seq].data = nil
+		case playout.End:
+			p.endOnce.Do(func() { close(p.ended) })
+		case playout.Stop:
+			p.log.Warn(playout.StoppedReason, "newest", d.Seq, "missed", p.play.Missed())
+		case playout.Resume:
+			p.log.Info("the stream resumed at the origin", "seq", d.Seq)
 		}
-		p.next++
 	}
+	if played == 0 && p.play.Played() > 0 {
+		p.st.startup = now.Sub(p.start)
+	}
+	return out
 }
 
 // loadInit fetches the init segment from the origin, checks the channel
@@ -138,7 +135,7 @@ func (p *Peer) loadInit(ctx context.Context) error {
 			continue
 		}
 		p.mu.Lock()
-		p.media = true
+		p.play.SetMedia(true)
 		p.st.bytesFromOrigin += uint64(len(init))
 		p.mu.Unlock()
 		if _, err := p.cfg.Out.Write(init); err != nil {

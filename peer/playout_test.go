@@ -1,6 +1,12 @@
 package peer
 
 import (
+	"bytes"
+	"encoding/binary"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -15,10 +21,13 @@ func TestPlayoutMedia(t *testing.T) {
 	mk := func(p *Peer, seq uint32, flags uint8, done bool) {
 		p.chunks[seq] = &chunk{seq: seq, man: &wire.Manifest{Seq: seq, Flags: flags, Timestamp: now.UnixMicro()},
 			done: done, doneAt: now, data: []byte{byte(seq)}}
+		p.rule.Manifest(&p.play, now.UnixMicro(), seq, now.UnixMicro(), flags&wire.FlagEnd != 0)
 	}
 	newPeer := func() *Peer {
-		return &Peer{cfg: Config{Playout: 2 * time.Second, FallbackLead: 600 * time.Millisecond}, chunks: map[uint32]*chunk{},
-			ended: make(chan struct{}), media: true}
+		cfg := Config{Playout: 2 * time.Second, FallbackLead: 600 * time.Millisecond}
+		p := &Peer{cfg: cfg, rule: newRule(cfg), chunks: map[uint32]*chunk{}, ended: make(chan struct{}), log: slog.New(slog.DiscardHandler)}
+		p.play.SetMedia(true)
+		return p
 	}
 	p := newPeer()
 	mk(p, 1, 0, true)                 // not a keyframe: not a start
@@ -36,8 +45,8 @@ func TestPlayoutMedia(t *testing.T) {
 	default:
 		t.Fatal("end of stream not reached")
 	}
-	if p.st.missed != 2 {
-		t.Errorf("missed %d, want 2 (the late chunk and the one skipped to the keyframe)", p.st.missed)
+	if p.play.Missed() != 2 {
+		t.Errorf("missed %d, want 2 (the late chunk and the one skipped to the keyframe)", p.play.Missed())
 	}
 
 	late := newPeer()
@@ -49,5 +58,134 @@ func TestPlayoutMedia(t *testing.T) {
 	case <-late.ended:
 	default:
 		t.Fatal("a peer that joined after the end never stops")
+	}
+}
+
+// checkFor polls cond every 20 ms until it holds, and fails t if it does
+// not within limit.
+func checkFor(t *testing.T, limit time.Duration, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(limit); !cond(); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %v", what, limit)
+		}
+	}
+}
+
+// TestSwarmSkipsLostManifests: the manifests of two consecutive chunks
+// never reach a peer, neither from its parents nor over HTTP. By the wall
+// clock it skips both at their deadlines and plays on: exactly two chunks
+// missed, every other one played on time (the one after the gap too, so
+// the skip came within its deadline), and the stream never taken for
+// stopped.
+func TestSwarmSkipsLostManifests(t *testing.T) {
+	e := startSwarm(t)
+	var lost atomic.Uint32 // the first of the two lost chunks; 0: none yet
+	p := e.joinWith(t, 0, func(p *Peer) {
+		p.lose = func(b []byte) bool {
+			if len(b) < 6 || b[1] != wire.TypeManifest {
+				return false
+			}
+			first, seq := lost.Load(), binary.BigEndian.Uint32(b[2:])
+			return first != 0 && (seq == first || seq == first+1)
+		}
+	})
+	checkFor(t, 30*time.Second, "8 chunks played", func() bool { return p.Report().ChunksPlayed >= 8 })
+	p.mu.Lock()
+	first := p.newest + 4 // a second ahead: not cut yet
+	played0, onTime0, missed0 := p.play.Played(), p.play.OnTime(), p.play.Missed()
+	p.mu.Unlock()
+	lost.Store(first)
+	stopped := false
+	checkFor(t, 20*time.Second, "playout past the gap and 8 chunks on", func() bool {
+		stopped = stopped || p.Report().StreamStopped
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		next, _ := p.play.Next()
+		return int32(next-(first+10)) >= 0
+	})
+	p.mu.Lock()
+	played, onTime, missed := p.play.Played()-played0, p.play.OnTime()-onTime0, p.play.Missed()-missed0
+	p.mu.Unlock()
+	if missed != 2 {
+		t.Errorf("missed %d chunks, want the 2 whose manifests were lost", missed)
+	}
+	if onTime != played || played < 10 {
+		t.Errorf("%d of %d chunks played on time since the loss, want all (at least 10)", onTime, played)
+	}
+	if stopped {
+		t.Error("two lost manifests were taken for a stream stopped at the origin")
+	}
+	if p.corrupt.Load() != 0 {
+		t.Errorf("%d corrupt chunks", p.corrupt.Load())
+	}
+}
+
+// syncBuffer is a log sink safe for the peer's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+// TestSwarmSeesDeadStream: from some chunk on, no manifest reaches a peer
+// any more, as when the origin dies. Within two chunk intervals (and the
+// half-interval grace) of the first one's expected arrival the peer's
+// report says the stream has stopped at the origin, the log says so once
+// in words, and continuity counts the chunks that never come.
+func TestSwarmSeesDeadStream(t *testing.T) {
+	e := startSwarm(t)
+	var dead atomic.Uint32 // the first chunk that never comes; 0: none yet
+	var logs syncBuffer
+	p := e.joinWith(t, 0, func(p *Peer) {
+		p.log = slog.New(slog.NewTextHandler(&logs, nil))
+		p.lose = func(b []byte) bool {
+			first := dead.Load()
+			return first != 0 && len(b) >= 6 && b[1] == wire.TypeManifest && int32(binary.BigEndian.Uint32(b[2:])-first) >= 0
+		}
+	})
+	checkFor(t, 30*time.Second, "8 chunks played", func() bool { return p.Report().ChunksPlayed >= 8 })
+	p.mu.Lock()
+	first := p.newest + 2
+	p.mu.Unlock()
+	dead.Store(first)
+	var r Report
+	checkFor(t, 10*time.Second, "the report says the stream stopped", func() bool { r = p.Report(); return r.StreamStopped })
+	seen := time.Now()
+	p.mu.Lock()
+	newest, lastAt, iv := p.newest, p.newestAt, p.intervalLocked()
+	p.mu.Unlock()
+	if newest != first-1 {
+		t.Errorf("newest %d, want %d", newest, first-1)
+	}
+	// The last manifest came at lastAt, at best one interval before the
+	// next was expected: the stop is due 3.5 intervals after it.
+	if late := seen.Sub(lastAt); late > 7*iv/2+200*time.Millisecond {
+		t.Errorf("stop reported %v after the last manifest; want within 3.5 intervals (%v)", late, 7*iv/2)
+	}
+	if r.Stream != "the stream has stopped at the origin" {
+		t.Errorf("report's stream: %q", r.Stream)
+	}
+	missed := r.ChunksMissed
+	checkFor(t, 10*time.Second, "the chunks that never come counted missed", func() bool {
+		r = p.Report()
+		return r.ChunksMissed >= missed+6
+	})
+	if !r.StreamStopped || r.Continuity >= 1 {
+		t.Errorf("stopped %v, continuity %.3f after %d missed", r.StreamStopped, r.Continuity, r.ChunksMissed)
+	}
+	if n := strings.Count(logs.String(), "the stream has stopped at the origin"); n != 1 {
+		t.Errorf("the stop logged %d times, want once:\n%s", n, logs.String())
 	}
 }

@@ -83,7 +83,7 @@ const replaceGrace = time.Second
 // between chunks). Shorter, ordinary jitter on a loaded machine sends
 // shards to HTTP, which loads the machine more: a feedback loop.
 func (p *Peer) stallAfterLocked() time.Duration {
-	return max(p.cfg.SilenceTimeout, 2*p.interval)
+	return max(p.cfg.SilenceTimeout, 2*p.intervalLocked())
 }
 
 // fetchJobs picks what to fetch now: shards a chunk still needs near its
@@ -115,12 +115,13 @@ func (p *Peer) fetchJobs(now time.Time, trees []swarmTree) []fetchJob {
 		}
 	}
 	var jobs []fetchJob
+	_, started := p.play.Next()
 	for seq, c := range p.chunks {
-		if c.man == nil || c.done || (p.started && int32(seq-p.next) < 0) {
+		if c.man == nil || c.done || p.pastLocked(seq) {
 			continue
 		}
 		deadline := p.deadlineLocked(c)
-		if !now.Before(deadline) || (!p.started && p.st.played == 0 && int32(p.newest-seq) > 2) {
+		if !now.Before(deadline) || (!started && int32(p.newest-seq) > 2) {
 			continue // too late to matter, or history from before we joined
 		}
 		urgent := !now.Before(deadline.Add(-p.cfg.FallbackLead))
@@ -162,14 +163,17 @@ func (p *Peer) fetchJobs(now time.Time, trees []swarmTree) []fetchJob {
 			jobs = append(jobs, fetchJob{seq: seq, shard: -1, whole: true, shards: want})
 		}
 	}
-	// No manifest for a while, or every tree on fallback: ask the origin
-	// what it has published since.
-	quiet := p.haveAny && p.interval > 0 && now.Sub(p.newestAt) > 2*p.interval+p.interval/2
-	pollEvery := p.interval
+	// No manifest for a while, every tree on fallback, or a manifest
+	// missing below the newest whose chunk is due within the fallback
+	// lead (the trees are not bringing it in time): ask the origin.
+	interval := p.intervalLocked()
+	quiet := p.haveAny && interval > 0 && now.Sub(p.newestAt) > 2*interval+interval/2
+	pollEvery := interval
 	if pollEvery <= 0 {
 		pollEvery = 250 * time.Millisecond
 	}
-	if !p.polling && now.Sub(p.lastPoll) >= pollEvery && (quiet || (nStalled == p.m && p.m > 0)) {
+	hole := p.rule.GapUrgent(&p.play, now.UnixMicro(), (*ruleWindow)(p))
+	if !p.polling && now.Sub(p.lastPoll) >= pollEvery && (quiet || hole || (nStalled == p.m && p.m > 0)) {
 		p.polling, p.lastPoll = true, now
 		jobs = append(jobs, fetchJob{manifest: true, shard: -1})
 	}
@@ -242,7 +246,9 @@ func (p *Peer) getWithHeader(ctx context.Context, url string) ([]byte, http.Head
 const maxGap = 8
 
 // fetchManifests asks the origin for its newest chunk and fetches the
-// manifests of the chunks between the newest this peer knows and that.
+// manifests this peer lacks: those missing between its playout position
+// and the newest it knows that can still play (oldest first), then those
+// between that newest and the origin's; maxGap in all.
 func (p *Peer) fetchManifests(ctx context.Context, base string) {
 	defer func() {
 		p.mu.Lock()
@@ -255,22 +261,22 @@ func (p *Peer) fetchManifests(ctx context.Context, base string) {
 		return
 	}
 	p.mu.Lock()
+	want := p.rule.Gaps(&p.play, time.Now().UnixMicro(), (*ruleWindow)(p), nil, maxGap)
 	from := latest.Seq
 	if p.haveAny && int32(latest.Seq-p.newest) > 0 {
 		from = p.newest + 1
 	}
-	if int32(latest.Seq-from) >= maxGap {
-		from = latest.Seq - maxGap + 1
+	if int32(latest.Seq-from) >= maxGap-int32(len(want)) {
+		from = latest.Seq - uint32(maxGap-len(want)) + 1
 	}
-	var want []uint32
-	for seq := from; int32(latest.Seq-seq) >= 0; seq++ {
+	for seq := from; int32(latest.Seq-seq) >= 0 && len(want) < maxGap; seq++ {
 		if c := p.chunks[seq]; c == nil || c.man == nil {
 			want = append(want, seq)
 		}
 	}
 	p.mu.Unlock()
 	for _, seq := range want {
-		if raw, err := p.get(ctx, fmt.Sprintf("%s/manifest/%d", base, seq)); err == nil {
+		if raw, err := p.get(ctx, fmt.Sprintf("%s/manifest/%d", base, seq)); err == nil && (p.lose == nil || !p.lose(raw)) {
 			p.receive(forest.Origin, raw, true)
 		}
 	}
@@ -376,7 +382,7 @@ const linkTimeout = 6 * time.Second
 // as silent: a quarter of a chunk interval, at least 250 ms, so ordinary
 // differences in depth between trees are not silence.
 func (p *Peer) cadenceSlackLocked() time.Duration {
-	return max(250*time.Millisecond, p.interval/4)
+	return max(250*time.Millisecond, p.intervalLocked()/4)
 }
 
 // watchParents complains about a parent that stopped delivering while
@@ -391,6 +397,7 @@ func (p *Peer) watchParents(now time.Time, trees []swarmTree, parents map[int]fo
 	defer p.mu.Unlock()
 	quiet := p.stallAfterLocked()
 	slack := p.cadenceSlackLocked()
+	interval := p.intervalLocked()
 	flowing := false
 	for _, t := range p.lastRx {
 		flowing = flowing || now.Sub(t) < quiet/2
@@ -400,7 +407,7 @@ func (p *Peer) watchParents(now time.Time, trees []swarmTree, parents map[int]fo
 	// Only while the stream flows: a stopped stream is not silence.
 	var expect uint32
 	cadence := false
-	if p.haveAny && p.interval > 0 && now.Sub(p.newestAt) < 2*p.interval+slack {
+	if p.haveAny && interval > 0 && now.Sub(p.newestAt) < 2*interval+slack {
 		for seq, c := range p.chunks {
 			if c.man == nil || c.man.Flags&wire.FlagEnd != 0 || now.Sub(c.manAt) <= slack {
 				continue
@@ -434,7 +441,7 @@ func (p *Peer) watchParents(now time.Time, trees []swarmTree, parents map[int]fo
 		// and the newest chunk (which other trees brought) has nothing of
 		// this tree from it.
 		behind := cadence && open && int32(expect-p.lastSeqRx[i]) > 0 &&
-			now.Sub(t.ParentOpenSince) > p.interval+slack && now.Sub(p.lastRx[i]) > slack
+			now.Sub(t.ParentOpenSince) > interval+slack && now.Sub(p.lastRx[i]) > slack
 		// Silent by time: open and carried nothing for the timeout while
 		// other trees deliver; or not open at all within linkTimeout.
 		silent := open && flowing && now.Sub(p.lastRx[i]) > quiet && now.Sub(t.ParentOpenSince) > quiet

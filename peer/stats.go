@@ -5,19 +5,19 @@ import (
 	"slices"
 	"time"
 
+	"github.com/coopcast/coopcast/internal/playout"
 	"github.com/coopcast/coopcast/internal/swarm"
 )
 
 type swarmTree = swarm.TreeState
 
-// stats are the peer's counters, guarded by Peer.mu.
+// stats are the peer's counters, guarded by Peer.mu; chunks played,
+// on time and missed are the playout rule's (Peer.play).
 type stats struct {
 	startup         time.Duration
 	latency         []float64 // ms per rebuilt chunk
 	repairs         []float64 // ms from a parent's replacement to its first data
 	rebuilt         uint64
-	played, missed  uint64
-	onTime          uint64
 	bytesFromOrigin uint64
 	bytesFromPeers  uint64
 	badMessages     uint64
@@ -50,6 +50,13 @@ type Report struct {
 	Regenerated uint64 `json:"regenerated_shards"`
 	HTTPFetches uint64 `json:"http_fetches"`
 	Complaints  uint64 `json:"complaints"`
+	// StreamStopped: no manifest came for two chunk intervals (and half
+	// an interval's grace) past the time the next was due, so the stream
+	// has stopped at the origin; the chunks that do not come count as
+	// missed. Stream says so in words (playout.StoppedReason), or that the
+	// stream ended.
+	StreamStopped bool   `json:"stream_stopped"`
+	Stream        string `json:"stream,omitempty"`
 	// RepairMS lists, per parent replacement, ms until the new parent's
 	// first data.
 	RepairMS []float64 `json:"repair_ms,omitempty"`
@@ -67,15 +74,18 @@ func (p *Peer) Report() Report {
 	defer p.mu.Unlock()
 	s := &p.st
 	r := Report{
-		PeerID: uint64(p.member.ID()), ChunksPlayed: s.played, ChunksMissed: s.missed, ChunksRebuilt: s.rebuilt,
+		PeerID: uint64(p.member.ID()), ChunksPlayed: p.play.Played(), ChunksMissed: p.play.Missed(), ChunksRebuilt: s.rebuilt,
 		BytesFromOrigin: s.bytesFromOrigin, BytesFromPeers: s.bytesFromPeers, RelayBytes: sent, RelayDropped: dropped,
 		Children: children, BadMessages: s.badMessages, Regenerated: s.regenerated, HTTPFetches: s.httpFetches, Complaints: s.complaints,
-		Unasked: s.unasked, StartupMS: ms(s.startup), Continuity: 1,
+		Unasked: s.unasked, StartupMS: ms(s.startup), Continuity: p.play.Continuity(), StreamStopped: p.play.Stopped(),
 	}
-	if due := s.played + s.missed; due > 0 {
-		r.Continuity = float64(s.onTime) / float64(due)
+	switch {
+	case p.play.Stopped():
+		r.Stream = playout.StoppedReason
+	case p.play.Ended():
+		r.Stream = "the stream ended"
 	}
-	if s.played == 0 {
+	if r.ChunksPlayed == 0 {
 		r.StartupMS = -1
 	}
 	r.RepairMS = slices.Clone(s.repairs)

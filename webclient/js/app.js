@@ -4,6 +4,7 @@
 
 import { Swarm } from './swarm.js';
 import { Stream } from './stream.js';
+import { STOPPED_REASON } from './playout.js';
 import { Player } from './player.js';
 import * as wire from './wire.js';
 
@@ -54,6 +55,7 @@ class App {
     this.errors = { uncaught: 0, tracker: 0 };
     this.media = true;
     this.status = 'connecting';
+    this.streamStopped = false;
     this.lastReport = 0;
     /** @type {string[]} */
     this.log = [];
@@ -181,6 +183,14 @@ class App {
       }
       if (this.media) this.player.append(p.data, p.keyframe);
     }
+    if (s.stopped !== this.streamStopped) {
+      // Said once, in words, each time the playout rule sees the stream
+      // stop (no manifest for two intervals past the next one's time) or
+      // come back.
+      this.streamStopped = s.stopped;
+      this.status = s.stopped ? STOPPED_REASON : 'watching';
+      this.note(this.status);
+    }
     this.player.tick(now);
     if (now - this.lastReport >= 2000) {
       this.lastReport = now;
@@ -240,6 +250,7 @@ class App {
       continuity: s ? s.continuity() : 1,
       chunks_played: s ? s.st.played : 0,
       chunks_missed: s ? s.st.missed : 0,
+      stream_stopped: s ? s.stopped : false,
       bytes_from_origin: s ? s.st.bytesFromOrigin : 0,
       bytes_from_peers: s ? s.st.bytesFromPeers : 0,
       relay_bytes: relay.sent,

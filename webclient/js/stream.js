@@ -4,9 +4,12 @@
 // order against their deadlines. It is the twin of the native peer
 // (peer/chunk.go, peer/playout.go, peer/repair.go) with the same rules and
 // measures; it does no I/O of its own, so node --test drives it directly.
+// The playout rule itself is playout.js, twin of internal/playout, which
+// the native peer and the simulator run.
 
 import * as wire from './wire.js';
 import { ReedSolomon } from './rs.js';
+import { Rule, State } from './playout.js';
 
 /** Chunks kept around the newest. */
 export const WINDOW = 64;
@@ -94,16 +97,14 @@ export class Stream {
     /** @type {Map<number, Promise<boolean>>} */
     this.verifying = new Map();
     this.newest = 0;
-    this.newestTS = 0; // ms
     this.newestAt = 0;
     this.haveAny = false;
-    this.intervalMs = 0;
-    this.offsetMs = 0;
-    this.offsetOK = false;
-    this.next = 0;
-    this.started = false;
-    this.needKey = false;
-    this.ended = false;
+    // The playout rule (playout.js) and this viewer's state in it: the
+    // playout position, clock offset, chunk interval, played/on time/missed
+    // and whether the stream stopped. It works in µs.
+    this.rule = new Rule({ delayUs: this.playoutMs * 1000, leadUs: this.fallbackLeadMs * 1000, window: WINDOW });
+    this.play = new State();
+    this.play.media = !!cfg.media;
     this.polling = false;
     this.lastPoll = 0;
     this.startAt = this.now();
@@ -122,9 +123,50 @@ export class Stream {
     };
   }
 
+  /** @returns {number} the next chunk to play */
+  get next() {
+    return this.play.next;
+  }
+
+  /** @returns {boolean} whether playout started */
+  get started() {
+    return this.play.started;
+  }
+
+  /** @returns {boolean} whether the end of the stream was played */
+  get ended() {
+    return this.play.ended;
+  }
+
+  /** @returns {boolean} whether the stream has stopped at the origin (playout.js STOPPED_REASON) */
+  get stopped() {
+    return this.play.stopped;
+  }
+
+  /** @returns {number} the chunk interval the manifests show (ms); 0 before two */
+  get intervalMs() {
+    return this.rule.interval(this.play) / 1000;
+  }
+
+  /** @returns {number} now in µs, the playout rule's unit */
+  nowUs() {
+    return Math.round(this.now() * 1000);
+  }
+
   /** @param {any} c @returns {number} when chunk c must be rebuilt to play on time (ms) */
   deadline(c) {
-    return c.man.timestamp / 1000 + this.offsetMs + this.playoutMs;
+    return this.rule.deadline(this.play, c.man.timestamp) / 1000;
+  }
+
+  /**
+   * Chunk seq as the playout rule sees it.
+   * @param {number} seq @returns {import('./playout.js').Chunk|null}
+   */
+  look(seq) {
+    const c = this.chunks.get(seq);
+    if (!c || !c.man) return null;
+    return { known: true, time: c.man.timestamp, keyframe: !!(c.man.flags & wire.FLAG_KEYFRAME), end: !!(c.man.flags & wire.FLAG_END),
+      done: c.done, doneAt: Math.round(c.doneAt * 1000) };
   }
 
   /**
@@ -229,20 +271,12 @@ export class Stream {
     c.got = new Array(this.m);
     c.gotCount = new Array(this.m).fill(0);
     c.fetching = new Array(this.m).fill(false);
-    const ts = m.timestamp / 1000;
+    const now = this.now();
+    this.rule.manifest(this.play, Math.round(now * 1000), m.seq, m.timestamp, !!(m.flags & wire.FLAG_END));
     if (!this.haveAny || seqDiff(m.seq, this.newest) > 0) {
-      if (this.haveAny && ts > this.newestTS) this.intervalMs = (ts - this.newestTS) / seqDiff(m.seq, this.newest);
       this.newest = m.seq;
-      this.newestTS = ts;
       this.haveAny = true;
-      this.newestAt = this.now();
-    }
-    // The smallest arrival - timestamp estimates the clock offset plus the
-    // best one-way delay: deadlines then hold across clock skew.
-    const off = this.now() - ts;
-    if (!this.offsetOK || off < this.offsetMs) {
-      this.offsetMs = off;
-      this.offsetOK = true;
+      this.newestAt = now;
     }
     this.countRx(from, raw.byteLength, viaHTTP);
     const pend = c.pending;
@@ -368,56 +402,33 @@ export class Stream {
   }
 
   /**
-   * Advances the playout position and returns the chunks to play now, in
-   * order; a chunk whose deadline passed is skipped (and counted missed),
-   * and after a skip video resumes at the next keyframe.
+   * Runs the playout rule (playout.js) now and returns the chunks to play,
+   * in order. A chunk is due by the wall clock, its manifest come or not:
+   * one whose deadline passed is skipped (and counted missed), and after a
+   * skip video resumes at the next keyframe. Once the end is reached every
+   * call returns it.
    * @returns {Playable[]}
    */
   due() {
     const now = this.now();
-    if (!this.started) {
-      let first = -1;
-      for (const [seq, c] of this.chunks) {
-        if (!c.man || (!c.done && now > this.deadline(c) - this.fallbackLeadMs)) continue;
-        if (this.cfg.media && !(c.man.flags & (wire.FLAG_KEYFRAME | wire.FLAG_END))) continue;
-        if (first < 0 || seqDiff(seq, first) < 0) first = seq;
-      }
-      if (first < 0) return [];
-      this.next = first;
-      this.started = true;
-    }
+    const played = this.play.played;
     /** @type {Playable[]} */
     const out = [];
-    for (;;) {
-      const c = this.chunks.get(this.next);
-      if (c && c.done && c.man.flags & wire.FLAG_END) {
-        this.ended = true;
-        if (out.length === 0 || !out[out.length - 1].end) out.push({ seq: c.seq, data: new Uint8Array(0), keyframe: false, end: true });
-        return out;
-      } else if (c && c.done && this.needKey && !(c.man.flags & wire.FLAG_KEYFRAME)) {
-        this.st.missed++;
-        c.data = null;
-      } else if (c && c.done) {
-        this.needKey = false;
-        if (c.doneAt <= this.deadline(c)) this.st.onTime++;
-        this.st.played++;
-        if (this.st.played === 1) this.st.startupMs = now - this.startAt;
+    for (const d of this.rule.advance(this.play, Math.round(now * 1000), (seq) => this.look(seq))) {
+      const c = this.chunks.get(d.seq);
+      if (d.op === 'play' && c) {
         out.push({ seq: c.seq, data: /** @type {Uint8Array} */ (c.data), keyframe: !!(c.man.flags & wire.FLAG_KEYFRAME), end: false });
         c.data = null;
-      } else if (c && c.man && now > this.deadline(c)) {
-        this.st.missed++;
-        this.needKey = this.cfg.media;
-      } else if (!c || !c.man) {
-        // Never heard of it: skip once a later chunk is due.
-        const later = this.chunks.get((this.next + 1) >>> 0);
-        if (!later || !later.man || !(now > this.deadline(later))) return out;
-        this.st.missed++;
-        this.needKey = this.cfg.media;
-      } else {
-        return out;
+      } else if (d.op === 'drop' && c) {
+        c.data = null;
       }
-      this.next = (this.next + 1) >>> 0;
     }
+    if (this.play.ended) out.push({ seq: this.play.next, data: new Uint8Array(0), keyframe: false, end: true });
+    this.st.played = this.play.played;
+    this.st.onTime = this.play.onTime;
+    this.st.missed = this.play.missed;
+    if (played === 0 && this.play.played > 0) this.st.startupMs = now - this.startAt;
+    return out;
   }
 
   /** @returns {number} how long a tree may carry nothing before it counts as stalled */
@@ -481,9 +492,13 @@ export class Stream {
       if (want.length === 1) jobs.push({ seq, shard: want[0], whole: false, manifest: false, shards: want });
       else if (want.length > 1) jobs.push({ seq, shard: -1, whole: true, manifest: false, shards: want });
     }
+    // No manifest for a while, none yet, every tree stalled, or one missing
+    // below the newest whose chunk is due within the fallback lead: ask
+    // the origin.
     const quiet = this.haveAny && this.intervalMs > 0 && now - this.newestAt > 2.5 * this.intervalMs;
     const pollEvery = this.intervalMs > 0 ? this.intervalMs : 250;
-    if (!this.polling && now - this.lastPoll >= pollEvery && (quiet || !this.haveAny || nStalled === this.m)) {
+    const hole = this.rule.gapUrgent(this.play, Math.round(now * 1000), (seq) => this.look(seq));
+    if (!this.polling && now - this.lastPoll >= pollEvery && (quiet || hole || !this.haveAny || nStalled === this.m)) {
       this.polling = true;
       this.lastPoll = now;
       jobs.push({ seq: 0, shard: -1, whole: false, manifest: true, shards: [] });
@@ -559,15 +574,19 @@ export class Stream {
   }
 
   /**
-   * The manifests to fetch after asking the origin for its newest chunk.
+   * The manifests to fetch after asking the origin for its newest chunk
+   * (as peer/repair.go fetchManifests): those missing between the playout
+   * position and the newest known that can still play, oldest first, then
+   * those newer; 8 in all.
    * @param {number} latest @returns {number[]}
    */
   missingManifests(latest) {
+    const max = 8;
+    const want = this.rule.gaps(this.play, this.nowUs(), (seq) => this.look(seq), max);
     let from = latest;
     if (this.haveAny && seqDiff(latest, this.newest) > 0) from = (this.newest + 1) >>> 0;
-    if (seqDiff(latest, from) >= 8) from = (latest - 7) >>> 0;
-    const want = [];
-    for (let seq = from; seqDiff(latest, seq) >= 0; seq = (seq + 1) >>> 0) {
+    if (seqDiff(latest, from) >= max - want.length) from = (latest - (max - want.length) + 1) >>> 0;
+    for (let seq = from; seqDiff(latest, seq) >= 0 && want.length < max; seq = (seq + 1) >>> 0) {
       const c = this.chunks.get(seq);
       if (!c || !c.man) want.push(seq);
     }

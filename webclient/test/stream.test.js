@@ -226,6 +226,49 @@ test('plays in order, skips a late chunk and resumes at the next keyframe', asyn
   assert.ok(s.continuity() < 1);
 });
 
+test('two manifests that never arrive are skipped by their deadlines and playout goes on; a dead origin is said so', async () => {
+  const k = await keys();
+  const { s, tick, at } = newStream(k, fakeRelay(4), { media: false });
+  const t0 = at();
+  const cuts = new Map();
+  for (let seq = 10; seq < 16; seq++) cuts.set(seq, await cut(k, seq, data(2000, seq), { ts: t0 + (seq - 10) * 1000, flags: 0 }));
+  const deliver = async (/** @type {number} */ seq) => {
+    await s.receive(100, cuts.get(seq).manifest);
+    for (const t of [0, 1, 2]) for (const f of cuts.get(seq).fragments[t]) await s.receive(100 + t, f);
+  };
+  await deliver(10);
+  assert.deepEqual(s.due().map((p) => p.seq), [10]);
+  tick(1000);
+  await deliver(11);
+  assert.deepEqual(s.due().map((p) => p.seq), [11]);
+  // 12 and 13: their fragments come, their manifests never do.
+  tick(1000);
+  for (const f of cuts.get(12).fragments[0]) await s.receive(100, f);
+  tick(2000);
+  await deliver(14);
+  assert.deepEqual(s.due().map((p) => p.seq), [], "12's deadline (cut + 2 s) is now: not passed yet");
+  assert.deepEqual(s.missingManifests(14), [12, 13], 'the poll asks for the gaps below the newest');
+  tick(1);
+  assert.deepEqual(s.due().map((p) => p.seq), [], '12 skipped by the wall clock; 13 not due yet');
+  assert.deepEqual(s.missingManifests(14), [13]);
+  tick(1000);
+  await deliver(15);
+  assert.deepEqual(s.due().map((p) => p.seq), [14, 15], '13 skipped, and 14 and 15 play on time');
+  assert.equal(s.st.missed, 2);
+  assert.equal(s.st.onTime, 4);
+  assert.equal(s.stopped, false);
+  // Then the origin dies: 16 is expected at 6 s; two intervals and a half
+  // later the stream has stopped, and the chunks that never come count.
+  tick(3498);
+  s.due();
+  assert.equal(s.stopped, false);
+  tick(2);
+  s.due();
+  assert.equal(s.stopped, true);
+  assert.equal(s.st.missed, 3, '16, due at 8 s, missed');
+  assert.ok(s.continuity() < 0.6);
+});
+
 test('fetch jobs: a tree on fallback is fetched at once; two missing shards near the deadline make one whole-chunk fetch', async () => {
   const k = await keys();
   const relay = fakeRelay(4);
