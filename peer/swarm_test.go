@@ -303,11 +303,12 @@ func (h *dropper) Data(from forest.PeerID, b []byte) {
 }
 
 // TestSilentParentReplacedByCadence: a parent that keeps its heartbeat
-// but stops relaying a stripe is noticed by its children from the chunk
-// cadence (the newest chunk came by the other trees, nothing of it by
-// this one) and replaced within about two chunk intervals of its link
-// opening, long before the tracker's heartbeat expiry would; honest
-// peers keep playing meanwhile.
+// but relays nothing (it claims 5 Mbit/s of upload) is noticed by its
+// children from the chunk cadence (the newest chunk came by the other
+// trees, nothing of it by this one) and replaced within about two chunk
+// intervals of its link opening, long before the tracker's heartbeat
+// expiry would; no child confirmed its delivery, so the tracker makes it
+// a leaf; honest peers keep playing meanwhile.
 func TestSilentParentReplacedByCadence(t *testing.T) {
 	e := startSwarm(t)
 	h := &dropper{}
@@ -332,11 +333,16 @@ func TestSilentParentReplacedByCadence(t *testing.T) {
 	}
 	first := map[edge]time.Time{}
 	var lasted []time.Duration
-	end := time.Now().Add(12 * time.Second)
+	start := time.Now()
+	var demotedAfter time.Duration
+	end := start.Add(12 * time.Second)
 	for time.Now().Before(end) {
 		now := time.Now()
 		seen := map[edge]bool{}
 		for _, n := range forestOf(t, e.url).Nodes {
+			if n.ID == uint64(m.ID()) && n.Slots == 0 && demotedAfter == 0 {
+				demotedAfter = now.Sub(start)
+			}
 			for i, tr := range n.Trees {
 				if !tr.Fallback && !tr.Pending && tr.Parent == uint64(m.ID()) {
 					k := edge{n.ID, i}
@@ -362,7 +368,13 @@ func TestSilentParentReplacedByCadence(t *testing.T) {
 		t.Fatal("nobody was ever placed under the silent parent: the test proves nothing")
 	}
 	slices.Sort(lasted)
-	t.Logf("%d edges under the silent parent; they lasted %v (median) to %v (longest)", len(lasted), lasted[len(lasted)/2].Round(time.Millisecond), lasted[len(lasted)-1].Round(time.Millisecond))
+	t.Logf("%d edges under the silent parent; they lasted %v (median) to %v (longest); it was made a leaf %v after the honest peers began to join",
+		len(lasted), lasted[len(lasted)/2].Round(time.Millisecond), lasted[len(lasted)-1].Round(time.Millisecond), demotedAfter.Round(time.Millisecond))
+	// It claimed 5 Mbit/s and delivered nothing: no child confirmed it, so
+	// once two children report it silent its slots go to zero.
+	if demotedAfter == 0 || demotedAfter > 10*time.Second {
+		t.Errorf("the silent parent was not made a leaf within 10 s (after %v)", demotedAfter)
+	}
 	// An edge lasts link setup (up to a few hundred ms under -race) plus
 	// about two chunk intervals (0.5 s here). Timing silence out instead
 	// (1.5 s of nothing) took 1.83 s in the same test. An edge placed in

@@ -29,24 +29,26 @@ type channel struct {
 	// each client sees its assignments in the forest's order. It guards
 	// every field below, and each member client's kids. Lock order:
 	// Server.mu, then channel.mu, then client.closeMu.
-	mu       sync.Mutex
-	retired  bool // removed from the server: refuses new clients
-	f        *forest.Forest
-	origin   *client
-	peers    map[forest.PeerID]*client
-	reports  map[forest.PeerID]PeerReport
-	recent   map[pair]time.Time  // recently linked pairs, for signaling
-	handoffs map[edgeKey]handoff // make-before-break moves under way
+	mu           sync.Mutex
+	retired      bool // removed from the server: refuses new clients
+	f            *forest.Forest
+	origin       *client
+	peers        map[forest.PeerID]*client
+	reports      map[forest.PeerID]PeerReport
+	recent       map[pair]time.Time  // recently linked pairs, for signaling
+	handoffs     map[edgeKey]handoff // make-before-break moves under way
+	trust        map[forest.PeerID]*trust
+	complaints   map[forest.PeerID]map[forest.PeerID]time.Time
+	restoreUntil time.Time
+	settled      bool
+	joins        uint64
+	leaves       uint64
+	repairs      uint64
+	demotions    uint64 // parents whose slots were cut (silent or corrupt)
+	originGone   time.Time
 	// handoffsStarted, handoffsDone (the new edge delivered) and
 	// handoffsExpired (it did not in handoffTimeout) count the moves.
 	handoffsStarted, handoffsDone, handoffsExpired uint64
-	complaints                                     map[forest.PeerID]map[forest.PeerID]time.Time
-	restoreUntil                                   time.Time
-	settled                                        bool
-	joins                                          uint64
-	leaves                                         uint64
-	repairs                                        uint64
-	originGone                                     time.Time
 }
 
 type pair struct{ a, b forest.PeerID }
@@ -75,7 +77,7 @@ func newChannel(s *Server, id string, trees, k int, bitrate int64, key, fallback
 		stripeRate: (bitrate + int64(k) - 1) / int64(k),
 		publicKey:  key, fallbackURL: fallback, created: now,
 		f: f, peers: make(map[forest.PeerID]*client), reports: make(map[forest.PeerID]PeerReport),
-		recent: make(map[pair]time.Time), handoffs: make(map[edgeKey]handoff), complaints: make(map[forest.PeerID]map[forest.PeerID]time.Time),
+		recent: make(map[pair]time.Time), handoffs: make(map[edgeKey]handoff), trust: make(map[forest.PeerID]*trust), complaints: make(map[forest.PeerID]map[forest.PeerID]time.Time),
 		restoreUntil: now.Add(s.cfg.RestoreWindow),
 	}, nil
 }
@@ -290,6 +292,7 @@ func (ch *channel) removeLocked(c *client) {
 	delete(ch.reports, c.id)
 	delete(ch.complaints, c.id)
 	ch.dropHandoffsLocked(c.id)
+	ch.forgetTrustLocked(c.id)
 	ds, err := ch.f.Leave(c.id)
 	if err != nil {
 		ch.srv.log.Error("forest leave", "channel", ch.id, "peer", c.id, "err", err)
@@ -423,18 +426,29 @@ func (ch *channel) complain(c *client, m Message) {
 		c.sendError(codeState, "the origin has no parent to complain about")
 		return
 	}
+	now := time.Now()
+	if !ch.complaintAllowedLocked(c.id, now) {
+		ch.srv.metrics.rejected.WithLabelValues("complaint-budget").Inc()
+		c.sendError(codeRateLimited, "too many complaints: the tracker ignores this one")
+		return
+	}
 	parent, ok := ch.f.Parent(c.id, tree)
 	if !ok || uint64(parent) != m.Parent {
 		c.sendError(codeState, fmt.Sprintf("peer %d is not your parent in tree %d", m.Parent, tree))
 		return
 	}
-	now := time.Now()
 	pc := ch.client(parent)
 	if pc != nil && !pc.isOrigin && m.Reason != "corrupt" && pc.idle(now) > 2*ch.srv.cfg.HeartbeatInterval {
 		ch.srv.log.Info("complaint confirmed: parent silent", "channel", ch.id, "parent", parent, "child", c.id, "tree", tree)
 		ch.removeLocked(pc)
 		pc.kill(websocket.StatusPolicyViolation, "declared failed: a child reported you silent and you missed a heartbeat")
 		return
+	}
+	if m.Reason != "corrupt" && ch.silentLocked(parent, c.id, tree, now) {
+		if p, ok := ch.f.Parent(c.id, tree); !ok || p != parent {
+			ch.gauges()
+			return // the cut moved this child too
+		}
 	}
 	ds, err := ch.f.Complain(c.id, tree)
 	if err != nil {
@@ -468,6 +482,8 @@ func (ch *channel) complain(c *client, m Message) {
 		ds, err := ch.f.SetSlots(parent, 0)
 		if err == nil {
 			ch.applyWith(ds, true, false)
+			ch.srv.metrics.demotions.WithLabelValues("corrupt").Inc()
+			ch.demotions++
 		}
 	}
 	ch.gauges()
@@ -563,19 +579,21 @@ type ChannelStats struct {
 	Repairs    uint64 `json:"repairs"`
 	// Handoffs counts make-before-break moves: started, done (the new
 	// edge delivered before the old one was cut) and expired.
-	Handoffs        uint64  `json:"handoffs"`
-	HandoffsDone    uint64  `json:"handoffs_done"`
-	HandoffsExpired uint64  `json:"handoffs_expired"`
-	MaxDepth        []int   `json:"max_depth"`
-	FallbackPeers   int     `json:"fallback_peers"`
-	Fallbacks       []int   `json:"fallbacks"`
-	Borrowed        int     `json:"borrowed_edges"`
-	OriginChildren  []int   `json:"origin_children"`
-	RelayBytes      uint64  `json:"relay_bytes"`
-	BytesFromPeers  uint64  `json:"bytes_from_peers"`
-	BytesFromOrig   uint64  `json:"bytes_from_origin"`
-	Continuity      float64 `json:"continuity"`
-	UptimeSeconds   float64 `json:"uptime_s"`
+	Handoffs        uint64 `json:"handoffs"`
+	HandoffsDone    uint64 `json:"handoffs_done"`
+	HandoffsExpired uint64 `json:"handoffs_expired"`
+	// Demotions counts parents whose slots were cut (silent or corrupt).
+	Demotions      uint64  `json:"demotions"`
+	MaxDepth       []int   `json:"max_depth"`
+	FallbackPeers  int     `json:"fallback_peers"`
+	Fallbacks      []int   `json:"fallbacks"`
+	Borrowed       int     `json:"borrowed_edges"`
+	OriginChildren []int   `json:"origin_children"`
+	RelayBytes     uint64  `json:"relay_bytes"`
+	BytesFromPeers uint64  `json:"bytes_from_peers"`
+	BytesFromOrig  uint64  `json:"bytes_from_origin"`
+	Continuity     float64 `json:"continuity"`
+	UptimeSeconds  float64 `json:"uptime_s"`
 }
 
 func (ch *channel) stats() ChannelStats {
@@ -585,7 +603,7 @@ func (ch *channel) stats() ChannelStats {
 	s := ChannelStats{
 		Channel: ch.id, Origin: ch.origin != nil, Trees: ch.trees, K: ch.k, Bitrate: ch.bitrate, StripeRate: ch.stripeRate, Media: ch.media,
 		Peers: st.Peers, Joins: ch.joins, Leaves: ch.leaves, Repairs: ch.repairs,
-		Handoffs: ch.handoffsStarted, HandoffsDone: ch.handoffsDone, HandoffsExpired: ch.handoffsExpired,
+		Handoffs: ch.handoffsStarted, HandoffsDone: ch.handoffsDone, HandoffsExpired: ch.handoffsExpired, Demotions: ch.demotions,
 		MaxDepth: st.MaxDepth, FallbackPeers: st.FallbackPeers, Fallbacks: st.Fallbacks, Borrowed: st.Borrowed,
 		OriginChildren: st.OriginChildren, UptimeSeconds: time.Since(ch.created).Seconds(),
 	}

@@ -71,7 +71,8 @@ func (ch *channel) releaseOldLocked(k edgeKey, h handoff) {
 	}
 }
 
-// edgeOpen: the child's new parent in a tree delivers; release the old.
+// edgeOpen: the child's new parent in a tree delivers: it confirms the
+// parent (trust.go), and ends a move's handoff by releasing the old one.
 func (ch *channel) edgeOpen(c *client, m Message) {
 	ch.mu.Lock()
 	defer ch.mu.Unlock()
@@ -80,10 +81,13 @@ func (ch *channel) edgeOpen(c *client, m Message) {
 		c.sendError(codeBadMessage, fmt.Sprintf("tree must be in [0, %d), got %d", ch.trees, tree))
 		return
 	}
+	if p, ok := ch.f.Parent(c.id, tree); ok && uint64(p) == m.Parent {
+		ch.confirmLocked(p, c.id)
+	}
 	k := edgeKey{c.id, tree}
 	h, ok := ch.handoffs[k]
 	if !ok || uint64(h.new) != m.Parent {
-		return // finished already (timeout, or a later move): nothing to do
+		return // no move, or finished already (timeout, or a later move)
 	}
 	ch.releaseOldLocked(k, h)
 	ch.handoffsDone++

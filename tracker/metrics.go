@@ -20,6 +20,7 @@ type metrics struct {
 	messages  *prometheus.CounterVec
 	relayed   prometheus.Counter
 	connected prometheus.Gauge
+	demotions *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -34,8 +35,9 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		messages:  prometheus.NewCounterVec(prometheus.CounterOpts{Name: "coopcast_messages_total", Help: "Client messages received, by type."}, []string{"type"}),
 		relayed:   prometheus.NewCounter(prometheus.CounterOpts{Name: "coopcast_signals_relayed_total", Help: "Signaling messages relayed between paired peers."}),
 		connected: prometheus.NewGauge(prometheus.GaugeOpts{Name: "coopcast_connections", Help: "Open WebSocket connections."}),
+		demotions: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "coopcast_demotions_total", Help: "Parents whose slots were cut: reported silent by distinct children (to the children that confirmed delivery), or sending corrupt data (to none)."}, []string{"reason"}),
 	}
-	reg.MustRegister(m.peers, m.joins, m.leaves, m.repairs, m.fallback, m.depth, m.rejected, m.messages, m.relayed, m.connected)
+	reg.MustRegister(m.peers, m.joins, m.leaves, m.repairs, m.fallback, m.depth, m.rejected, m.messages, m.relayed, m.connected, m.demotions)
 	return m
 }
 

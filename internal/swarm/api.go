@@ -72,20 +72,24 @@ func (m *Member) AcceptsAny(from forest.PeerID) bool {
 }
 
 // Delivered tells the Member that verified data of tree came from from.
-// When it is the new parent of a make-before-break move, the move is
-// done: the former parent is released and the tracker told (edge-open).
-// Cheap when no move is under way: it runs for every message.
+// The first from a new parent is confirmed to the tracker (edge-open): it
+// counts for the parent's trust, and when the edge is the new one of a
+// make-before-break move, the former parent is released. Cheap otherwise:
+// it runs for every message.
 func (m *Member) Delivered(tree int, from forest.PeerID) {
-	if tree < 0 || tree >= 64 || m.draining.Load()&(1<<tree) == 0 {
+	if tree < 0 || tree >= 64 || m.unconfirmed.Load()&(1<<tree) == 0 {
 		return
 	}
 	m.mu.Lock()
-	if m.closed || tree >= m.trees || !m.hasDrain[tree] || !m.hasParent[tree] || m.parents[tree] != from {
+	if m.closed || tree >= m.trees || !m.hasParent[tree] || m.parents[tree] != from {
 		m.mu.Unlock()
 		return
 	}
-	m.dropDrainLocked(tree)
-	m.publishSendersLocked()
+	m.unconfirmed.And(^uint64(1 << tree))
+	if m.hasDrain[tree] {
+		m.dropDrainLocked(tree)
+		m.publishSendersLocked()
+	}
 	m.mu.Unlock()
 	m.send(tracker.Message{Type: tracker.TypeEdgeOpen, Tree: &tree, Parent: uint64(from)})
 }

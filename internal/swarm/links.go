@@ -100,6 +100,9 @@ func (m *Member) assign(msg tracker.Message) {
 			}
 			m.hasParent[tree] = false
 		}
+		if !m.hasParent[tree] || m.parents[tree] != p {
+			m.unconfirmed.Or(1 << tree) // a new edge: confirm its first data
+		}
 		m.parents[tree], m.hasParent[tree], m.fallback[tree] = p, true, false
 		n := m.neighbourLocked(p, msg.PeerKind)
 		n.parentOf |= bit
@@ -147,7 +150,6 @@ func (m *Member) startDrainLocked(tree int, old forest.PeerID) {
 	}
 	n.drainOf |= 1 << tree
 	m.drain[tree], m.hasDrain[tree] = old, true
-	m.draining.Or(1 << tree)
 	m.drainGen++
 	gen := m.drainGen
 	time.AfterFunc(drainTimeout, func() {
@@ -166,7 +168,6 @@ func (m *Member) dropDrainLocked(tree int) {
 		return
 	}
 	m.hasDrain[tree] = false
-	m.draining.And(^uint64(1 << tree))
 	if n := m.nbrs[m.drain[tree]]; n != nil {
 		n.drainOf &^= 1 << tree
 		m.releaseLocked(n)

@@ -99,10 +99,11 @@ type Member struct {
 	kids     atomic.Pointer[[][]*neighbour] // per tree; replaced whole, never changed in place
 	// senders is, per tree, who may send us that tree's data (parent and
 	// draining former parent), for the data path without the lock;
-	// replaced whole. draining has a bit per tree with a drain.
-	senders  atomic.Pointer[[]treeSenders]
-	draining atomic.Uint64
-	closed   bool
+	// replaced whole. unconfirmed has a bit per tree whose parent's first
+	// data we have not confirmed to the tracker yet (edge-open).
+	senders     atomic.Pointer[[]treeSenders]
+	unconfirmed atomic.Uint64
+	closed      bool
 
 	retiredRelay   atomic.Uint64 // relay counters of neighbours gone
 	retiredDropped atomic.Uint64

@@ -126,6 +126,8 @@ export class Swarm {
     // the tree from until the new parent delivers (-1: none).
     /** @type {number[]} */ this.drain = [];
     this.drainGen = 0;
+    // Per tree: the parent's first data is not yet confirmed to the tracker (edge-open).
+    /** @type {boolean[]} */ this.unconfirmed = [];
     /** @type {WebSocket|null} */
     this.ws = null;
     this.stopped = false;
@@ -256,6 +258,7 @@ export class Swarm {
       this.fallback = new Array(this.m).fill(false);
       this.lostAt = new Array(this.m).fill(0);
       this.drain = new Array(this.m).fill(-1);
+      this.unconfirmed = new Array(this.m).fill(false);
     }
     this.backoff = 500;
     clearInterval(this.heartbeat);
@@ -292,6 +295,7 @@ export class Swarm {
         this.parents[tree] = p;
         this.hasParent[tree] = true;
         this.fallback[tree] = false;
+        this.unconfirmed[tree] = true; // a new edge: confirm its first data
         const n = this.neighbour(p, m.peer_kind);
         n.parentOf |= bit;
         this.ensureLink(n);
@@ -373,12 +377,14 @@ export class Swarm {
   }
 
   /**
-   * Verified data of tree came from from: when that is the new parent of a
-   * move, the move is done: release the old one and tell the tracker.
+   * Verified data of tree came from from. The first from a new parent is
+   * confirmed to the tracker (edge-open): it counts for the parent's trust,
+   * and ends a make-before-break move by releasing the former parent.
    * @param {number} tree @param {number} from
    */
   delivered(tree, from) {
-    if (!(this.drain[tree] >= 0) || !this.hasParent[tree] || this.parents[tree] !== from) return;
+    if (!this.unconfirmed[tree] || !this.hasParent[tree] || this.parents[tree] !== from) return;
+    this.unconfirmed[tree] = false;
     this.dropDrain(tree);
     this.send({ type: 'edge-open', tree, parent: from });
   }

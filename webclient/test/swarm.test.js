@@ -82,6 +82,8 @@ test('a move with keep takes the tree from both parents until the new one delive
   s.send = (/** @type {any} */ m) => { sent.push(m); };
   s.onTracker(JSON.stringify({ type: 'assign-parent', tree: 2, parent: 0, peer_kind: 'native' }));
   assert.ok(s.accepts(2, 0));
+  s.delivered(2, 0); // the first data on a new edge is confirmed
+  assert.deepEqual(sent.splice(0), [{ type: 'edge-open', tree: 2, parent: 0 }]);
   assert.ok(!s.accepts(2, 700), 'a neighbour that is not the parent');
   assert.ok(!s.accepts(1, 0), 'the parent of another tree');
   // Moved under 700, keeping the origin meanwhile.
@@ -101,6 +103,8 @@ test('a move with keep takes the tree from both parents until the new one delive
   s.onTracker(JSON.stringify({ type: 'assign-parent', tree: 2, parent: 800, peer_kind: 'native' }));
   assert.ok(!s.accepts(2, 700) && s.accepts(2, 800));
   assert.ok(s.trees()[2].lostAt > 0);
+  s.delivered(2, 800);
+  assert.deepEqual(sent.at(-1), { type: 'edge-open', tree: 2, parent: 800 }, 'a repaired edge is confirmed too');
   // remove-parent of the drain drops it.
   s.onTracker(JSON.stringify({ type: 'assign-parent', tree: 2, parent: 900, keep: 800, peer_kind: 'native' }));
   assert.ok(s.accepts(2, 800));
