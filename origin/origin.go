@@ -90,6 +90,10 @@ type Origin struct {
 	priv   ed25519.PrivateKey
 	store  *store
 	member *swarm.Member
+	// epoch is this run's stream epoch (see wire.Manifest.Epoch).
+	epoch uint64
+	// next is the next chunk number; owned by Run.
+	next uint32
 
 	chunks, chunkBytes, httpBytes atomic.Uint64
 	init                          atomic.Pointer[signedInit]
@@ -129,7 +133,7 @@ func New(cfg Config) (*Origin, error) {
 	if err != nil {
 		return nil, fmt.Errorf("origin: %w", err)
 	}
-	o := &Origin{cfg: cfg, log: log, coder: coder, priv: priv, store: newStore(cfg.Keep)}
+	o := &Origin{cfg: cfg, log: log, coder: coder, priv: priv, store: newStore(cfg.Keep), epoch: uint64(time.Now().UnixMicro())}
 	var media *tracker.Media
 	if d, ok := cfg.Source.(Describer); ok {
 		media = d.Describe()
@@ -137,7 +141,8 @@ func New(cfg Config) (*Origin, error) {
 	o.member, err = swarm.New(swarm.Config{
 		TrackerURL: cfg.TrackerURL, Channel: cfg.Channel, Kind: "native",
 		Publish: &swarm.Publish{Token: cfg.PublishToken, Trees: cfg.Trees, K: cfg.K, Bitrate: cfg.Bitrate,
-			PublicKey: base64.StdEncoding.EncodeToString(priv.Public().(ed25519.PublicKey)), FallbackURL: cfg.FallbackURL, Media: media},
+			PublicKey: base64.StdEncoding.EncodeToString(priv.Public().(ed25519.PublicKey)), FallbackURL: cfg.FallbackURL, Media: media,
+			Epoch: o.epoch},
 		RTC: cfg.RTC, Relay: cfg.Relay, Handler: (*handler)(o), Logger: log,
 	})
 	if err != nil {
@@ -148,6 +153,10 @@ func New(cfg Config) (*Origin, error) {
 
 // PublicKey is the channel's manifest-signing key.
 func (o *Origin) PublicKey() ed25519.PublicKey { return o.priv.Public().(ed25519.PublicKey) }
+
+// Epoch is this run's stream epoch, signed into every manifest and the
+// init segment.
+func (o *Origin) Epoch() uint64 { return o.epoch }
 
 // Stats returns the origin's counters.
 func (o *Origin) Stats() Stats {
@@ -161,7 +170,7 @@ func (o *Origin) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	if init := o.cfg.Source.Init(); init != nil {
-		o.init.Store(&signedInit{data: init, sig: wire.SignInit(o.priv, o.cfg.Channel, init)})
+		o.init.Store(&signedInit{data: init, sig: wire.SignInit(o.priv, o.cfg.Channel, o.epoch, init), epoch: o.epoch})
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- o.member.Run(ctx) }()
@@ -202,7 +211,7 @@ func (o *Origin) Run(ctx context.Context) error {
 
 // send codes, signs, stores and fans out one chunk.
 func (o *Origin) send(c Chunk) error {
-	seq := uint32(o.chunks.Load())
+	seq := o.next
 	shards, err := o.coder.Encode(c.Data)
 	if err != nil {
 		return fmt.Errorf("origin: encode chunk %d: %w", seq, err)
@@ -210,7 +219,7 @@ func (o *Origin) send(c Chunk) error {
 	m := wire.Manifest{
 		Seq: seq, Timestamp: time.Now().UnixMicro(), DecodeTime: c.DecodeTime, Duration: c.Duration, Timescale: c.Timescale,
 		Length: uint32(len(c.Data)), M: uint8(o.cfg.Trees), K: uint8(o.cfg.K), ShardSize: uint32(len(shards[0])),
-		Hashes: wire.HashShards(shards),
+		Epoch: o.epoch, Hashes: wire.HashShards(shards),
 	}
 	if c.Keyframe {
 		m.Flags |= wire.FlagKeyframe
@@ -219,6 +228,7 @@ func (o *Origin) send(c Chunk) error {
 	if err != nil {
 		return fmt.Errorf("origin: sign chunk %d: %w", seq, err)
 	}
+	o.next++
 	o.store.put(stored{seq: seq, manifest: raw, shards: shards, chunk: c.Data})
 	for i, sh := range shards {
 		o.member.Fanout(i, seq, raw)
@@ -232,19 +242,20 @@ func (o *Origin) send(c Chunk) error {
 // sendEnd sends the end-of-stream manifest: no data, FlagEnd, the seq
 // after the last chunk.
 func (o *Origin) sendEnd() error {
-	seq := uint32(o.chunks.Load())
+	seq := o.next
 	shards, _ := o.coder.Encode(nil)
 	m := wire.Manifest{Seq: seq, Timestamp: time.Now().UnixMicro(), M: uint8(o.cfg.Trees), K: uint8(o.cfg.K),
-		Flags: wire.FlagEnd, Hashes: wire.HashShards(shards)}
+		Flags: wire.FlagEnd, Epoch: o.epoch, Hashes: wire.HashShards(shards)}
 	raw, err := wire.SignManifest(o.priv, o.cfg.Channel, &m)
 	if err != nil {
 		return err
 	}
+	o.next++
 	o.store.put(stored{seq: seq, manifest: raw, shards: shards})
 	for i := range shards {
 		o.member.Fanout(i, seq, raw)
 	}
-	o.log.Info("stream ended", "chunks", seq)
+	o.log.Info("stream ended", "chunks", o.chunks.Load(), "seq", seq)
 	return nil
 }
 
@@ -285,7 +296,9 @@ func (h *handler) ChildReady(child forest.PeerID, trees uint64) {
 	}
 }
 
-// signedInit is the init segment with the channel key's signature.
+// signedInit is the init segment with the channel key's signature for
+// epoch.
 type signedInit struct {
 	data, sig []byte
+	epoch     uint64
 }
