@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/coopcast/coopcast/internal/wire"
 )
@@ -17,6 +18,7 @@ import (
 //	GET {prefix}/chunk/{seq}        the whole chunk (plain-HTTP baseline)
 //	GET {prefix}/init               the init segment, if the source has one,
 //	                                signed in the X-Coopcast-Signature header
+//	                                for the epoch in X-Coopcast-Epoch
 //
 // where prefix is /fallback/{channel}. Every byte served is counted as
 // origin egress.
@@ -61,6 +63,7 @@ func (o *Origin) Handler() http.Handler {
 			return
 		}
 		w.Header().Set(wire.InitSignatureHeader, base64.StdEncoding.EncodeToString(in.sig))
+		w.Header().Set(wire.InitEpochHeader, strconv.FormatUint(in.epoch, 10))
 		o.serve(w, in.data)
 	})
 	// Browser peers load the page from the tracker and fetch fallback from
@@ -68,7 +71,7 @@ func (o *Origin) Handler() http.Handler {
 	// read the init segment's signature.
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Access-Control-Allow-Origin", "*")
-		w.Header().Set("Access-Control-Expose-Headers", wire.InitSignatureHeader)
+		w.Header().Set("Access-Control-Expose-Headers", strings.Join([]string{wire.InitSignatureHeader, wire.InitEpochHeader}, ", "))
 		mux.ServeHTTP(w, r)
 	})
 }

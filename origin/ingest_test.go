@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -88,8 +89,12 @@ func TestIngest(t *testing.T) {
 	initSeg, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	sig, _ := base64.StdEncoding.DecodeString(resp.Header.Get(wire.InitSignatureHeader))
-	if err := wire.VerifyInit(priv.Public().(ed25519.PublicKey), "live", initSeg, sig); err != nil || !bytes.Equal(initSeg, testcardMP4[:split]) {
+	epoch, _ := strconv.ParseUint(resp.Header.Get(wire.InitEpochHeader), 10, 64)
+	if err := wire.VerifyInit(priv.Public().(ed25519.PublicKey), "live", epoch, initSeg, sig); err != nil || !bytes.Equal(initSeg, testcardMP4[:split]) {
 		t.Fatalf("init segment: %v", err)
+	}
+	if now := uint64(time.Now().UnixMicro()); epoch == 0 || epoch > now {
+		t.Fatalf("init segment of epoch %d, want the push's start (now is %d)", epoch, now)
 	}
 	pw.Write(testcardMP4[split:])
 	pw.Close()

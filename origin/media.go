@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"sync"
 	"time"
@@ -44,6 +45,10 @@ type Media struct {
 	t0         uint64
 	bytes      uint64
 	mediaTicks uint64 // main-track time sent, for the bitrate
+	// resume, until the first fragment, is where an earlier run of the
+	// stream ended (Resume); ends is where this one stands (Position).
+	resume map[uint32]uint64
+	ends   map[uint32]uint64
 }
 
 // MediaInfo describes a media source's stream for stats.
@@ -90,7 +95,7 @@ func NewLive(name string, r io.Reader) (*Media, error) {
 
 func newMedia(name string, open func() (io.Closer, fmp4.Source, error), loop, pace bool) (*Media, error) {
 	m := &Media{name: name, open: open, loop: loop, pace: pace, now: time.Now,
-		shift: map[uint32]uint64{}, passStart: map[uint32]uint64{}, passEnd: map[uint32]uint64{}}
+		shift: map[uint32]uint64{}, passStart: map[uint32]uint64{}, passEnd: map[uint32]uint64{}, ends: map[uint32]uint64{}}
 	rc, rd, err := open()
 	if err != nil {
 		return nil, fmt.Errorf("media source %s: %w", name, err)
@@ -173,6 +178,9 @@ func (m *Media) Next(ctx context.Context) (Chunk, error) {
 		m.passEnd[t.ID] = e
 	}
 	m.seq++
+	if m.resume != nil {
+		m.resumeShift(f)
+	}
 	if len(m.shift) > 0 {
 		if f, err = fmp4.Shift(f, m.shift, m.seq); err != nil {
 			return Chunk{}, fmt.Errorf("media source %s: %w", m.name, err)
@@ -188,11 +196,63 @@ func (m *Media) Next(ctx context.Context) (Chunk, error) {
 			return Chunk{}, err
 		}
 	}
+	for _, t := range m.init.Tracks {
+		if _, e, ok := f.Span(t.ID); ok {
+			m.ends[t.ID] = e
+		}
+	}
 	m.mu.Lock()
 	m.bytes += uint64(len(f.Bytes))
 	m.mediaTicks += f.Duration
 	m.mu.Unlock()
 	return Chunk{Data: f.Bytes, Keyframe: f.Keyframe, DecodeTime: f.DecodeTime, Duration: uint32(min(f.Duration, 1<<32-1)), Timescale: f.Timescale}, nil
+}
+
+// Position says where the stream stands: fragments handed out and, per
+// track, the decode time where the last one ended.
+func (m *Media) Position() Position {
+	ends := make(map[uint32]uint64, len(m.ends))
+	for id, e := range m.ends {
+		ends[id] = e
+	}
+	return Position{Seq: m.seq, Ends: ends}
+}
+
+// Resume makes the stream go on from pos, where an earlier run of the
+// origin left it: fragment sequence numbers continue from pos.Seq and
+// decode times from pos.Ends, so a viewer's decoder never sees time go
+// back. Call it before the first Next.
+func (m *Media) Resume(pos Position) error {
+	if m.seq != 0 {
+		return errors.New("media source: Resume after the stream started")
+	}
+	m.seq = pos.Seq
+	m.resume = make(map[uint32]uint64, len(pos.Ends))
+	for id, e := range pos.Ends {
+		m.resume[id] = e
+	}
+	return nil
+}
+
+// resumeShift moves every track of this run on so that the first
+// fragment, f, starts where the earlier run ended: by the same time for
+// every track (keeping them in sync), at least as far as any track needs
+// to go on from its own end.
+func (m *Media) resumeShift(f fmp4.Fragment) {
+	var secs float64
+	for _, t := range m.init.Tracks {
+		if s, _, ok := f.Span(t.ID); ok && m.resume[t.ID] > s && t.Timescale > 0 {
+			secs = max(secs, float64(m.resume[t.ID]-s)/float64(t.Timescale))
+		}
+	}
+	for _, t := range m.init.Tracks {
+		sh := uint64(math.Ceil(secs * float64(t.Timescale)))
+		if s, _, ok := f.Span(t.ID); ok && m.resume[t.ID] > s {
+			sh = max(sh, m.resume[t.ID]-s)
+		}
+		m.shift[t.ID] += sh // an entry for every track: renumber fragments from m.seq
+	}
+	m.resume = nil
 }
 
 // rewind starts the next pass of a looped file, its decode times moved on

@@ -4,7 +4,9 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -33,8 +35,16 @@ type Config struct {
 	// Bitrate is the stream's bits per second, announced to the tracker
 	// (it sizes peers' slots). Required.
 	Bitrate int64
-	// PrivateKey signs manifests. Nil: a fresh key.
+	// PrivateKey signs manifests. Nil: a fresh key, so the channel cannot
+	// outlive this origin (a restarted origin with another key is refused
+	// by the tracker and by peers); LoadKey keeps one in a file.
 	PrivateKey ed25519.PrivateKey
+	// StateFile, if set, keeps where the stream stands (its epoch, the
+	// next chunk number, the source's decode times) across runs, so that
+	// an origin restarted with the same PrivateKey continues the stream
+	// (peers see a gap, not a new stream) and never reuses a chunk number.
+	// Empty: each run starts at chunk 0.
+	StateFile string
 	// FallbackURL is where peers reach Handler, up to and including the
 	// channel: e.g. http://127.0.0.1:8080/fallback/demo.
 	FallbackURL string
@@ -90,6 +100,15 @@ type Origin struct {
 	priv   ed25519.PrivateKey
 	store  *store
 	member *swarm.Member
+	// epoch is this run's stream epoch (see wire.Manifest.Epoch).
+	epoch uint64
+	// next is the next chunk number; owned by Run.
+	next uint32
+	// initHash is the init segment's SHA-256 (hex), initChanged whether it
+	// differs from the one of the run before, which did not end the stream.
+	initHash    string
+	initChanged bool
+	saveFailed  bool // a state save failed: logged once
 
 	chunks, chunkBytes, httpBytes atomic.Uint64
 	init                          atomic.Pointer[signedInit]
@@ -129,7 +148,14 @@ func New(cfg Config) (*Origin, error) {
 	if err != nil {
 		return nil, fmt.Errorf("origin: %w", err)
 	}
-	o := &Origin{cfg: cfg, log: log, coder: coder, priv: priv, store: newStore(cfg.Keep)}
+	o := &Origin{cfg: cfg, log: log, coder: coder, priv: priv, store: newStore(cfg.Keep), epoch: uint64(time.Now().UnixMicro())}
+	if init := cfg.Source.Init(); init != nil {
+		h := sha256.Sum256(init)
+		o.initHash = hex.EncodeToString(h[:])
+	}
+	if err := o.resume(); err != nil {
+		return nil, err
+	}
 	var media *tracker.Media
 	if d, ok := cfg.Source.(Describer); ok {
 		media = d.Describe()
@@ -137,7 +163,8 @@ func New(cfg Config) (*Origin, error) {
 	o.member, err = swarm.New(swarm.Config{
 		TrackerURL: cfg.TrackerURL, Channel: cfg.Channel, Kind: "native",
 		Publish: &swarm.Publish{Token: cfg.PublishToken, Trees: cfg.Trees, K: cfg.K, Bitrate: cfg.Bitrate,
-			PublicKey: base64.StdEncoding.EncodeToString(priv.Public().(ed25519.PublicKey)), FallbackURL: cfg.FallbackURL, Media: media},
+			PublicKey: base64.StdEncoding.EncodeToString(priv.Public().(ed25519.PublicKey)), FallbackURL: cfg.FallbackURL, Media: media,
+			Epoch: o.epoch},
 		RTC: cfg.RTC, Relay: cfg.Relay, Handler: (*handler)(o), Logger: log,
 	})
 	if err != nil {
@@ -146,8 +173,55 @@ func New(cfg Config) (*Origin, error) {
 	return o, nil
 }
 
+// resume picks up the stream where the previous run left it, from
+// Config.StateFile: a larger epoch, the next chunk number, the source's
+// position.
+func (o *Origin) resume() error {
+	if o.cfg.StateFile == "" {
+		return nil
+	}
+	st, err := loadState(o.cfg.StateFile)
+	if err != nil {
+		return fmt.Errorf("origin: %w", err)
+	}
+	if st.Epoch == 0 {
+		return nil // a first run
+	}
+	o.epoch = max(o.epoch, st.Epoch+1)
+	o.next = st.NextSeq
+	o.initChanged = !st.Ended && st.Init != o.initHash
+	if r, ok := o.cfg.Source.(Resumer); ok {
+		if err := r.Resume(st.Source); err != nil {
+			return fmt.Errorf("origin: resume the source: %w", err)
+		}
+	}
+	o.log.Info("continuing the stream of a previous run", "epoch", o.epoch, "previous_epoch", st.Epoch, "next_chunk", o.next)
+	return nil
+}
+
+// save records in Config.StateFile that chunks up to next-1 are out (or
+// about to be), before they are: a restart then never reuses their
+// numbers, which peers would take for forgeries.
+func (o *Origin) save(next uint32, ended bool) {
+	if o.cfg.StateFile == "" {
+		return
+	}
+	st := state{Epoch: o.epoch, NextSeq: next, Ended: ended, Init: o.initHash}
+	if r, ok := o.cfg.Source.(Resumer); ok {
+		st.Source = r.Position()
+	}
+	if err := st.save(o.cfg.StateFile); err != nil && !o.saveFailed {
+		o.saveFailed = true
+		o.log.Error("cannot keep the stream's state: a restarted origin would break its viewers", "err", err)
+	}
+}
+
 // PublicKey is the channel's manifest-signing key.
 func (o *Origin) PublicKey() ed25519.PublicKey { return o.priv.Public().(ed25519.PublicKey) }
+
+// Epoch is this run's stream epoch, signed into every manifest and the
+// init segment.
+func (o *Origin) Epoch() uint64 { return o.epoch }
 
 // Stats returns the origin's counters.
 func (o *Origin) Stats() Stats {
@@ -161,7 +235,7 @@ func (o *Origin) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	if init := o.cfg.Source.Init(); init != nil {
-		o.init.Store(&signedInit{data: init, sig: wire.SignInit(o.priv, o.cfg.Channel, init)})
+		o.init.Store(&signedInit{data: init, sig: wire.SignInit(o.priv, o.cfg.Channel, o.epoch, init), epoch: o.epoch})
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- o.member.Run(ctx) }()
@@ -169,6 +243,20 @@ func (o *Origin) Run(ctx context.Context) error {
 		o.Close()
 		<-errc
 	}()
+	if o.initChanged {
+		// The viewers of the previous run cannot decode this one's
+		// fragments with the init segment they have: end their stream
+		// (they stop, with whole files) before this one begins.
+		o.log.Warn("the init segment differs from the previous run's: ending that stream first")
+		if err := o.sendEnd(); err != nil {
+			o.log.Error("end of stream", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(o.cfg.EndLinger):
+		}
+	}
 	for {
 		c, err := o.cfg.Source.Next(ctx)
 		if err != nil {
@@ -202,7 +290,7 @@ func (o *Origin) Run(ctx context.Context) error {
 
 // send codes, signs, stores and fans out one chunk.
 func (o *Origin) send(c Chunk) error {
-	seq := uint32(o.chunks.Load())
+	seq := o.next
 	shards, err := o.coder.Encode(c.Data)
 	if err != nil {
 		return fmt.Errorf("origin: encode chunk %d: %w", seq, err)
@@ -210,7 +298,7 @@ func (o *Origin) send(c Chunk) error {
 	m := wire.Manifest{
 		Seq: seq, Timestamp: time.Now().UnixMicro(), DecodeTime: c.DecodeTime, Duration: c.Duration, Timescale: c.Timescale,
 		Length: uint32(len(c.Data)), M: uint8(o.cfg.Trees), K: uint8(o.cfg.K), ShardSize: uint32(len(shards[0])),
-		Hashes: wire.HashShards(shards),
+		Epoch: o.epoch, Hashes: wire.HashShards(shards),
 	}
 	if c.Keyframe {
 		m.Flags |= wire.FlagKeyframe
@@ -219,6 +307,8 @@ func (o *Origin) send(c Chunk) error {
 	if err != nil {
 		return fmt.Errorf("origin: sign chunk %d: %w", seq, err)
 	}
+	o.save(seq+1, false)
+	o.next++
 	o.store.put(stored{seq: seq, manifest: raw, shards: shards, chunk: c.Data})
 	for i, sh := range shards {
 		o.member.Fanout(i, seq, raw)
@@ -232,19 +322,21 @@ func (o *Origin) send(c Chunk) error {
 // sendEnd sends the end-of-stream manifest: no data, FlagEnd, the seq
 // after the last chunk.
 func (o *Origin) sendEnd() error {
-	seq := uint32(o.chunks.Load())
+	seq := o.next
 	shards, _ := o.coder.Encode(nil)
 	m := wire.Manifest{Seq: seq, Timestamp: time.Now().UnixMicro(), M: uint8(o.cfg.Trees), K: uint8(o.cfg.K),
-		Flags: wire.FlagEnd, Hashes: wire.HashShards(shards)}
+		Flags: wire.FlagEnd, Epoch: o.epoch, Hashes: wire.HashShards(shards)}
 	raw, err := wire.SignManifest(o.priv, o.cfg.Channel, &m)
 	if err != nil {
 		return err
 	}
+	o.save(seq+1, true)
+	o.next++
 	o.store.put(stored{seq: seq, manifest: raw, shards: shards})
 	for i := range shards {
 		o.member.Fanout(i, seq, raw)
 	}
-	o.log.Info("stream ended", "chunks", seq)
+	o.log.Info("stream ended", "chunks", o.chunks.Load(), "seq", seq)
 	return nil
 }
 
@@ -285,7 +377,9 @@ func (h *handler) ChildReady(child forest.PeerID, trees uint64) {
 	}
 }
 
-// signedInit is the init segment with the channel key's signature.
+// signedInit is the init segment with the channel key's signature for
+// epoch.
 type signedInit struct {
 	data, sig []byte
+	epoch     uint64
 }

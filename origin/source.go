@@ -36,6 +36,7 @@ type Synthetic struct {
 	bitrate  int64
 	interval time.Duration
 	seq      uint32
+	from     uint32 // the first chunk number of this run (Resume)
 	start    time.Time
 	now      func() time.Time
 }
@@ -66,7 +67,7 @@ func (s *Synthetic) Next(ctx context.Context) (Chunk, error) {
 	if s.start.IsZero() {
 		s.start = s.now()
 	}
-	if err := waitUntil(ctx, s.now, s.start.Add(time.Duration(s.seq)*s.interval)); err != nil {
+	if err := waitUntil(ctx, s.now, s.start.Add(time.Duration(s.seq-s.from)*s.interval)); err != nil {
 		return Chunk{}, err
 	}
 	seq := s.seq
@@ -78,6 +79,16 @@ func (s *Synthetic) Next(ctx context.Context) (Chunk, error) {
 		Duration:   uint32(s.interval.Microseconds()),
 		Timescale:  1_000_000,
 	}, nil
+}
+
+// Position is the number of chunks handed out; decode times follow from it.
+func (s *Synthetic) Position() Position { return Position{Seq: s.seq} }
+
+// Resume makes the stream go on from chunk pos.Seq (its bytes and decode
+// time are those of that chunk number). Call it before the first Next.
+func (s *Synthetic) Resume(pos Position) error {
+	s.seq, s.from = pos.Seq, pos.Seq
+	return nil
 }
 
 // SyntheticChunk returns the bytes of synthetic chunk n: bitrate×interval/8

@@ -144,6 +144,18 @@ func (p *Peer) onManifest(from forest.PeerID, raw []byte, viaHTTP bool) {
 		p.bad(from, -1, "manifest: "+err.Error())
 		return
 	}
+	// A manifest of an earlier epoch is a replay from a previous run of the
+	// origin, or a straggler from before it restarted: dropped, but not
+	// blamed on the sender. A later epoch is the origin restarted.
+	if err := m.VerifyEpoch(p.epoch); err != nil {
+		p.mu.Unlock()
+		p.log.Debug("dropped manifest", "from", from, "seq", m.Seq, "err", err)
+		return
+	}
+	if m.Epoch > p.epoch {
+		p.log.Info("the origin restarted: new stream epoch", "epoch", m.Epoch, "was", p.epoch, "seq", m.Seq)
+		p.epoch = m.Epoch
+	}
 	c := p.chunkLocked(m.Seq, true)
 	if c == nil || c.man != nil {
 		p.mu.Unlock()

@@ -91,6 +91,7 @@ type Peer struct {
 
 	mu      sync.Mutex // guards everything below
 	key     ed25519.PublicKey
+	epoch   uint64 // newest stream epoch known: older manifests are replays
 	coder   *fec.Coder
 	k, m    int
 	chunks  map[uint32]*chunk
@@ -220,6 +221,7 @@ func (h *handler) Welcome(m tracker.Message) {
 	p.mu.Lock()
 	first := p.key == nil
 	p.key, p.coder, p.k, p.m = key, coder, m.K, m.Trees
+	p.epoch = max(p.epoch, m.Epoch)
 	if len(p.lastRx) != m.Trees {
 		p.lastRx = make([]time.Time, m.Trees)
 		p.lastSeqRx = make([]uint32, m.Trees)

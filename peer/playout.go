@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/coopcast/coopcast/internal/playout"
@@ -160,11 +161,18 @@ func (p *Peer) fetchInit(ctx context.Context, base string) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("init segment signature: %w", err)
 	}
+	epoch, err := strconv.ParseUint(hdr.Get(wire.InitEpochHeader), 10, 64)
+	if err != nil {
+		return nil, fmt.Errorf("init segment epoch: %w", err)
+	}
 	p.mu.Lock()
-	key := p.key
-	p.mu.Unlock()
-	if err := wire.VerifyInit(key, p.cfg.Channel, b, sig); err != nil {
+	defer p.mu.Unlock()
+	if err := wire.VerifyInit(p.key, p.cfg.Channel, epoch, b, sig); err != nil {
 		return nil, fmt.Errorf("init segment: %w", err)
 	}
+	if epoch < p.epoch {
+		return nil, fmt.Errorf("init segment of epoch %d, the stream is at %d: %w", epoch, p.epoch, wire.ErrOldEpoch)
+	}
+	p.epoch = epoch
 	return b, nil
 }

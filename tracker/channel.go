@@ -22,6 +22,7 @@ type channel struct {
 	publicKey   string
 	fallbackURL string
 	media       *Media // what the origin said the stream is
+	epoch       uint64 // the stream epoch of the origin's newest run (guarded by mu)
 	created     time.Time
 
 	// mu is the channel's critical section: every forest event, and the
@@ -83,9 +84,12 @@ func newChannel(s *Server, id string, trees, k int, bitrate int64, key, fallback
 }
 
 // attachOrigin makes c the channel's origin, or refuses if the stream's
-// shape or key differ from the channel's. An origin that reconnects before
-// its old connection is noticed dead replaces it (it holds the publish
-// token and the channel's key). ok is false if the channel has been
+// shape or key differ from the channel's. An origin that reconnects, or
+// restarts with the channel's key, takes the channel over, replacing the
+// old connection if the tracker has not noticed it dead yet (it holds the
+// publish token and the channel's key); the peers keep their places. One
+// of an older run than the channel's (a smaller epoch) is refused, so two
+// origin processes cannot take turns. ok is false if the channel has been
 // retired: look it up again.
 func (ch *channel) attachOrigin(c *client, m Message) (fatal string, ok bool) {
 	ch.mu.Lock()
@@ -96,6 +100,10 @@ func (ch *channel) attachOrigin(c *client, m Message) (fatal string, ok bool) {
 	if m.PublicKey != ch.publicKey || (m.Trees != 0 && m.Trees != ch.trees) || (m.K != 0 && m.K != ch.k) {
 		return c.fatalError(codeOriginLive, fmt.Sprintf("channel %q is live with another key or shape; use another channel id or wait until it empties", ch.id)), true
 	}
+	if m.Epoch < ch.epoch {
+		return c.fatalError(codeOriginLive, fmt.Sprintf("channel %q is live with a newer run of its origin (epoch %d, yours %d); stop this one", ch.id, ch.epoch, m.Epoch)), true
+	}
+	ch.epoch = m.Epoch
 	if old := ch.origin; old != nil {
 		ch.srv.log.Warn("origin replaced by a newer connection", "channel", ch.id, "old_ip", old.ip, "ip", c.ip)
 		old.kill(websocket.StatusPolicyViolation, "replaced by a newer connection of the origin")
@@ -112,7 +120,7 @@ func (ch *channel) attachOrigin(c *client, m Message) (fatal string, ok bool) {
 	c.ch, c.id, c.isOrigin, c.kind = ch, forest.Origin, true, forest.Native
 	ch.origin = c
 	ch.originGone = time.Time{}
-	c.send(Message{Type: TypePublished, Channel: ch.id, Trees: ch.trees, K: ch.k, Bitrate: ch.bitrate,
+	c.send(Message{Type: TypePublished, Channel: ch.id, Trees: ch.trees, K: ch.k, Bitrate: ch.bitrate, Epoch: ch.epoch,
 		StripeRate: ch.stripeRate, HeartbeatMS: ch.srv.cfg.HeartbeatInterval.Milliseconds(), ICEServers: ch.srv.cfg.ICEServers})
 	// A reconnecting origin learns its children again. (The forest has no
 	// per-node children accessor, so this walks it; origins reconnect
@@ -125,7 +133,7 @@ func (ch *channel) attachOrigin(c *client, m Message) (fatal string, ok bool) {
 		}
 		return true
 	})
-	ch.srv.log.Info("origin published", "channel", ch.id, "trees", ch.trees, "k", ch.k, "bitrate", ch.bitrate, "ip", c.ip)
+	ch.srv.log.Info("origin published", "channel", ch.id, "trees", ch.trees, "k", ch.k, "bitrate", ch.bitrate, "epoch", ch.epoch, "ip", c.ip)
 	return "", true
 }
 
@@ -204,7 +212,7 @@ func (ch *channel) welcome(c *client) {
 	v, _ := ch.f.Node(c.id)
 	c.send(Message{
 		Type: TypeWelcome, Channel: ch.id, PeerID: uint64(c.id), ResumeToken: ch.srv.token(ch.id, c.id),
-		Trees: ch.trees, K: ch.k, Bitrate: ch.bitrate, StripeRate: ch.stripeRate, PublicKey: ch.publicKey,
+		Trees: ch.trees, K: ch.k, Bitrate: ch.bitrate, StripeRate: ch.stripeRate, PublicKey: ch.publicKey, Epoch: ch.epoch,
 		FallbackURL: ch.fallbackURL, ICEServers: ch.srv.cfg.ICEServers,
 		HeartbeatMS: ch.srv.cfg.HeartbeatInterval.Milliseconds(), Home: intp(v.Home),
 	})

@@ -47,6 +47,9 @@ type Message struct {
 	StripeRate  int64  `json:"stripe_bps,omitempty"` // bits/s of one stripe
 	PublicKey   string `json:"public_key,omitempty"` // base64 Ed25519
 	FallbackURL string `json:"fallback_url,omitempty"`
+	// publish, welcome, published: the stream epoch of the origin's run
+	// (unix µs when it began); manifests of earlier epochs are replays
+	Epoch uint64 `json:"epoch,omitempty"`
 	// publish: what the stream is, for stats (codecs as RFC 6381)
 	Media *Media `json:"media,omitempty"`
 

@@ -29,6 +29,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		listen  = fs.String("listen", "127.0.0.1:8080", "address to serve on")
 		source  = fs.String("source", "testcard", "stream source: testcard, synthetic, a fragmented MP4 file (looped)")
 		bitrate = fs.String("bitrate", "", "bitrate of a synthetic demo stream (default 500k)")
+		keyFile = fs.String("key", "", keyUsage)
 	)
 	lf.register(fs)
 	ice.register(fs)
@@ -48,6 +49,10 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if *source == "-" {
 		return fmt.Errorf("%w: --source: the demo loops a file; stream stdin with 'coopcast origin --source -'", errUsage)
 	}
+	priv, stateFile, err := loadChannelKey(*keyFile, stdout)
+	if err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
 		return fmt.Errorf("%w: --listen %s: %v", errUsage, *listen, err)
@@ -62,7 +67,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return fmt.Errorf("%w: --source: %v", errUsage, err)
 	}
 	o, err := origin.New(origin.Config{TrackerURL: base, Channel: "demo", PublishToken: demoToken, Source: src,
-		Bitrate: bps, FallbackURL: base + "/fallback/demo", RTC: ice.config(base), Logger: log})
+		Bitrate: bps, FallbackURL: base + "/fallback/demo", PrivateKey: priv, StateFile: stateFile, RTC: ice.config(base), Logger: log})
 	if err != nil {
 		return err
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"io"
@@ -27,7 +28,11 @@ func runOrigin(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			"POST /ingest/CHANNEL with the publish token as bearer token, e.g.\n"+
 			"  ffmpeg -re -i in.mp4 -c copy -f mp4 -movflags frag_keyframe+empty_moov+default_base_moof \\\n"+
 			"    -headers 'Authorization: Bearer T' -method POST http://ORIGIN/ingest/CHANNEL\n"+
-			"), synthetic (checkable pseudo-random bytes at --bitrate).", stderr)
+			"), synthetic (checkable pseudo-random bytes at --bitrate).\n\n"+
+			"Give --key FILE to run a channel that outlives the process: peers and the\n"+
+			"tracker know a channel by its key, so an origin restarted without the same\n"+
+			"key is refused and the channel is dead. With --key, a restarted origin takes\n"+
+			"the channel back, and viewers see a gap, not the end.", stderr)
 	var (
 		lf       logFlags
 		ice      iceFlags
@@ -42,6 +47,7 @@ func runOrigin(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		k        = fs.Int("k", 3, "stripes that rebuild a chunk (k ≤ M; k = M: no redundancy)")
 		listen   = fs.String("listen", "127.0.0.1:8081", "address to serve HTTP fallback on")
 		fallback = fs.String("fallback-url", "", "public URL of the fallback server (default http://LISTEN)")
+		keyFile  = fs.String("key", "", keyUsage)
 	)
 	lf.register(fs)
 	ice.register(fs)
@@ -69,6 +75,10 @@ func runOrigin(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			return fmt.Errorf("%w: --bitrate: %v", errUsage, err)
 		}
 	}
+	priv, stateFile, err := loadChannelKey(*keyFile, stdout)
+	if err != nil {
+		return err
+	}
 	var src origin.Source
 	if *source != "http" {
 		if src, bps, err = origin.Open(*source, *loop, bps, *chunk, os.Stdin); err != nil {
@@ -88,7 +98,7 @@ func runOrigin(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	ocfg := origin.Config{TrackerURL: *trk, Channel: *channel, PublishToken: *token, Source: src,
 		Trees: *trees, K: *k, Bitrate: bps, FallbackURL: strings.TrimSuffix(base, "/") + "/fallback/" + *channel,
-		RTC: ice.config(*trk), Logger: log}
+		PrivateKey: priv, StateFile: stateFile, RTC: ice.config(*trk), Logger: log}
 	if *source == "http" {
 		in := origin.NewIngest(*channel, *token)
 		var fb origin.SwitchHandler
@@ -115,6 +125,26 @@ func runOrigin(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return nil
 	}
 	return err
+}
+
+const keyUsage = "`FILE` holding the channel's Ed25519 key (PEM), created on first run with mode 0600; " +
+	"where the stream stands is kept beside it in FILE.state. A restarted origin with the same key " +
+	"continues the channel. Without it each run makes a fresh key, and a restarted origin is refused"
+
+// loadChannelKey loads (or creates) the --key file: the key, and the
+// state file beside it. No file: a fresh key, no state.
+func loadChannelKey(path string, stdout io.Writer) (ed25519.PrivateKey, string, error) {
+	if path == "" {
+		return nil, "", nil
+	}
+	priv, created, err := origin.LoadKey(path)
+	if err != nil {
+		return nil, "", fmt.Errorf("%w: --key %s: %v", errUsage, path, err)
+	}
+	if created {
+		fmt.Fprintf(stdout, "coopcast: created the channel key %s; keep it to restart the channel's origin\n", path)
+	}
+	return priv, path + ".state", nil
 }
 
 // parseBitrate reads "500k", "2M", "2.5M" or plain bits per second.

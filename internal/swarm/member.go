@@ -29,6 +29,9 @@ type Publish struct {
 	PublicKey   string // base64 Ed25519
 	FallbackURL string
 	Media       *tracker.Media
+	// Epoch is the stream epoch of this run of the origin (see
+	// wire.Manifest.Epoch); the tracker tells it to joining peers.
+	Epoch uint64
 }
 
 // Handler receives what a Member learns. Methods are called from the
@@ -301,7 +304,7 @@ func (m *Member) session(ctx context.Context, u string) error {
 func (m *Member) hello() tracker.Message {
 	if p := m.cfg.Publish; p != nil {
 		return tracker.Message{Type: tracker.TypePublish, Channel: m.cfg.Channel, Trees: p.Trees, K: p.K,
-			Bitrate: p.Bitrate, PublicKey: p.PublicKey, FallbackURL: p.FallbackURL, Media: p.Media}
+			Bitrate: p.Bitrate, PublicKey: p.PublicKey, FallbackURL: p.FallbackURL, Media: p.Media, Epoch: p.Epoch}
 	}
 	msg := tracker.Message{Type: tracker.TypeJoin, Channel: m.cfg.Channel, Kind: m.cfg.Kind, UploadKbps: m.cfg.UploadKbps}
 	m.mu.Lock()

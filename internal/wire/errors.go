@@ -12,4 +12,5 @@ var (
 	ErrBadSignature = errors.New("wire: bad signature")
 	ErrHash         = errors.New("wire: data does not match the manifest's hash")
 	ErrConflict     = errors.New("wire: fragment differs from one already received")
+	ErrOldEpoch     = errors.New("wire: manifest of an earlier epoch of the stream")
 )

@@ -26,6 +26,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
 
 	"github.com/coopcast/coopcast/internal/golden"
@@ -53,6 +54,8 @@ type wireVectors struct {
 	Constants map[string]int `json:"constants"`
 	// InitSignatureHeader is wire.InitSignatureHeader.
 	InitSignatureHeader string `json:"init_signature_header"`
+	// InitEpochHeader is wire.InitEpochHeader.
+	InitEpochHeader string `json:"init_epoch_header"`
 	// Seed is the channel key's Ed25519 seed, PublicKey its public key (hex).
 	Seed      string `json:"seed"`
 	PublicKey string `json:"public_key"`
@@ -94,6 +97,7 @@ type vecManifest struct {
 	M         uint8  `json:"m"`
 	K         uint8  `json:"k"`
 	ShardSize uint32 `json:"shard_size"`
+	Epoch     uint64 `json:"epoch,string"`
 	// FragmentsPerShard is FragmentCount(ShardSize).
 	FragmentsPerShard int       `json:"fragments_per_shard"`
 	Shards            []vecBlob `json:"shards"`
@@ -107,9 +111,10 @@ type vecManifest struct {
 
 // vecInit is an init segment signed with SignInit.
 type vecInit struct {
-	Name string  `json:"name"`
-	Init vecBlob `json:"init"`
-	// Signed is what the signature covers: context ‖ channel ‖ 0 ‖ init.
+	Name  string  `json:"name"`
+	Init  vecBlob `json:"init"`
+	Epoch uint64  `json:"epoch,string"`
+	// Signed is what the signature covers: context ‖ channel ‖ 0 ‖ epoch ‖ init.
 	Signed    vecBlob `json:"signed"`
 	Signature string  `json:"signature"`
 }
@@ -123,9 +128,11 @@ type vecInit struct {
 //	verify_shard     manifests[manifest].VerifyShard(index, raw)
 //	reassembler      NewReassembler(total), Add of every message in adds, then Add of raw
 //	                 (no raw: NewReassembler itself fails)
-//	verify_init      VerifyInit(key, channel, raw, signature)
+//	verify_init      VerifyInit(key, channel, epoch, raw, signature)
+//	verify_epoch     manifests[manifest].VerifyEpoch(epoch)
 //
-// Channel and Key default to the vectors' own.
+// Channel and Key default to the vectors' own, Epoch (decimal) to
+// inits[1]'s.
 type vecBad struct {
 	Name      string    `json:"name"`
 	Op        string    `json:"op"`
@@ -137,6 +144,7 @@ type vecBad struct {
 	Channel   string    `json:"channel,omitempty"`
 	Key       string    `json:"key,omitempty"`
 	Signature string    `json:"signature,omitempty"`
+	Epoch     string    `json:"epoch,omitempty"`
 	// Category is the sentinel the error wraps (ErrTruncated, ...), Error
 	// its whole text.
 	Category string `json:"category"`
@@ -149,7 +157,7 @@ var vecCategories = []struct {
 }{
 	{"ErrTruncated", ErrTruncated}, {"ErrVersion", ErrVersion}, {"ErrType", ErrType},
 	{"ErrTooLarge", ErrTooLarge}, {"ErrRange", ErrRange}, {"ErrBadSignature", ErrBadSignature},
-	{"ErrHash", ErrHash}, {"ErrConflict", ErrConflict},
+	{"ErrHash", ErrHash}, {"ErrConflict", ErrConflict}, {"ErrOldEpoch", ErrOldEpoch},
 }
 
 func vecCategory(err error) string {
@@ -187,6 +195,7 @@ func buildWireVectors(t *testing.T) []byte {
 			"FLAG_KEYFRAME": int(FlagKeyframe), "FLAG_INIT": int(FlagInit), "FLAG_END": int(FlagEnd),
 		},
 		InitSignatureHeader: InitSignatureHeader,
+		InitEpochHeader:     InitEpochHeader,
 		Seed:                hex.EncodeToString(priv.Seed()),
 		PublicKey:           hex.EncodeToString(priv.Public().(ed25519.PublicKey)),
 		Channel:             vecChannel,
@@ -232,19 +241,20 @@ func buildWireVectors(t *testing.T) []byte {
 		m, k   uint8
 		size   int
 		length uint32
+		epoch  uint64
 	}{
-		{"4/3 keyframe, 3 fragments a shard", 42, 1_700_000_000_123_456, 5_000_000_000_001, 180_000, 90_000, FlagKeyframe, 4, 3, 2*MaxPayload + 5, 3*(2*MaxPayload+5) - 2},
-		{"8/5 no flags", 0xfffffff0, 1_700_000_000_500_000, 1<<40 + 7, 1024, 48_000, 0, 8, 5, 1000, 5*1000 - 1},
-		{"1/1 init segment and keyframe", 1, 1_700_000_001_000_000, 1<<32 + 1, 3003, 30_000, FlagInit | FlagKeyframe, 1, 1, 777, 777},
-		{"32/16 smallest length that fits", 0x80000000, 1_700_000_002_000_000, 1<<33 + 3, 1, 1_000_000, FlagKeyframe, 32, 16, 500, 15*500 + 1},
-		{"2/2 exactly one full fragment a shard", 77, 1_700_000_003_000_000, 1<<35 + 5, 90_000, 90_000, FlagKeyframe, 2, 2, MaxPayload, 2 * MaxPayload},
-		{"4/3 end of stream", 100, 1_700_000_004_000_000, 1<<36 + 11, 0, 90_000, FlagEnd, 4, 3, 0, 0},
-		{"decode past 2^63, negative timestamp", 5, -1_234_567, 1<<63 + 12345, 0xffffffff, 0xffffffff, FlagKeyframe | FlagInit | FlagEnd, 3, 2, 10, 19},
-		{"32/32 near the 16 KiB limit", 123456, 1_700_000_005_000_000, 1<<40 + 1, 6000, 90_000, FlagKeyframe, 32, 32, 15 * MaxPayload, 32 * 15 * MaxPayload},
+		{"4/3 keyframe, 3 fragments a shard", 42, 1_700_000_000_123_456, 5_000_000_000_001, 180_000, 90_000, FlagKeyframe, 4, 3, 2*MaxPayload + 5, 3*(2*MaxPayload+5) - 2, 1_699_999_000_000_001},
+		{"8/5 no flags", 0xfffffff0, 1_700_000_000_500_000, 1<<40 + 7, 1024, 48_000, 0, 8, 5, 1000, 5*1000 - 1, 1_699_999_000_000_002},
+		{"1/1 init segment and keyframe, epoch 0", 1, 1_700_000_001_000_000, 1<<32 + 1, 3003, 30_000, FlagInit | FlagKeyframe, 1, 1, 777, 777, 0},
+		{"32/16 smallest length that fits", 0x80000000, 1_700_000_002_000_000, 1<<33 + 3, 1, 1_000_000, FlagKeyframe, 32, 16, 500, 15*500 + 1, 1 << 53},
+		{"2/2 exactly one full fragment a shard", 77, 1_700_000_003_000_000, 1<<35 + 5, 90_000, 90_000, FlagKeyframe, 2, 2, MaxPayload, 2 * MaxPayload, 1<<53 + 1},
+		{"4/3 end of stream", 100, 1_700_000_004_000_000, 1<<36 + 11, 0, 90_000, FlagEnd, 4, 3, 0, 0, 1_700_000_000_000_000},
+		{"decode and epoch past 2^63, negative timestamp", 5, -1_234_567, 1<<63 + 12345, 0xffffffff, 0xffffffff, FlagKeyframe | FlagInit | FlagEnd, 3, 2, 10, 19, 1<<64 - 1},
+		{"32/32 near the 16 KiB limit", 123456, 1_700_000_005_000_000, 1<<40 + 1, 6000, 90_000, FlagKeyframe, 32, 32, 15 * MaxPayload, 32 * 15 * MaxPayload, 1_700_000_005_000_000},
 	} {
 		mv := vecManifest{
 			Name: tc.name, Seq: tc.seq, Timestamp: tc.ts, Decode: tc.decode, Duration: tc.dur, Timescale: tc.scale,
-			Length: tc.length, Flags: tc.flags, M: tc.m, K: tc.k, ShardSize: uint32(tc.size), FragmentsPerShard: FragmentCount(tc.size),
+			Length: tc.length, Flags: tc.flags, M: tc.m, K: tc.k, ShardSize: uint32(tc.size), Epoch: tc.epoch, FragmentsPerShard: FragmentCount(tc.size),
 		}
 		shards := make([][]byte, tc.m)
 		for j := range shards {
@@ -253,7 +263,7 @@ func buildWireVectors(t *testing.T) []byte {
 			mv.Shards = append(mv.Shards, b)
 		}
 		m := Manifest{Seq: tc.seq, Timestamp: tc.ts, DecodeTime: tc.decode, Duration: tc.dur, Timescale: tc.scale,
-			Length: tc.length, Flags: tc.flags, M: tc.m, K: tc.k, ShardSize: uint32(tc.size), Hashes: HashShards(shards)}
+			Length: tc.length, Flags: tc.flags, M: tc.m, K: tc.k, ShardSize: uint32(tc.size), Epoch: tc.epoch, Hashes: HashShards(shards)}
 		raw, err := SignManifest(priv, vecChannel, &m)
 		if err != nil {
 			t.Fatalf("%s: %v", tc.name, err)
@@ -269,12 +279,15 @@ func buildWireVectors(t *testing.T) []byte {
 		v.Manifests = append(v.Manifests, mv)
 	}
 
-	for i, n := range []int{0, 1234} {
-		init, b := vecGen(uint32(5000+i), n)
+	for i, tc := range []struct {
+		n     int
+		epoch uint64
+	}{{0, 0}, {1234, 1_700_000_000_000_001}, {99, 1<<64 - 1}} {
+		init, b := vecGen(uint32(5000+i), tc.n)
 		v.Inits = append(v.Inits, vecInit{
-			Name: fmt.Sprintf("init segment of %d bytes", n), Init: init,
-			Signed:    vecDigest(initMessage(vecChannel, b)),
-			Signature: hex.EncodeToString(SignInit(priv, vecChannel, b)),
+			Name: fmt.Sprintf("init segment of %d bytes, epoch %d", tc.n, tc.epoch), Init: init, Epoch: tc.epoch,
+			Signed:    vecDigest(initMessage(vecChannel, tc.epoch, b)),
+			Signature: hex.EncodeToString(SignInit(priv, vecChannel, tc.epoch, b)),
 		})
 	}
 
@@ -327,7 +340,8 @@ func buildBadVectors(t *testing.T, v *wireVectors) []vecBad {
 		{vecBad{Name: "empty fragment", Op: "parse_fragment"}, []byte{}, ErrTruncated},
 		{vecBad{Name: "version only", Op: "parse_fragment"}, []byte{1}, ErrTruncated},
 		{vecBad{Name: "fragment header cut short", Op: "parse_fragment"}, frag[:14], ErrTruncated},
-		{vecBad{Name: "fragment of version 2", Op: "parse_fragment"}, mutated(frag, func(b []byte) []byte { b[0] = 2; return b }), ErrVersion},
+		{vecBad{Name: "fragment of version 1 (before the stream epoch)", Op: "parse_fragment"}, mutated(frag, func(b []byte) []byte { b[0] = 1; return b }), ErrVersion},
+		{vecBad{Name: "fragment of version 3", Op: "parse_fragment"}, mutated(frag, func(b []byte) []byte { b[0] = 3; return b }), ErrVersion},
 		{vecBad{Name: "fragment of version 0", Op: "parse_fragment"}, mutated(frag, func(b []byte) []byte { b[0] = 0; return b }), ErrVersion},
 		{vecBad{Name: "manifest type where a fragment is wanted", Op: "parse_fragment"}, mutated(frag, func(b []byte) []byte { b[1] = TypeManifest; return b }), ErrType},
 		{vecBad{Name: "unknown type 3", Op: "parse_fragment"}, mutated(frag, func(b []byte) []byte { b[1] = 3; return b }), ErrType},
@@ -344,7 +358,8 @@ func buildBadVectors(t *testing.T, v *wireVectors) []vecBad {
 
 		// ParseManifest
 		{vecBad{Name: "empty manifest", Op: "parse_manifest"}, []byte{}, ErrTruncated},
-		{vecBad{Name: "manifest of version 2", Op: "parse_manifest"}, mutated(m85, func(b []byte) []byte { b[0] = 2; return b }), ErrVersion},
+		{vecBad{Name: "manifest of version 1 (before the stream epoch)", Op: "parse_manifest"}, mutated(m85, func(b []byte) []byte { b[0] = 1; return b }), ErrVersion},
+		{vecBad{Name: "manifest of version 3", Op: "parse_manifest"}, mutated(m85, func(b []byte) []byte { b[0] = 3; return b }), ErrVersion},
 		{vecBad{Name: "fragment type where a manifest is wanted", Op: "parse_manifest"}, mutated(m85, func(b []byte) []byte { b[1] = TypeFragment; return b }), ErrType},
 		{vecBad{Name: "manifest shorter than its fixed part and signature", Op: "parse_manifest"}, m85[:manifestFixed+signatureSize-1], ErrTruncated},
 		{vecBad{Name: "manifest over 16 KiB", Op: "parse_manifest"}, append(bytes.Clone(m85), make([]byte, MaxMessage-len(m85)+1)...), ErrTooLarge},
@@ -362,6 +377,7 @@ func buildBadVectors(t *testing.T, v *wireVectors) []vecBad {
 		{vecBad{Name: "signature byte flipped", Op: "verify_manifest"}, mutated(m85, func(b []byte) []byte { b[sig+10] ^= 1; return b }), ErrBadSignature},
 		{vecBad{Name: "hash byte flipped", Op: "verify_manifest"}, mutated(m85, func(b []byte) []byte { b[manifestFixed+5] ^= 0x80; return b }), ErrBadSignature},
 		{vecBad{Name: "sequence number changed", Op: "verify_manifest"}, mutated(m85, func(b []byte) []byte { b[5] ^= 1; return b }), ErrBadSignature},
+		{vecBad{Name: "epoch changed", Op: "verify_manifest"}, mutated(m85, func(b []byte) []byte { b[48] ^= 1; return b }), ErrBadSignature},
 		{vecBad{Name: "replayed into another channel", Op: "verify_manifest", Channel: "another-channel"}, m85, ErrBadSignature},
 		{vecBad{Name: "replayed into a channel whose id extends this one's", Op: "verify_manifest", Channel: vecChannel + "x"}, m85, ErrBadSignature},
 		{vecBad{Name: "another key", Op: "verify_manifest", Key: hex.EncodeToString(otherKey)}, m85, ErrBadSignature},
@@ -394,6 +410,11 @@ func buildBadVectors(t *testing.T, v *wireVectors) []vecBad {
 		{vecBad{Name: "init segment byte flipped", Op: "verify_init", Signature: v.Inits[1].Signature}, nil, ErrBadSignature},
 		{vecBad{Name: "init signature of 63 bytes", Op: "verify_init", Signature: v.Inits[1].Signature[:126]}, nil, ErrBadSignature},
 		{vecBad{Name: "manifest signature over an init segment", Op: "verify_init", Signature: hex.EncodeToString(m85[sig:])}, nil, ErrBadSignature},
+		{vecBad{Name: "init segment of another epoch", Op: "verify_init", Signature: v.Inits[1].Signature, Epoch: fmt.Sprint(v.Inits[1].Epoch + 1)}, nil, ErrBadSignature},
+
+		// Manifest.VerifyEpoch
+		{vecBad{Name: "manifest of an earlier epoch", Op: "verify_epoch", Manifest: intp(1), Epoch: fmt.Sprint(v.Manifests[1].Epoch + 1)}, nil, ErrOldEpoch},
+		{vecBad{Name: "manifest of epoch 0 in a stream at 2^63", Op: "verify_epoch", Manifest: intp(2), Epoch: fmt.Sprint(uint64(1) << 63)}, nil, ErrOldEpoch},
 	}
 	init1, err := v.Inits[1].Init.Bytes()
 	if err != nil {
@@ -433,7 +454,16 @@ func runBadVector(v *wireVectors, b vecBad) error {
 			return fmt.Errorf("vector: %w", err)
 		}
 	}
-	channel, key := v.Channel, v.PublicKey
+	channel, key, epoch := v.Channel, v.PublicKey, uint64(0)
+	if len(v.Inits) > 1 {
+		epoch = v.Inits[1].Epoch
+	}
+	if b.Epoch != "" {
+		var err error
+		if epoch, err = strconv.ParseUint(b.Epoch, 10, 64); err != nil {
+			return fmt.Errorf("vector: %w", err)
+		}
+	}
 	if b.Channel != "" {
 		channel = b.Channel
 	}
@@ -523,7 +553,13 @@ func runBadVector(v *wireVectors, b vecBad) error {
 		if err != nil {
 			return fmt.Errorf("vector: %w", err)
 		}
-		return pass(VerifyInit(pub, channel, raw, sig))
+		return pass(VerifyInit(pub, channel, epoch, raw, sig))
+	case "verify_epoch":
+		m, err := manifest()
+		if err != nil {
+			return err
+		}
+		return pass(m.VerifyEpoch(epoch))
 	}
 	return fmt.Errorf("vector: unknown op %q", b.Op)
 }
@@ -551,7 +587,7 @@ func TestWireVectorsReplay(t *testing.T) {
 	if !bytes.Equal(ed25519.NewKeyFromSeed(seed).Public().(ed25519.PublicKey), pub) {
 		t.Fatal("public key is not the seed's")
 	}
-	if len(v.Fragments) < 5 || len(v.Manifests) < 8 || len(v.Inits) < 2 || len(v.Bad) < 40 {
+	if len(v.Fragments) < 5 || len(v.Manifests) < 8 || len(v.Inits) < 3 || len(v.Bad) < 45 {
 		t.Fatalf("only %d fragment, %d manifest, %d init and %d bad vectors", len(v.Fragments), len(v.Manifests), len(v.Inits), len(v.Bad))
 	}
 	for _, fv := range v.Fragments {
@@ -591,7 +627,7 @@ func TestWireVectorsReplay(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", mv.Name, err)
 		}
-		if m.Seq != mv.Seq || m.Timestamp != mv.Timestamp || m.DecodeTime != mv.Decode || m.Duration != mv.Duration ||
+		if m.Seq != mv.Seq || m.Epoch != mv.Epoch || m.Timestamp != mv.Timestamp || m.DecodeTime != mv.Decode || m.Duration != mv.Duration ||
 			m.Timescale != mv.Timescale || m.Length != mv.Length || m.Flags != mv.Flags || m.M != mv.M || m.K != mv.K ||
 			m.ShardSize != mv.ShardSize || len(m.Hashes[0]) != mv.FragmentsPerShard {
 			t.Fatalf("%s: parsed %+v", mv.Name, m)
@@ -621,7 +657,7 @@ func TestWireVectorsReplay(t *testing.T) {
 			t.Fatalf("%s: hashes differ", mv.Name)
 		}
 		again := Manifest{Seq: mv.Seq, Timestamp: mv.Timestamp, DecodeTime: mv.Decode, Duration: mv.Duration, Timescale: mv.Timescale,
-			Length: mv.Length, Flags: mv.Flags, M: mv.M, K: mv.K, ShardSize: mv.ShardSize, Hashes: HashShards(shards)}
+			Length: mv.Length, Flags: mv.Flags, M: mv.M, K: mv.K, ShardSize: mv.ShardSize, Epoch: mv.Epoch, Hashes: HashShards(shards)}
 		resigned, err := SignManifest(ed25519.NewKeyFromSeed(seed), v.Channel, &again)
 		if err != nil || !bytes.Equal(resigned, raw) {
 			t.Fatalf("%s: signing the fields again gives other bytes (%v)", mv.Name, err)
@@ -633,8 +669,8 @@ func TestWireVectorsReplay(t *testing.T) {
 			t.Fatal(err)
 		}
 		sig, _ := hex.DecodeString(iv.Signature)
-		if err := VerifyInit(pub, v.Channel, init, sig); err != nil || !iv.Signed.Matches(initMessage(v.Channel, init)) ||
-			!bytes.Equal(SignInit(ed25519.NewKeyFromSeed(seed), v.Channel, init), sig) {
+		if err := VerifyInit(pub, v.Channel, iv.Epoch, init, sig); err != nil || !iv.Signed.Matches(initMessage(v.Channel, iv.Epoch, init)) ||
+			!bytes.Equal(SignInit(ed25519.NewKeyFromSeed(seed), v.Channel, iv.Epoch, init), sig) {
 			t.Fatalf("%s: %v", iv.Name, err)
 		}
 	}

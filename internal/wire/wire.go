@@ -4,7 +4,7 @@ package wire
 //
 // Every message starts with:
 //
-//	0  version  uint8  = 1
+//	0  version  uint8  = 2 (1 had no stream epoch in the manifest)
 //	1  type     uint8  = 1 fragment, 2 manifest
 //
 // Fragment (type 1): a piece of one shard; a message is at most
@@ -28,13 +28,20 @@ package wire
 //	35 m          uint8   shards (trees)
 //	36 k          uint8   shards that rebuild the chunk
 //	37 shardsize  uint32
-//	41 hashes     m × ceil(shardsize/MaxPayload) × 32 bytes: SHA-256 of each
+//	41 epoch      uint64  the stream's epoch: unix microseconds when this run
+//	              or push of the origin began, larger than any before it
+//	49 hashes     m × ceil(shardsize/MaxPayload) × 32 bytes: SHA-256 of each
 //	              fragment's payload, shard by shard, fragment by fragment
-//	.. signature  64 bytes Ed25519 over "coopcast/manifest/v1\x00" ‖ channel id ‖
+//	.. signature  64 bytes Ed25519 over "coopcast/manifest/v2\x00" ‖ channel id ‖
 //	              every manifest byte before the signature
 //
 // The channel id in the signed bytes stops a manifest from one channel
-// being replayed into another.
+// being replayed into another; the epoch, one from an earlier run or push
+// of the same channel being replayed into this one (peers accept only the
+// newest epoch they know).
+//
+// The init segment is signed over "coopcast/init/v2\x00" ‖ channel id ‖
+// 0x00 ‖ epoch (uint64) ‖ init, so it is bound to one epoch too.
 
 import (
 	"bytes"
@@ -46,13 +53,13 @@ import (
 
 // Layout constants.
 const (
-	Version        = 1
+	Version        = 2
 	TypeFragment   = 1
 	TypeManifest   = 2
 	MaxMessage     = 16384
 	FragmentHeader = 15
 	MaxPayload     = MaxMessage - FragmentHeader
-	manifestFixed  = 41
+	manifestFixed  = 49
 	signatureSize  = ed25519.SignatureSize
 	// MaxShardSize bounds a shard so that its manifest fits one message.
 	MaxShardSize = 1 << 20
@@ -65,7 +72,7 @@ const (
 	FlagEnd      uint8 = 1 << 2
 )
 
-var signPrefix = []byte("coopcast/manifest/v1\x00")
+var signPrefix = []byte("coopcast/manifest/v2\x00")
 
 // Fragment is one piece of a shard. Payload aliases the parsed message.
 type Fragment struct {
@@ -151,6 +158,9 @@ type Manifest struct {
 	Flags      uint8
 	M, K       uint8
 	ShardSize  uint32
+	// Epoch names the run (or push) of the origin that signed the
+	// manifest: unix µs of its start, larger than any epoch before it.
+	Epoch uint64
 	// Hashes[i][j] is the SHA-256 of fragment j's payload of shard i.
 	Hashes [][][32]byte
 
@@ -193,6 +203,7 @@ func SignManifest(priv ed25519.PrivateKey, channel string, m *Manifest) ([]byte,
 	b = binary.BigEndian.AppendUint32(b, m.Length)
 	b = append(b, m.Flags, m.M, m.K)
 	b = binary.BigEndian.AppendUint32(b, m.ShardSize)
+	b = binary.BigEndian.AppendUint64(b, m.Epoch)
 	for i, hs := range m.Hashes {
 		if len(hs) != n {
 			return nil, fmt.Errorf("%w: shard %d has %d hashes, want %d", ErrRange, i, len(hs), n)
@@ -233,7 +244,7 @@ func ParseManifest(b []byte) (Manifest, error) {
 	m := Manifest{
 		Seq: be.Uint32(b[2:]), Timestamp: int64(be.Uint64(b[6:])), DecodeTime: be.Uint64(b[14:]),
 		Duration: be.Uint32(b[22:]), Timescale: be.Uint32(b[26:]), Length: be.Uint32(b[30:]),
-		Flags: b[34], M: b[35], K: b[36], ShardSize: be.Uint32(b[37:]),
+		Flags: b[34], M: b[35], K: b[36], ShardSize: be.Uint32(b[37:]), Epoch: be.Uint64(b[41:]),
 	}
 	if m.M == 0 || m.K == 0 || m.K > m.M || m.ShardSize > MaxShardSize {
 		return Manifest{}, fmt.Errorf("%w: M=%d k=%d shard size %d", ErrRange, m.M, m.K, m.ShardSize)
@@ -263,6 +274,18 @@ func ParseManifest(b []byte) (Manifest, error) {
 func (m *Manifest) Verify(pub ed25519.PublicKey, channel string) error {
 	if len(pub) != ed25519.PublicKeySize || m.signature == nil || !ed25519.Verify(pub, signedBytes(channel, m.signed), m.signature) {
 		return ErrBadSignature
+	}
+	return nil
+}
+
+// VerifyEpoch checks the manifest's epoch against the newest one the
+// receiver knows (from the tracker, the init segment or an earlier
+// verified manifest): an earlier epoch is a replay from a previous run or
+// push of the origin and is refused. A later one is the origin restarted:
+// the receiver takes it as the newest from then on.
+func (m *Manifest) VerifyEpoch(newest uint64) error {
+	if m.Epoch < newest {
+		return fmt.Errorf("%w: epoch %d, the stream is at %d", ErrOldEpoch, m.Epoch, newest)
 	}
 	return nil
 }
@@ -337,27 +360,34 @@ func (r *Reassembler) Add(f Fragment) (complete bool, err error) {
 func (r *Reassembler) Bytes() []byte { return r.buf }
 
 // InitSignatureHeader carries, base64, the channel key's signature of an
-// init segment served over HTTP.
-const InitSignatureHeader = "X-Coopcast-Signature"
+// init segment served over HTTP; InitEpochHeader, in decimal, the epoch
+// the signature binds it to.
+const (
+	InitSignatureHeader = "X-Coopcast-Signature"
+	InitEpochHeader     = "X-Coopcast-Epoch"
+)
 
-const initContext = "coopcast/init/v1\x00"
+const initContext = "coopcast/init/v2\x00"
 
-func initMessage(channel string, init []byte) []byte {
-	msg := make([]byte, 0, len(initContext)+len(channel)+1+len(init))
+func initMessage(channel string, epoch uint64, init []byte) []byte {
+	msg := make([]byte, 0, len(initContext)+len(channel)+1+8+len(init))
 	msg = append(msg, initContext...)
 	msg = append(msg, channel...)
 	msg = append(msg, 0)
+	msg = binary.BigEndian.AppendUint64(msg, epoch)
 	return append(msg, init...)
 }
 
-// SignInit signs a channel's init segment (ftyp+moov).
-func SignInit(priv ed25519.PrivateKey, channel string, init []byte) []byte {
-	return ed25519.Sign(priv, initMessage(channel, init))
+// SignInit signs a channel's init segment (ftyp+moov) for one epoch of
+// its stream.
+func SignInit(priv ed25519.PrivateKey, channel string, epoch uint64, init []byte) []byte {
+	return ed25519.Sign(priv, initMessage(channel, epoch, init))
 }
 
-// VerifyInit checks an init segment's signature with the channel's key.
-func VerifyInit(pub ed25519.PublicKey, channel string, init, sig []byte) error {
-	if len(pub) != ed25519.PublicKeySize || !ed25519.Verify(pub, initMessage(channel, init), sig) {
+// VerifyInit checks an init segment's signature, for epoch, with the
+// channel's key.
+func VerifyInit(pub ed25519.PublicKey, channel string, epoch uint64, init, sig []byte) error {
+	if len(pub) != ed25519.PublicKeySize || !ed25519.Verify(pub, initMessage(channel, epoch, init), sig) {
 		return ErrBadSignature
 	}
 	return nil

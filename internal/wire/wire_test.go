@@ -167,6 +167,45 @@ func TestManifestSignVerify(t *testing.T) {
 	}
 }
 
+// TestManifestEpoch: the epoch is signed, read back, and VerifyEpoch
+// refuses a manifest of an earlier epoch (a replay from a previous run or
+// push of the origin) while taking the same or a later one.
+func TestManifestEpoch(t *testing.T) {
+	priv := testKey()
+	pub := priv.Public().(ed25519.PublicKey)
+	sign := func(epoch uint64) Manifest {
+		t.Helper()
+		m := manifestFor(shardsOf(100, 4))
+		m.Epoch = epoch
+		raw, err := SignManifest(priv, "demo", &m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := ParseManifest(raw)
+		if err != nil || got.Verify(pub, "demo") != nil || got.Epoch != epoch {
+			t.Fatalf("epoch %d: parsed %d, %v", epoch, got.Epoch, err)
+		}
+		return got
+	}
+	old, cur := sign(1_700_000_000_000_000), sign(1_700_000_100_000_000)
+	for _, tc := range []struct {
+		name   string
+		m      Manifest
+		newest uint64
+		want   error
+	}{
+		{"the current epoch", cur, cur.Epoch, nil},
+		{"a later epoch: the origin restarted", cur, old.Epoch, nil},
+		{"nothing known yet", old, 0, nil},
+		{"an earlier epoch: a replay", old, cur.Epoch, ErrOldEpoch},
+		{"one microsecond earlier", cur, cur.Epoch + 1, ErrOldEpoch},
+	} {
+		if err := tc.m.VerifyEpoch(tc.newest); !errors.Is(err, tc.want) || (tc.want == nil) != (err == nil) {
+			t.Errorf("%s: got %v, want %v", tc.name, err, tc.want)
+		}
+	}
+}
+
 func TestManifestLimits(t *testing.T) {
 	m := manifestFor(shardsOf(10, 4))
 	m.K = 5

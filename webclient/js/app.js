@@ -125,18 +125,24 @@ class App {
     const key = await crypto.subtle.importKey('raw', /** @type {Uint8Array<ArrayBuffer>} */ (raw), { name: 'Ed25519' }, false, ['verify']);
     const swarm = /** @type {Swarm} */ (this.swarm);
     let init = null;
+    // The stream's epoch (the origin's run): the tracker's, or a newer one
+    // the init segment is signed for; manifests of earlier runs are refused.
+    let epoch = BigInt(w.epoch ?? 0);
     try {
       const r = await get(`${w.fallback_url}/init`);
       const body = new Uint8Array(await r.arrayBuffer());
-      const sig = fromBase64(r.headers.get('X-Coopcast-Signature') || '');
-      if (!(await wire.verifyInit(body, sig, raw, this.channel))) throw new Error('the init segment is not signed by the channel key');
+      const sig = fromBase64(r.headers.get(wire.INIT_SIGNATURE_HEADER) || '');
+      const initEpoch = BigInt(r.headers.get(wire.INIT_EPOCH_HEADER) || '0');
+      if (initEpoch < epoch) throw new Error('the init segment is of an earlier run of the stream');
+      if (!(await wire.verifyInit(body, sig, raw, this.channel, initEpoch))) throw new Error('the init segment is not signed by the channel key');
       init = body;
+      epoch = initEpoch;
     } catch (e) {
       if (String(e).includes(': 404')) this.media = false; // a synthetic stream
       else this.note(`init: ${e}`);
     }
     this.stream = new Stream({
-      channel: this.channel, m: w.trees, k: w.k, key, relay: swarm, media: this.media,
+      channel: this.channel, m: w.trees, k: w.k, key, epoch, relay: swarm, media: this.media,
       onBad: (why) => this.note(`dropped: ${why}`),
     });
     if (init) {

@@ -79,7 +79,7 @@ export function seqDiff(a, b) {
 
 export class Stream {
   /**
-   * @param {{channel: string, m: number, k: number, key: CryptoKey|Uint8Array, relay: Relay, media: boolean,
+   * @param {{channel: string, m: number, k: number, key: CryptoKey|Uint8Array, epoch?: bigint, relay: Relay, media: boolean,
    *   playoutMs?: number, fallbackLeadMs?: number, silenceMs?: number, now?: () => number,
    *   onChunk?: (seq: number) => void, onBad?: (why: string) => void}} cfg
    */
@@ -96,6 +96,8 @@ export class Stream {
     this.chunks = new Map();
     /** @type {Map<number, Promise<boolean>>} */
     this.verifying = new Map();
+    /** The newest epoch (origin run) known: manifests of earlier ones are replays. */
+    this.epoch = cfg.epoch ?? 0n;
     this.newest = 0;
     this.newestAt = 0;
     this.haveAny = false;
@@ -257,6 +259,11 @@ export class Stream {
     this.verifying.delete(m.seq);
     if (!ok) return this.bad(from, -1, 'manifest: bad signature');
     if (m.m !== this.m || m.k !== this.k) return this.bad(from, -1, "manifest: M or k differ from the channel's");
+    // An earlier run's manifest is dropped, not blamed on the parent (it may
+    // be a straggler from before the origin restarted); a later one is the
+    // origin restarted.
+    if (m.epochBig < this.epoch) return;
+    this.epoch = m.epochBig;
     const c = this.chunkFor(m.seq);
     if (!c || c.man) return;
     c.man = m;

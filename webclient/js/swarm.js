@@ -6,7 +6,7 @@
 // queue in front of its data channel.
 
 /** @typedef {{tree: number, parent: number, hasParent: boolean, fallback: boolean, parentKind: string, lostAt: number, openSince: number, children: number}} TreeState */
-/** @typedef {{peer_id: number, resume_token: string, trees: number, k: number, bitrate: number, stripe_bps: number, public_key: string, fallback_url: string, ice_servers?: RTCIceServer[], heartbeat_ms: number, home: number}} Welcome */
+/** @typedef {{peer_id: number, resume_token: string, trees: number, k: number, bitrate: number, stripe_bps: number, public_key: string, epoch?: number, fallback_url: string, ice_servers?: RTCIceServer[], heartbeat_ms: number, home: number}} Welcome */
 
 const LABEL = 'coopcast';
 /** While a data channel buffers less than this, messages go straight to it. */

@@ -1,7 +1,7 @@
 // The data plane's byte layouts, the twin of internal/wire (wire.go, and
 // docs/PROTOCOL.md "Data plane"): stripe fragments, signed chunk manifests
 // and the signed init segment. All integers are big-endian. Every message
-// starts with version (1) and type (1 fragment, 2 manifest).
+// starts with version (2) and type (1 fragment, 2 manifest).
 //
 // Fragment: seq u32 @2, shard u8 @6, offset u32 @7 (a multiple of
 // MAX_PAYLOAD), total u32 @11 (shard length), payload @15 of
@@ -9,16 +9,18 @@
 //
 // Manifest: seq u32 @2, timestamp i64 @6 (unix µs), decode u64 @14,
 // duration u32 @22, timescale u32 @26, length u32 @30, flags u8 @34, M u8
-// @35, k u8 @36, shard size u32 @37, then M × F × 32 bytes of SHA-256 (F =
-// fragments a shard), then a 64-byte Ed25519 signature over
-// "coopcast/manifest/v1\0" ‖ channel id ‖ every byte before it.
+// @35, k u8 @36, shard size u32 @37, epoch u64 @41 (the origin run's, unix
+// µs), then M × F × 32 bytes of SHA-256 (F = fragments a shard), then a
+// 64-byte Ed25519 signature over "coopcast/manifest/v2\0" ‖ channel id ‖
+// every byte before it. A manifest of an epoch older than the newest one
+// known is a replay (verifyEpoch).
 //
 // Errors carry Go's exact text and, in `code`, the name of the Go sentinel
 // they wrap. Checked against testdata/vectors/wire.json by
 // webclient/test/wire.test.js. Only globalThis.crypto.subtle is used, so
 // this runs unchanged in the browser and in Node.
 
-export const VERSION = 1;
+export const VERSION = 2;
 export const TYPE_FRAGMENT = 1;
 export const TYPE_MANIFEST = 2;
 /** The largest message, fragment or manifest. */
@@ -27,7 +29,7 @@ export const FRAGMENT_HEADER = 15;
 /** The largest fragment payload; fragment offsets are multiples of it. */
 export const MAX_PAYLOAD = MAX_MESSAGE - FRAGMENT_HEADER;
 /** Bytes of a manifest before its hashes. */
-export const MANIFEST_FIXED = 41;
+export const MANIFEST_FIXED = 49;
 export const SIGNATURE_SIZE = 64;
 /** The largest shard, so that its manifest fits one message. */
 export const MAX_SHARD_SIZE = 1 << 20;
@@ -37,14 +39,16 @@ export const FLAG_INIT = 1 << 1;
 export const FLAG_END = 1 << 2;
 /** The HTTP header carrying, base64, the signature of an init segment. */
 export const INIT_SIGNATURE_HEADER = 'X-Coopcast-Signature';
+/** The HTTP header carrying, in decimal, the epoch an init segment is signed for. */
+export const INIT_EPOCH_HEADER = 'X-Coopcast-Epoch';
 
 const encoder = new TextEncoder();
-const SIGN_PREFIX = encoder.encode('coopcast/manifest/v1\0');
-const INIT_CONTEXT = encoder.encode('coopcast/init/v1\0');
+const SIGN_PREFIX = encoder.encode('coopcast/manifest/v2\0');
+const INIT_CONTEXT = encoder.encode('coopcast/init/v2\0');
 
 /**
  * The Go sentinel an error wraps.
- * @typedef {'ErrTruncated'|'ErrVersion'|'ErrType'|'ErrTooLarge'|'ErrRange'|'ErrBadSignature'|'ErrHash'|'ErrConflict'} WireErrorCode
+ * @typedef {'ErrTruncated'|'ErrVersion'|'ErrType'|'ErrTooLarge'|'ErrRange'|'ErrBadSignature'|'ErrHash'|'ErrConflict'|'ErrOldEpoch'} WireErrorCode
  */
 
 /** The text of Go's wire sentinels, by code. @type {Readonly<Record<WireErrorCode, string>>} */
@@ -57,6 +61,7 @@ export const WIRE_ERRORS = Object.freeze({
   ErrBadSignature: 'wire: bad signature',
   ErrHash: "wire: data does not match the manifest's hash",
   ErrConflict: 'wire: fragment differs from one already received',
+  ErrOldEpoch: 'wire: manifest of an earlier epoch of the stream',
 });
 
 /** An error with the same text as Go's wire error, and its sentinel in `code`. */
@@ -81,21 +86,23 @@ export class WireError extends Error {
 
 /**
  * A manifest's fields, as signManifest and encodeManifest take them.
- * timestamp (int64, unix µs) and decode (uint64) take a BigInt for values
- * a Number cannot hold exactly. hashes is every fragment's SHA-256, shard
- * by shard, fragment by fragment: m × fragmentCount(shardSize) × 32 bytes.
+ * timestamp (int64, unix µs), decode and epoch (uint64) take a BigInt for
+ * values a Number cannot hold exactly; epoch defaults to 0, as in Go.
+ * hashes is every fragment's SHA-256, shard by shard, fragment by
+ * fragment: m × fragmentCount(shardSize) × 32 bytes.
  * @typedef {{seq: number, timestamp: number|bigint, decode: number|bigint, duration: number, timescale: number,
- *   length: number, flags: number, m: number, k: number, shardSize: number, hashes: Uint8Array}} ManifestFields
+ *   length: number, flags: number, m: number, k: number, shardSize: number, epoch?: number|bigint,
+ *   hashes: Uint8Array}} ManifestFields
  */
 
 /**
- * A parsed (or signed) manifest. timestamp and decode are Numbers (exact
- * up to 2^53), timestampBig and decodeBig the exact values; hashes,
- * signed (the body the signature covers, without prefix and channel) and
- * signature are views of the message's bytes.
+ * A parsed (or signed) manifest. timestamp, decode and epoch are Numbers
+ * (exact up to 2^53), timestampBig, decodeBig and epochBig the exact
+ * values; hashes, signed (the body the signature covers, without prefix
+ * and channel) and signature are views of the message's bytes.
  * @typedef {{seq: number, timestamp: number, timestampBig: bigint, decode: number, decodeBig: bigint,
  *   duration: number, timescale: number, length: number, flags: number, m: number, k: number,
- *   shardSize: number, fragmentsPerShard: number, hashes: Uint8Array, signed: Uint8Array,
+ *   shardSize: number, epoch: number, epochBig: bigint, fragmentsPerShard: number, hashes: Uint8Array, signed: Uint8Array,
  *   signature: Uint8Array}} Manifest
  */
 
@@ -239,6 +246,7 @@ export function parseManifest(b) {
   const m = b[35];
   const k = b[36];
   const shardSize = dv.getUint32(37);
+  const epochBig = dv.getBigUint64(41);
   if (m === 0 || k === 0 || k > m || shardSize > MAX_SHARD_SIZE) {
     throw new WireError('ErrRange', `M=${m} k=${k} shard size ${shardSize}`);
   }
@@ -252,7 +260,7 @@ export function parseManifest(b) {
   }
   return {
     seq, timestamp: Number(timestampBig), timestampBig, decode: Number(decodeBig), decodeBig,
-    duration, timescale, length, flags, m, k, shardSize, fragmentsPerShard: n,
+    duration, timescale, length, flags, m, k, shardSize, epoch: Number(epochBig), epochBig, fragmentsPerShard: n,
     hashes: b.subarray(MANIFEST_FIXED, end), signed: b.subarray(0, end), signature: b.subarray(end),
   };
 }
@@ -281,6 +289,8 @@ export function encodeManifest(f) {
   const dec = toBig(f.decode, 'decode');
   if (BigInt.asIntN(64, ts) !== ts) throw new WireError('ErrRange', `timestamp ${ts}`);
   if (BigInt.asUintN(64, dec) !== dec) throw new WireError('ErrRange', `decode ${dec}`);
+  const epoch = toBig(f.epoch ?? 0, 'epoch');
+  if (BigInt.asUintN(64, epoch) !== epoch) throw new WireError('ErrRange', `epoch ${epoch}`);
   const size = MANIFEST_FIXED + f.hashes.length;
   if (size + SIGNATURE_SIZE > MAX_MESSAGE) {
     throw new WireError('ErrTooLarge', `manifest of ${size + SIGNATURE_SIZE} bytes; use smaller chunks or fewer trees`);
@@ -299,6 +309,7 @@ export function encodeManifest(f) {
   b[35] = f.m;
   b[36] = f.k;
   dv.setUint32(37, f.shardSize);
+  dv.setBigUint64(41, epoch);
   b.set(f.hashes, MANIFEST_FIXED);
   return b;
 }
@@ -324,7 +335,7 @@ function concat(...parts) {
 }
 
 /**
- * What a manifest's signature covers: "coopcast/manifest/v1\0" ‖ channel
+ * What a manifest's signature covers: "coopcast/manifest/v2\0" ‖ channel
  * id ‖ body, where body is every manifest byte before the signature
  * (Manifest.signed, or encodeManifest's result).
  * @param {string} channel @param {Uint8Array} body @returns {Uint8Array}
@@ -334,12 +345,30 @@ export function manifestSignedBytes(channel, body) {
 }
 
 /**
- * What an init segment's signature covers: "coopcast/init/v1\0" ‖
- * channel id ‖ 0x00 ‖ init.
- * @param {string} channel @param {Uint8Array} init @returns {Uint8Array}
+ * What an init segment's signature covers: "coopcast/init/v2\0" ‖
+ * channel id ‖ 0x00 ‖ epoch (u64) ‖ init.
+ * @param {string} channel @param {number|bigint} epoch @param {Uint8Array} init @returns {Uint8Array}
+ * @throws {WireError} ErrRange for an epoch that is not a uint64
  */
-export function initSignedBytes(channel, init) {
-  return concat(INIT_CONTEXT, encoder.encode(channel), new Uint8Array(1), init);
+export function initSignedBytes(channel, epoch, init) {
+  const e = toBig(epoch, 'epoch');
+  if (BigInt.asUintN(64, e) !== e) throw new WireError('ErrRange', `epoch ${e}`);
+  const eb = new Uint8Array(8);
+  view(eb).setBigUint64(0, e);
+  return concat(INIT_CONTEXT, encoder.encode(channel), new Uint8Array(1), eb, init);
+}
+
+/**
+ * Checks a manifest's epoch against the newest one known (Go's
+ * VerifyEpoch): an earlier epoch is a replay from a previous run or push
+ * of the origin. A later one means the origin restarted: take it as the
+ * newest from then on.
+ * @param {Manifest} manifest @param {number|bigint} newest
+ * @throws {WireError} ErrOldEpoch, with Go's text
+ */
+export function verifyEpoch(manifest, newest) {
+  const n = toBig(newest, 'epoch');
+  if (manifest.epochBig < n) throw new WireError('ErrOldEpoch', `epoch ${manifest.epochBig}, the stream is at ${n}`);
 }
 
 /** @type {{raw: Uint8Array, key: Promise<CryptoKey>}|null} the last raw key imported */
@@ -488,27 +517,34 @@ export async function hashShards(shards) {
 }
 
 /**
- * Checks an init segment's signature by the channel's key (Go's
- * VerifyInit(pub, channel, init, sig); the order here is the browser
- * caller's).
+ * Checks an init segment's signature by the channel's key for one epoch
+ * (Go's VerifyInit(pub, channel, epoch, init, sig); the order here is the
+ * browser caller's).
  * @param {Uint8Array} init the init segment (ftyp+moov)
  * @param {Uint8Array} sig the signature (the INIT_SIGNATURE_HEADER, base64-decoded)
  * @param {CryptoKey|Uint8Array} key the channel's Ed25519 public key, imported for 'verify' or its 32 raw bytes
  * @param {string} channel
+ * @param {number|bigint} epoch the epoch it is signed for (the INIT_EPOCH_HEADER)
  * @returns {Promise<true>}
  * @throws {WireError} (rejects) ErrBadSignature
  */
-export async function verifyInit(init, sig, key, channel) {
-  return verifyEd25519(key, sig, initSignedBytes(channel, init));
+export async function verifyInit(init, sig, key, channel, epoch) {
+  let msg;
+  try {
+    msg = initSignedBytes(channel, epoch, init);
+  } catch {
+    throw new WireError('ErrBadSignature');
+  }
+  return verifyEd25519(key, sig, msg);
 }
 
 /**
- * Signs a channel's init segment (Go's SignInit).
- * @param {CryptoKey} privateKey @param {string} channel @param {Uint8Array} init
+ * Signs a channel's init segment for one epoch (Go's SignInit).
+ * @param {CryptoKey} privateKey @param {string} channel @param {number|bigint} epoch @param {Uint8Array} init
  * @returns {Promise<Uint8Array>} the 64-byte signature
  */
-export async function signInit(privateKey, channel, init) {
-  return new Uint8Array(await crypto.subtle.sign({ name: 'Ed25519' }, privateKey, bufferSource(initSignedBytes(channel, init))));
+export async function signInit(privateKey, channel, epoch, init) {
+  return new Uint8Array(await crypto.subtle.sign({ name: 'Ed25519' }, privateKey, bufferSource(initSignedBytes(channel, epoch, init))));
 }
 
 /** Collects the fragments of one shard, in any order (Go's Reassembler). */

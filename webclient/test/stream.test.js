@@ -20,7 +20,7 @@ async function keys() {
 /**
  * Cuts data into M shards and builds its signed manifest, as the origin does.
  * @param {{priv: CryptoKey}} k @param {number} seq @param {Uint8Array} data
- * @param {{m?: number, k?: number, ts?: number, flags?: number, channel?: string}} [o]
+ * @param {{m?: number, k?: number, ts?: number, flags?: number, channel?: string, epoch?: number}} [o]
  */
 async function cut(k, seq, data, o = {}) {
   const m = o.m ?? 4;
@@ -28,39 +28,11 @@ async function cut(k, seq, data, o = {}) {
   const rs = new ReedSolomon(kk, m);
   const shards = rs.encode(data);
   const size = rs.shardSize(data.byteLength);
-  const frags = Math.ceil(size / wire.MAX_PAYLOAD);
-  const head = new Uint8Array(41);
-  const dv = new DataView(head.buffer);
-  head[0] = wire.VERSION;
-  head[1] = wire.TYPE_MANIFEST;
-  dv.setUint32(2, seq);
-  dv.setBigInt64(6, BigInt(Math.round((o.ts ?? Date.now()) * 1000)));
-  dv.setBigUint64(14, BigInt(seq) * 90000n);
-  dv.setUint32(22, 90000);
-  dv.setUint32(26, 90000);
-  dv.setUint32(30, data.byteLength);
-  head[34] = o.flags ?? wire.FLAG_KEYFRAME;
-  head[35] = m;
-  head[36] = kk;
-  dv.setUint32(37, size);
-  const hashes = new Uint8Array(m * frags * 32);
-  for (let i = 0; i < m; i++) {
-    for (let f = 0; f < frags; f++) {
-      const part = shards[i].subarray(f * wire.MAX_PAYLOAD, Math.min(size, (f + 1) * wire.MAX_PAYLOAD));
-      hashes.set(new Uint8Array(await crypto.subtle.digest('SHA-256', part)), (i * frags + f) * 32);
-    }
-  }
-  const body = new Uint8Array(head.length + hashes.length);
-  body.set(head);
-  body.set(hashes, head.length);
-  const prefix = new TextEncoder().encode(`coopcast/manifest/v1\0${o.channel ?? CHANNEL}`);
-  const signed = new Uint8Array(prefix.length + body.length);
-  signed.set(prefix);
-  signed.set(body, prefix.length);
-  const sig = new Uint8Array(await crypto.subtle.sign({ name: 'Ed25519' }, k.priv, signed));
-  const manifest = new Uint8Array(body.length + 64);
-  manifest.set(body);
-  manifest.set(sig, body.length);
+  const hashes = await wire.hashShards(shards);
+  const { raw: manifest } = await wire.signManifest(k.priv, o.channel ?? CHANNEL, {
+    seq, timestamp: Math.round((o.ts ?? Date.now()) * 1000), decode: BigInt(seq) * 90000n, duration: 90000, timescale: 90000,
+    length: data.byteLength, flags: o.flags ?? wire.FLAG_KEYFRAME, m, k: kk, shardSize: size, epoch: o.epoch ?? 0, hashes,
+  });
   return { manifest, shards, fragments: shards.map((s, i) => wire.fragments(seq, i, s)) };
 }
 
@@ -160,6 +132,22 @@ test('data is taken only from the parent of its tree: others are dropped, not ve
   for (const f of c.fragments[1]) await s.receive(101, f);
   assert.ok(s.chunks.get(3)?.shards[1], 'the parent of tree 1 is heard');
   assert.deepEqual(relay.deliveries.at(-1), { tree: 1, from: 101 });
+});
+
+test('a manifest of an earlier epoch (a replay from before the origin restarted) is dropped; a later epoch is taken', async () => {
+  const k = await keys();
+  const relay = fakeRelay(4);
+  const { s } = newStream(k, relay, { epoch: 2000n });
+  await s.receive(100, (await cut(k, 5, data(3000, 1), { epoch: 1999 })).manifest);
+  assert.equal(s.chunks.get(5)?.man ?? null, null, 'old epoch refused');
+  assert.equal(s.st.badMessages, 0, 'not blamed on the parent');
+  await s.receive(100, (await cut(k, 6, data(3000, 2), { epoch: 2000 })).manifest);
+  assert.ok(s.chunks.get(6)?.man, 'current epoch taken');
+  await s.receive(100, (await cut(k, 7, data(3000, 3), { epoch: 3000 })).manifest);
+  assert.ok(s.chunks.get(7)?.man, 'later epoch taken');
+  assert.equal(s.epoch, 3000n);
+  await s.receive(100, (await cut(k, 8, data(3000, 4), { epoch: 2000 })).manifest);
+  assert.equal(s.chunks.get(8)?.man ?? null, null, 'the epoch before the restart is now refused');
 });
 
 test('a forged or foreign manifest is refused; fragments that came first wait for the real one', async () => {

@@ -43,6 +43,7 @@ async function rejectsLikeGo(f, code, message, what = '') {
 test('constants are Go\'s', () => {
   for (const [name, value] of Object.entries(V.constants)) assert.equal(/** @type {any} */ (wire)[name], value, name);
   assert.equal(wire.INIT_SIGNATURE_HEADER, V.init_signature_header);
+  assert.equal(wire.INIT_EPOCH_HEADER, V.init_epoch_header);
   assert.equal(Object.keys(V.constants).length, 12);
 });
 
@@ -90,9 +91,9 @@ test('manifests: parse Go\'s to its fields, verify, and build and sign to Go\'s 
     const dec = BigInt(mv.decode);
     assert.deepEqual(
       { seq: m.seq, timestampBig: m.timestampBig, decodeBig: m.decodeBig, duration: m.duration, timescale: m.timescale,
-        length: m.length, flags: m.flags, m: m.m, k: m.k, shardSize: m.shardSize, fragmentsPerShard: m.fragmentsPerShard },
+        length: m.length, flags: m.flags, m: m.m, k: m.k, shardSize: m.shardSize, epochBig: m.epochBig, fragmentsPerShard: m.fragmentsPerShard },
       { seq: mv.seq, timestampBig: ts, decodeBig: dec, duration: mv.duration, timescale: mv.timescale,
-        length: mv.length, flags: mv.flags, m: mv.m, k: mv.k, shardSize: mv.shard_size, fragmentsPerShard: mv.fragments_per_shard },
+        length: mv.length, flags: mv.flags, m: mv.m, k: mv.k, shardSize: mv.shard_size, epochBig: BigInt(mv.epoch), fragmentsPerShard: mv.fragments_per_shard },
       mv.name);
     assert.equal(m.timestamp, Number(ts), mv.name);
     assert.equal(m.decode, Number(dec), mv.name);
@@ -113,20 +114,21 @@ test('manifests: parse Go\'s to its fields, verify, and build and sign to Go\'s 
     // Build: from the fields to Go's body, and signed to Go's whole message.
     const fields = {
       seq: mv.seq, timestamp: ts, decode: dec, duration: mv.duration, timescale: mv.timescale, length: mv.length,
-      flags: mv.flags, m: mv.m, k: mv.k, shardSize: mv.shard_size, hashes,
+      flags: mv.flags, m: mv.m, k: mv.k, shardSize: mv.shard_size, epoch: BigInt(mv.epoch), hashes,
     };
     assert.deepEqual(wire.encodeManifest(fields), raw.subarray(0, raw.length - wire.SIGNATURE_SIZE), `${mv.name}: body`);
     const signed = await wire.signManifest(priv, V.channel, fields);
     assert.deepEqual(signed.raw, raw, `${mv.name}: signed message`);
     assert.equal(signed.manifest.seq, mv.seq);
     // Numbers work too where they are exact.
-    if (Number.isSafeInteger(Number(dec)) && Number.isSafeInteger(Number(ts))) {
-      assert.deepEqual(wire.encodeManifest({ ...fields, timestamp: m.timestamp, decode: m.decode }), m.signed);
+    if (Number.isSafeInteger(Number(dec)) && Number.isSafeInteger(Number(ts)) && Number.isSafeInteger(m.epoch)) {
+      assert.deepEqual(wire.encodeManifest({ ...fields, timestamp: m.timestamp, decode: m.decode, epoch: m.epoch }), m.signed);
     }
   }
   const flags = V.manifests.reduce((/** @type {number} */ f, /** @type {any} */ mv) => f | mv.flags, 0);
   assert.equal(flags, wire.FLAG_KEYFRAME | wire.FLAG_INIT | wire.FLAG_END, 'every flag is covered');
   assert.ok(V.manifests.some((/** @type {any} */ mv) => BigInt(mv.decode) > 2n ** 53n), 'a decode time past 2^53');
+  assert.ok(V.manifests.some((/** @type {any} */ mv) => BigInt(mv.epoch) > 2n ** 53n), 'an epoch past 2^53');
 });
 
 test('init segments: verify Go\'s signatures, and sign to the same bytes', async () => {
@@ -134,9 +136,11 @@ test('init segments: verify Go\'s signatures, and sign to the same bytes', async
   for (const iv of V.inits) {
     const init = bytes(iv.init);
     const sig = fromHex(iv.signature);
-    assert.ok(matches(iv.signed, wire.initSignedBytes(V.channel, init)), iv.name);
-    assert.equal(await wire.verifyInit(init, sig, PUB, V.channel), true, iv.name);
-    assert.deepEqual(await wire.signInit(priv, V.channel, init), sig, iv.name);
+    const epoch = BigInt(iv.epoch);
+    assert.ok(matches(iv.signed, wire.initSignedBytes(V.channel, epoch, init)), iv.name);
+    assert.equal(await wire.verifyInit(init, sig, PUB, V.channel, epoch), true, iv.name);
+    assert.deepEqual(await wire.signInit(priv, V.channel, epoch, init), sig, iv.name);
+    if (Number.isSafeInteger(Number(epoch))) assert.equal(await wire.verifyInit(init, sig, PUB, V.channel, Number(epoch)), true, iv.name);
   }
 });
 
@@ -149,6 +153,7 @@ async function runBad(b) {
   const raw = b.raw ? bytes(b.raw) : new Uint8Array(0);
   const channel = b.channel || V.channel;
   const key = b.key ? fromHex(b.key) : PUB;
+  const epoch = BigInt(b.epoch ?? V.inits[1].epoch);
   const manifest = () => wire.parseManifest(bytes(V.manifests[b.manifest].raw));
   switch (b.op) {
     case 'parse_fragment':
@@ -168,7 +173,9 @@ async function runBad(b) {
       return r.add(wire.parseFragment(raw));
     }
     case 'verify_init':
-      return wire.verifyInit(raw, fromHex(b.signature), key, channel);
+      return wire.verifyInit(raw, fromHex(b.signature), key, channel, epoch);
+    case 'verify_epoch':
+      return wire.verifyEpoch(manifest(), epoch);
   }
   throw new Error(`unknown op ${b.op}`);
 }
@@ -179,7 +186,7 @@ test('bad input: the same error as Go, sentinel and text', async () => {
     ops.add(b.op);
     await rejectsLikeGo(() => runBad(b), b.category, b.error, `${b.op}: ${b.name}`);
   }
-  assert.equal(ops.size, 7, [...ops].join());
+  assert.equal(ops.size, 8, [...ops].join());
   const codes = new Set(V.bad.map((/** @type {any} */ b) => b.category));
   assert.deepEqual([...codes].sort(), Object.keys(wire.WIRE_ERRORS).sort(), 'every sentinel is exercised');
 });
@@ -221,7 +228,7 @@ test('parse never returns what does not re-encode to the same bytes', () => {
       assert.ok(e instanceof wire.WireError, String(e));
       continue;
     }
-    assert.deepEqual(wire.encodeManifest({ ...m, timestamp: m.timestampBig, decode: m.decodeBig }), m.signed);
+    assert.deepEqual(wire.encodeManifest({ ...m, timestamp: m.timestampBig, decode: m.decodeBig, epoch: m.epochBig }), m.signed);
   }
 });
 
@@ -276,9 +283,11 @@ test('building rejects values that do not fit, instead of writing other bytes', 
   assert.equal(code(() => wire.encodeManifest({ ...fields, timestamp: 2 ** 60 })), 'ErrRange', 'an inexact Number');
   assert.equal(code(() => wire.encodeManifest({ ...fields, seq: 1.5 })), 'ErrRange');
   assert.equal(code(() => wire.encodeManifest({ ...fields, flags: 256 })), 'ErrRange');
+  assert.equal(code(() => wire.encodeManifest({ ...fields, epoch: 2n ** 64n })), 'ErrRange');
+  assert.equal(code(() => wire.encodeManifest({ ...fields, epoch: -1 })), 'ErrRange');
   // 32 shards of 19 fragments: a manifest over 16 KiB.
   const wide = { ...fields, m: 32, k: 16, shardSize: 300_000, length: 16 * 300_000, hashes: new Uint8Array(32 * 19 * 32) };
-  assert.throws(() => wire.encodeManifest(wide), /wire: too large: manifest of 19561 bytes; use smaller chunks or fewer trees/);
+  assert.throws(() => wire.encodeManifest(wide), /wire: too large: manifest of 19569 bytes; use smaller chunks or fewer trees/);
 });
 
 test('the reassembler ignores exact duplicates and rejects what does not fit', () => {
