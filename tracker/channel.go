@@ -355,7 +355,7 @@ func (ch *channel) signal(c *client, m Message) {
 	defer ch.mu.Unlock()
 	to := forest.PeerID(m.To)
 	if !ch.f.Linked(c.id, to) && time.Now().After(ch.recent[mkpair(c.id, to)]) {
-		ch.srv.log.Info("signal to unpaired peer refused", "channel", ch.id, "from", c.id, "to", to)
+		ch.srv.bad.drop(c.ip, uint64(c.id), fmt.Errorf("signal to unpaired peer %d", to))
 		c.sendError(codeNotPaired, fmt.Sprintf("peer %d is not your parent or child: signal only the peers the tracker assigned", to))
 		return
 	}

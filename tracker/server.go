@@ -37,16 +37,22 @@ type Server struct {
 	router  *gin.Engine
 	secret  []byte
 	limits  *ipLimits
+	bad     *badLog
 
 	ctx       context.Context // ends on Close, after the grace period
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup // connection handlers
 	closeOnce sync.Once
 
-	mu       sync.Mutex // guards channels, conns, closed
+	mu       sync.Mutex // guards the fields below
 	channels map[string]*channel
 	conns    map[*client]struct{}
 	closed   bool
+	// open counts the connections that MaxConns and MaxConnsPerIP bound
+	// (all but origins'), from before the handshake to the handler's end;
+	// perIP the same by address, without zero entries.
+	open  int
+	perIP map[string]int
 }
 
 // closeGrace is how long Close lets clients take their close frames
@@ -82,10 +88,12 @@ func New(cfg Config) (*Server, error) {
 		metrics:  newMetrics(reg),
 		secret:   secret,
 		limits:   newIPLimits(rate.Limit(cfg.JoinsPerIP), cfg.JoinBurst),
+		bad:      newBadLog(log, time.Now()),
 		ctx:      ctx,
 		cancel:   cancel,
 		channels: make(map[string]*channel),
 		conns:    make(map[*client]struct{}),
+		perIP:    make(map[string]int),
 	}
 	gin.SetMode(gin.ReleaseMode) // no route listing or debug warnings on stdout
 	r := gin.New()
@@ -186,6 +194,7 @@ func (s *Server) sweep(now time.Time) {
 		}
 	}
 	s.limits.prune(now)
+	s.bad.flush(now)
 }
 
 func (s *Server) channel(id string) *channel {
@@ -221,15 +230,13 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		}
 		authed = true
 	}
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		http.Error(w, "tracker shutting down", http.StatusServiceUnavailable)
+	if refused := s.admit(w, ip, authed); refused {
 		return
 	}
-	s.wg.Add(1)
-	s.mu.Unlock()
 	defer s.wg.Done()
+	if !authed {
+		defer s.release(ip)
+	}
 
 	conn, err := websocket.Accept(w, r, nil)
 	if err != nil {
@@ -237,7 +244,8 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	conn.SetReadLimit(s.cfg.MaxMessageBytes)
-	c := &client{srv: s, conn: conn, ip: ip, authed: authed, out: make(chan []byte, s.cfg.OutboundQueue), dying: make(chan struct{})}
+	c := &client{srv: s, conn: conn, ip: ip, authed: authed, dying: make(chan struct{}),
+		out: outq{limit: min(preJoinQueue, s.cfg.OutboundQueue), ready: make(chan struct{}, 1)}}
 	c.ctx, c.cancel = context.WithCancel(s.ctx)
 	c.wctx, c.wcancel = context.WithCancel(c.ctx)
 	defer c.cancel()
@@ -252,6 +260,14 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	defer s.untrack(c)
 	s.metrics.connected.Inc()
 	defer s.metrics.connected.Dec()
+	noJoin := time.AfterFunc(s.cfg.JoinTimeout, func() {
+		if !c.joined.Load() {
+			s.metrics.rejected.WithLabelValues(reasonNoJoin).Inc()
+			s.log.Debug("no join or publish in time; closing", "ip", ip, "timeout", s.cfg.JoinTimeout)
+			c.kill(websocket.StatusPolicyViolation, fmt.Sprintf("no join or publish within %v: send join first", s.cfg.JoinTimeout))
+		}
+	})
+	defer noJoin.Stop()
 
 	done := make(chan struct{})
 	go func() { defer close(done); c.writeLoop() }()
@@ -261,6 +277,45 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	}
 	c.kill(code, reason) // no-op if the tracker killed it first
 	<-done
+}
+
+// admit counts a new connection against the caps, or answers the upgrade
+// with why not; it reports whether it refused. An admitted connection
+// holds s.wg, and, unless authed, a place that release gives back.
+func (s *Server) admit(w http.ResponseWriter, ip string, authed bool) (refused bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case s.closed:
+		http.Error(w, "tracker shutting down", http.StatusServiceUnavailable)
+		return true
+	case authed:
+	case s.open >= s.cfg.MaxConns:
+		s.metrics.rejected.WithLabelValues(reasonConns).Inc()
+		s.log.Debug("connection cap", "ip", ip, "open", s.open)
+		w.Header().Set("Retry-After", "10")
+		http.Error(w, fmt.Sprintf("the tracker is at its limit of %d connections; retry later", s.cfg.MaxConns), http.StatusServiceUnavailable)
+		return true
+	case s.perIP[ip] >= s.cfg.MaxConnsPerIP:
+		s.metrics.rejected.WithLabelValues(reasonConnsIP).Inc()
+		s.log.Debug("per-address connection cap", "ip", ip, "open", s.perIP[ip])
+		http.Error(w, fmt.Sprintf("too many open connections from your address (at most %d at once); close some before opening more", s.cfg.MaxConnsPerIP), http.StatusTooManyRequests)
+		return true
+	default:
+		s.open++
+		s.perIP[ip]++
+	}
+	s.wg.Add(1)
+	return false
+}
+
+func (s *Server) release(ip string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.open--
+	if s.perIP[ip]--; s.perIP[ip] <= 0 {
+		delete(s.perIP, ip)
+	}
 }
 
 // track registers c so that Close can reach it; false once closed.
@@ -306,6 +361,7 @@ func (s *Server) readLoop(c *client) (websocket.StatusCode, string) {
 			continue
 		}
 		if typ != websocket.MessageText {
+			s.bad.drop(c.ip, uint64(c.id), errBinary)
 			c.sendError(codeBadMessage, "send JSON text messages, not binary")
 			continue
 		}
@@ -315,13 +371,16 @@ func (s *Server) readLoop(c *client) (websocket.StatusCode, string) {
 			if !errors.Is(err, errBadMessage) {
 				code = codeUnknownType
 			}
-			s.log.Info("bad message", "ip", c.ip, "peer", c.id, "err", err)
+			s.bad.drop(c.ip, uint64(c.id), err)
 			c.sendError(code, err.Error())
 			continue
 		}
 		s.metrics.messages.WithLabelValues(m.Type).Inc()
 		if fatal := s.safeHandle(c, m); fatal != "" {
 			return websocket.StatusPolicyViolation, fatal
+		}
+		if c.ch != nil && !c.joined.Load() {
+			c.joined.Store(true)
 		}
 		if m.Type == TypeLeave {
 			return websocket.StatusNormalClosure, "bye"
@@ -345,6 +404,12 @@ func (s *Server) safeHandle(c *client, m Message) (fatal string) {
 // with that reason.
 func (s *Server) handle(c *client, m Message) string {
 	if c.ch == nil {
+		switch m.Type {
+		case TypePublish, TypeJoin:
+			// Joining brings assignments (an origin's may be many): the
+			// queue gets its full size. A join that fails closes.
+			c.out.setLimit(s.cfg.OutboundQueue)
+		}
 		switch m.Type {
 		case TypePublish:
 			return s.publish(c, m)

@@ -44,6 +44,9 @@ func runTracker(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		maxMsg    = fs.Int64("max-message-bytes", 64<<10, "largest WebSocket message a client may send")
 		joinRate  = fs.Float64("joins-per-ip", 10, "WebSocket upgrades allowed per IP address per second")
 		joinBurst = fs.Int("join-burst", 50, "burst of upgrades allowed per IP address")
+		joinTO    = fs.Duration("join-timeout", 10*time.Second, "how long a new WebSocket may take to send its join or publish before it is closed")
+		connsIP   = fs.Int("max-conns-per-ip", 64, "WebSockets open at once from one IP address (the TCP peer's; X-Forwarded-For is not trusted: behind a proxy, raise this); origins are exempt")
+		conns     = fs.Int("max-conns", 20000, "WebSockets open at once in all; origins are exempt")
 		secret    = fs.String("resume-secret", "", "secret for resume tokens, so peers can resume after a restart (default $COOPCAST_RESUME_SECRET; empty: random)")
 	)
 	lf.register(fs)
@@ -77,6 +80,9 @@ func runTracker(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		MaxChannels:        *maxChans,
 		JoinsPerIP:         *joinRate,
 		JoinBurst:          *joinBurst,
+		JoinTimeout:        *joinTO,
+		MaxConnsPerIP:      *connsIP,
+		MaxConns:           *conns,
 		ICEServers:         servers,
 		ResumeSecret:       []byte(*secret),
 		Logger:             log,
@@ -109,6 +115,9 @@ var trackerFlags = map[string]string{
 	"MaxMessageBytes":      "--max-message-bytes",
 	"JoinsPerIP":           "--joins-per-ip",
 	"JoinBurst":            "--join-burst",
+	"JoinTimeout":          "--join-timeout",
+	"MaxConnsPerIP":        "--max-conns-per-ip",
+	"MaxConns":             "--max-conns",
 }
 
 // configUsage turns a tracker.Config error into a usage error that names
