@@ -12,6 +12,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
+	"runtime/pprof"
 	"strings"
 	"testing"
 	"time"
@@ -125,14 +126,20 @@ func readBody(resp *http.Response) string {
 // process's heap (tracker plus the test's raw sockets, after a GC) stays
 // within 20 MB of where it started. RSS is logged beside it.
 func TestIdleSocketsBounded(t *testing.T) {
-	const n = 2000
-	raiseFDLimit(t, 2*n+256)
+	n := 2000
+	if v := os.Getenv("IDLE_N"); v != "" {
+		fmt.Sscan(v, &n)
+	}
+	raiseFDLimit(t, uint64(2*n+256))
 	srv, base := startServer(t, Config{MaxConnsPerIP: n})
 	u, err := url.Parse(base)
 	if err != nil {
 		t.Fatal(err)
 	}
-	heap0, rss0 := memNow()
+	if os.Getenv("IDLE_PROF") != "" {
+		runtime.MemProfileRate = 1
+	}
+	heap0, rss0, _ := memNow()
 
 	socks := make([]net.Conn, 0, n)
 	opened := make([]time.Time, 0, n)
@@ -142,12 +149,14 @@ func TestIdleSocketsBounded(t *testing.T) {
 		}
 	})
 	for i := 0; i < n; i++ {
+		// Taken before the dial: the tracker's clock for this socket
+		// starts later, so it may not close it before this plus 10 s.
+		opened = append(opened, time.Now())
 		s, err := rawUpgrade(u.Host)
 		if err != nil {
 			t.Fatalf("socket %d: %v", i+1, err)
 		}
 		socks = append(socks, s)
-		opened = append(opened, time.Now())
 	}
 	checkFor(t, 10*time.Second, "all open at the tracker", func() error {
 		if got := srv.connections(); got != n {
@@ -155,9 +164,14 @@ func TestIdleSocketsBounded(t *testing.T) {
 		}
 		return nil
 	})
-	heap1, rss1 := memNow()
-	t.Logf("%d idle sockets open (%.1f s to open): heap %.1f → %.1f MB (%+.1f KB a socket), RSS %.1f → %.1f MB",
-		n, time.Since(opened[0]).Seconds(), mb(heap0), mb(heap1), (float64(heap1)-float64(heap0))/n/1024, mb(rss0), mb(rss1))
+	heap1, rss1, stacks := memNow()
+	if p := os.Getenv("IDLE_PROF"); p != "" {
+		f, _ := os.Create(p)
+		pprof.WriteHeapProfile(f)
+		f.Close()
+	}
+	t.Logf("%d idle sockets open (%.1f s to open): heap %.1f → %.1f MB (%+.1f KB a socket), RSS %.1f → %.1f MB (goroutine stacks %.1f MB)",
+		n, time.Since(opened[0]).Seconds(), mb(heap0), mb(heap1), (float64(heap1)-float64(heap0))/float64(n)/1024, mb(rss0), mb(rss1), mb(stacks))
 	if d := int64(heap1) - int64(heap0); d > 20<<20 {
 		t.Errorf("heap grew %.1f MB with %d idle sockets, want < 20 MB", mb(uint64(d)), n)
 	}
@@ -184,7 +198,7 @@ func TestIdleSocketsBounded(t *testing.T) {
 		}
 		return nil
 	})
-	heap2, rss2 := memNow()
+	heap2, rss2, _ := memNow()
 	t.Logf("after all were closed: heap %.1f MB, RSS %.1f MB", mb(heap2), mb(rss2))
 	if d := int64(heap2) - int64(heap0); d > 20<<20 {
 		t.Errorf("heap %.1f MB above the start after the sockets closed", mb(uint64(d)))
@@ -200,9 +214,9 @@ func (s *Server) connections() int {
 
 func mb(b uint64) float64 { return float64(b) / (1 << 20) }
 
-// memNow returns the heap in use after a full GC, and the process's RSS
-// after returning freed memory to the OS.
-func memNow() (heap, rss uint64) {
+// memNow returns the heap in use after a full GC, the process's RSS
+// after returning freed memory to the OS, and the goroutine stacks.
+func memNow() (heap, rss, stacks uint64) {
 	runtime.GC()
 	debug.FreeOSMemory()
 	var ms runtime.MemStats
@@ -214,7 +228,7 @@ func memNow() (heap, rss uint64) {
 			rss <<= 10
 		}
 	}
-	return ms.HeapAlloc, rss
+	return ms.HeapAlloc, rss, ms.StackInuse
 }
 
 // rawUpgrade opens a WebSocket by hand on a bare TCP connection, so that
@@ -278,5 +292,48 @@ func readClose(c net.Conn) (websocket.StatusCode, string, error) {
 			}
 			return websocket.StatusCode(binary.BigEndian.Uint16(p)), string(p[2:]), nil
 		}
+	}
+}
+
+// TestMessageBeforeUpgradeAnswer: a client that sends its first message
+// in the same packet as the upgrade request, before the 101 came back, is
+// still read (the bytes net/http had buffered are not lost).
+func TestMessageBeforeUpgradeAnswer(t *testing.T) {
+	_, base := startServer(t, Config{})
+	u, _ := url.Parse(base)
+	c, err := net.DialTimeout("tcp", u.Host, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	msg := []byte(`{"type":"teleport"}`)
+	frame := []byte{0x81, 0x80 | byte(len(msg)), 1, 2, 3, 4}
+	for i, b := range msg {
+		frame = append(frame, b^frame[2+i%4])
+	}
+	req := "GET /ws HTTP/1.1\r\nHost: " + u.Host + "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+	if _, err := c.Write(append([]byte(req), frame...)); err != nil {
+		t.Fatal(err)
+	}
+	var resp []byte
+	b := make([]byte, 1)
+	for !bytes.HasSuffix(resp, []byte("\r\n\r\n")) {
+		if _, err := c.Read(b); err != nil {
+			t.Fatalf("upgrade response: %v", err)
+		}
+		resp = append(resp, b[0])
+	}
+	var h [2]byte
+	if _, err := io.ReadFull(c, h[:]); err != nil || h[0] != 0x81 || h[1] >= 126 {
+		t.Fatalf("first frame header %x: %v", h, err)
+	}
+	p := make([]byte, h[1])
+	if _, err := io.ReadFull(c, p); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(p, []byte(codeUnknownType)) {
+		t.Fatalf("answer %s, want an %s error", p, codeUnknownType)
 	}
 }

@@ -16,9 +16,10 @@ import (
 
 // client is one WebSocket connection: an origin or a peer.
 //
-// Two goroutines serve it, both started and joined by Server.serveWS: the
-// read loop (the handler's own goroutine), which decodes and dispatches
-// messages, and writeLoop, the only writer to the connection. Everything
+// Two goroutines serve it, both joined by Server.session: the read loop
+// (the session's own goroutine), which decodes and dispatches messages,
+// and writeLoop, the only writer to the connection, started when there is
+// first something to write. Everything
 // else talks to the client through send (non-blocking) and kill.
 type client struct {
 	srv     *Server
@@ -36,6 +37,11 @@ type client struct {
 	wctx    context.Context
 	wcancel context.CancelFunc
 	dying   chan struct{} // closed by kill: writeLoop flushes, closes, ends
+	// writeLoop starts with the first message queued, or the kill: a
+	// socket that is never sent anything has no writer goroutine. wdone
+	// is closed when it ends.
+	writer sync.Once
+	wdone  chan struct{}
 
 	lastSeen  atomic.Int64 // unix nanoseconds of the last message
 	joined    atomic.Bool  // has joined or published: JoinTimeout no longer applies
@@ -89,7 +95,9 @@ func (c *client) send(m Message) {
 		c.srv.log.Error("encode message", "type", m.Type, "err", err)
 		return
 	}
-	if !c.out.push(b) {
+	if c.out.push(b) {
+		c.startWriter()
+	} else {
 		if c.abort("too slow: outbound queue full") {
 			c.srv.metrics.rejected.WithLabelValues(codeTooSlow).Inc()
 			c.srv.log.Warn("client too slow; disconnecting", "peer", c.id, "ip", c.ip, "queue", c.out.cap())
@@ -114,6 +122,7 @@ func (c *client) fatalError(code, msg string) string {
 // with code and reason. It never blocks; the first call's reason wins. The
 // read loop then ends and removes the client from its channel.
 func (c *client) kill(code websocket.StatusCode, reason string) {
+	defer c.startWriter()
 	c.closeMu.Lock()
 	defer c.closeMu.Unlock()
 	if c.killed {
@@ -126,6 +135,7 @@ func (c *client) kill(code websocket.StatusCode, reason string) {
 // abort is kill without the flush: for a client that does not read, whose
 // socket is full. It reports whether this call did it.
 func (c *client) abort(reason string) bool {
+	defer c.startWriter()
 	c.closeMu.Lock()
 	first := !c.aborted
 	c.aborted = true
@@ -148,6 +158,15 @@ func (c *client) write(b []byte, d time.Duration) error {
 	ctx, cancel := context.WithTimeout(c.wctx, d)
 	defer cancel()
 	return c.conn.Write(ctx, websocket.MessageText, b)
+}
+
+func (c *client) startWriter() {
+	c.writer.Do(func() {
+		go func() {
+			defer close(c.wdone)
+			c.writeLoop()
+		}()
+	})
 }
 
 // writeLoop is the only writer to the connection. It ends when the client

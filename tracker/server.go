@@ -1,6 +1,7 @@
 package tracker
 
 import (
+	"bufio"
 	"context"
 	"crypto/hmac"
 	"crypto/rand"
@@ -203,6 +204,36 @@ func (s *Server) channel(id string) *channel {
 	return s.channels[id]
 }
 
+// smallBuffers hands the WebSocket library 1 KiB read and write buffers
+// instead of net/http's 4 KiB each: most tracker messages are far
+// smaller, larger reads and writes bypass the buffers anyway, and an idle
+// socket then holds 6 KiB less.
+type smallBuffers struct{ http.ResponseWriter }
+
+const wsBufferSize = 1 << 10
+
+func (w smallBuffers) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	conn, brw, err := http.NewResponseController(w.ResponseWriter).Hijack()
+	if err != nil {
+		return nil, nil, err
+	}
+	br := brw.Reader
+	if br.Buffered() == 0 {
+		// Else a client sent before the 101 arrived: those bytes stay in
+		// net/http's reader, where the library looks for them.
+		br = bufio.NewReaderSize(conn, wsBufferSize)
+	}
+	return conn, bufio.NewReadWriter(br, bufio.NewWriterSize(conn, wsBufferSize)), nil
+}
+
+// WriteHeaderNow is gin's: the library calls it to send the 101 before
+// hijacking.
+func (w smallBuffers) WriteHeaderNow() {
+	if g, ok := w.ResponseWriter.(interface{ WriteHeaderNow() }); ok {
+		g.WriteHeaderNow()
+	}
+}
+
 func clientIP(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
@@ -233,18 +264,25 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	if refused := s.admit(w, ip, authed); refused {
 		return
 	}
-	defer s.wg.Done()
-	if !authed {
-		defer s.release(ip)
-	}
-
-	conn, err := websocket.Accept(w, r, nil)
+	conn, err := websocket.Accept(smallBuffers{w}, r, nil)
 	if err != nil {
 		s.log.Debug("websocket accept", "ip", ip, "err", err)
+		s.leave(ip, authed)
 		return
 	}
+	// The session runs on a goroutine of its own so that this handler
+	// returns and net/http lets go of the request, its headers and the
+	// handler's deep stack: an idle socket holds only what its session
+	// needs.
+	go s.session(conn, ip, authed)
+}
+
+// session serves one WebSocket until it closes. It holds s.wg and the
+// connection's place under the caps, given by admit.
+func (s *Server) session(conn *websocket.Conn, ip string, authed bool) {
+	defer s.leave(ip, authed)
 	conn.SetReadLimit(s.cfg.MaxMessageBytes)
-	c := &client{srv: s, conn: conn, ip: ip, authed: authed, dying: make(chan struct{}),
+	c := &client{srv: s, conn: conn, ip: ip, authed: authed, dying: make(chan struct{}), wdone: make(chan struct{}),
 		out: outq{limit: min(preJoinQueue, s.cfg.OutboundQueue), ready: make(chan struct{}, 1)}}
 	c.ctx, c.cancel = context.WithCancel(s.ctx)
 	c.wctx, c.wcancel = context.WithCancel(c.ctx)
@@ -269,14 +307,12 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	})
 	defer noJoin.Stop()
 
-	done := make(chan struct{})
-	go func() { defer close(done); c.writeLoop() }()
 	code, reason := s.readLoop(c)
 	if c.ch != nil {
 		c.ch.remove(c)
 	}
-	c.kill(code, reason) // no-op if the tracker killed it first
-	<-done
+	c.kill(code, reason) // no-op if the tracker killed it first; starts the writer if need be
+	<-c.wdone
 }
 
 // admit counts a new connection against the caps, or answers the upgrade
@@ -309,7 +345,12 @@ func (s *Server) admit(w http.ResponseWriter, ip string, authed bool) (refused b
 	return false
 }
 
-func (s *Server) release(ip string) {
+// leave gives back what admit took.
+func (s *Server) leave(ip string, authed bool) {
+	defer s.wg.Done()
+	if authed {
+		return
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.open--
