@@ -73,9 +73,14 @@ type Config struct {
 	// moving anyone. Default 2 × HeartbeatInterval.
 	RestoreWindow time.Duration
 	// ResumeSecret signs the resume tokens peers use after a reconnect or a
-	// tracker restart. Empty: random, so tokens do not survive a restart;
-	// set it (the same on every run) to let peers resume.
+	// tracker restart. Empty: the one kept in StateDir, or, without a
+	// StateDir, a random one, so tokens do not survive a restart.
 	ResumeSecret []byte
+	// StateDir is where the tracker keeps what must outlive a restart:
+	// the resume secret (file "resume-secret", mode 0600, made on first
+	// start in a directory made 0700), unless ResumeSecret is set. Empty:
+	// nothing is kept.
+	StateDir string
 	// ComplaintWindow and ComplaintLimit: this many distinct children
 	// reporting corrupt data from one parent within the window demote it
 	// to a leaf in every tree. Defaults 30 s and 2.

@@ -76,6 +76,12 @@ func New(cfg Config) (*Server, error) {
 		reg, gath = r, r
 	}
 	secret := cfg.ResumeSecret
+	if len(secret) == 0 && cfg.StateDir != "" {
+		var err error
+		if secret, err = loadOrCreateSecret(cfg.StateDir, log); err != nil {
+			return nil, fmt.Errorf("tracker: resume secret: %w", err)
+		}
+	}
 	if len(secret) == 0 {
 		secret = make([]byte, 32)
 		if _, err := rand.Read(secret); err != nil {
