@@ -19,8 +19,8 @@ import (
 // Two goroutines serve it, both joined by Server.session: the read loop
 // (the session's own goroutine), which decodes and dispatches messages,
 // and writeLoop, the only writer to the connection, started when there is
-// first something to write. Everything
-// else talks to the client through send (non-blocking) and kill.
+// first something to write. Everything else talks to the client through
+// send (non-blocking) and kill.
 type client struct {
 	srv     *Server
 	conn    *websocket.Conn
@@ -29,7 +29,7 @@ type client struct {
 	out     outq
 	limiter *rate.Limiter // messages from this client; nil for origins
 
-	// ctx is the connection's lifetime: it ends when serveWS is done or the
+	// ctx is the connection's lifetime: it ends when session is done or the
 	// server stops, and ending it closes the socket. wctx bounds writes and
 	// is cancelled by abort, which cuts a blocked write short.
 	ctx     context.Context

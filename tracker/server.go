@@ -50,7 +50,7 @@ type Server struct {
 	conns    map[*client]struct{}
 	closed   bool
 	// open counts the connections that MaxConns and MaxConnsPerIP bound
-	// (all but origins'), from before the handshake to the handler's end;
+	// (all but origins'), from before the handshake to the session's end;
 	// perIP the same by address, without zero entries.
 	open  int
 	perIP map[string]int
@@ -267,7 +267,11 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		}
 		authed = true
 	}
-	if refused := s.admit(w, ip, authed); refused {
+	if status, msg := s.admit(ip, authed); status != 0 {
+		if status == http.StatusServiceUnavailable {
+			w.Header().Set("Retry-After", "10")
+		}
+		http.Error(w, msg, status)
 		return
 	}
 	conn, err := websocket.Accept(smallBuffers{w}, r, nil)
@@ -321,34 +325,30 @@ func (s *Server) session(conn *websocket.Conn, ip string, authed bool) {
 	<-c.wdone
 }
 
-// admit counts a new connection against the caps, or answers the upgrade
-// with why not; it reports whether it refused. An admitted connection
-// holds s.wg, and, unless authed, a place that release gives back.
-func (s *Server) admit(w http.ResponseWriter, ip string, authed bool) (refused bool) {
+// admit counts a new connection against the caps. It returns 0 if the
+// connection may go on, holding s.wg and, unless authed, a place that
+// leave gives back; else the HTTP status and message to refuse it with.
+func (s *Server) admit(ip string, authed bool) (status int, msg string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	switch {
 	case s.closed:
-		http.Error(w, "tracker shutting down", http.StatusServiceUnavailable)
-		return true
+		return http.StatusServiceUnavailable, "tracker shutting down"
 	case authed:
 	case s.open >= s.cfg.MaxConns:
 		s.metrics.rejected.WithLabelValues(reasonConns).Inc()
 		s.log.Debug("connection cap", "ip", ip, "open", s.open)
-		w.Header().Set("Retry-After", "10")
-		http.Error(w, fmt.Sprintf("the tracker is at its limit of %d connections; retry later", s.cfg.MaxConns), http.StatusServiceUnavailable)
-		return true
+		return http.StatusServiceUnavailable, fmt.Sprintf("the tracker is at its limit of %d connections; retry later", s.cfg.MaxConns)
 	case s.perIP[ip] >= s.cfg.MaxConnsPerIP:
 		s.metrics.rejected.WithLabelValues(reasonConnsIP).Inc()
 		s.log.Debug("per-address connection cap", "ip", ip, "open", s.perIP[ip])
-		http.Error(w, fmt.Sprintf("too many open connections from your address (at most %d at once); close some before opening more", s.cfg.MaxConnsPerIP), http.StatusTooManyRequests)
-		return true
+		return http.StatusTooManyRequests, fmt.Sprintf("too many open connections from your address (at most %d at once); close some before opening more", s.cfg.MaxConnsPerIP)
 	default:
 		s.open++
 		s.perIP[ip]++
 	}
 	s.wg.Add(1)
-	return false
+	return 0, ""
 }
 
 // leave gives back what admit took.
