@@ -63,7 +63,7 @@ func TestJoinTimeout(t *testing.T) {
 // the publish token) is exempt, and the global cap answers 503 with
 // Retry-After.
 func TestConnectionCaps(t *testing.T) {
-	srv, base := startServer(t, Config{})
+	srv, base := startServer(t, Config{MaxConnsPerIP: Config{}.withDefaults().MaxConnsPerIP})
 	var open []*tclient
 	for i := 0; i < 64; i++ {
 		c, _, err := dial(t, base, nil)
