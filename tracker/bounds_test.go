@@ -59,9 +59,9 @@ func TestJoinTimeout(t *testing.T) {
 }
 
 // TestConnectionCaps: the 65th WebSocket from one address is refused
-// 429 with a message, a closed one gives its place back, an origin (with
-// the publish token) is exempt, and the global cap answers 503 with
-// Retry-After.
+// 429 with a message, also when it claims another in X-Forwarded-For; a
+// closed one gives its place back, an origin (with the publish token) is
+// exempt, and the global cap answers 503 with Retry-After.
 func TestConnectionCaps(t *testing.T) {
 	srv, base := startServer(t, Config{MaxConnsPerIP: Config{}.withDefaults().MaxConnsPerIP})
 	var open []*tclient
@@ -79,6 +79,10 @@ func TestConnectionCaps(t *testing.T) {
 	if body := readBody(resp); !strings.Contains(body, "too many open connections from your address (at most 64 at once)") {
 		t.Errorf("65th socket refused with %q", body)
 	}
+	// X-Forwarded-For is not trusted: it does not make another address.
+	if _, resp, err := dial(t, base, http.Header{"X-Forwarded-For": {"203.0.113.9"}}); err == nil || resp == nil || resp.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("65th socket claiming another address: %v %v, want 429", resp, err)
+	}
 	publish(t, base, "c") // the origin is exempt
 	open[0].close()
 	checkFor(t, 5*time.Second, "place given back", func() error {
@@ -92,8 +96,8 @@ func TestConnectionCaps(t *testing.T) {
 	if _, _, err := dial(t, base, nil); err != nil {
 		t.Fatalf("socket after one closed: %v", err)
 	}
-	if v := metric(t, base, `coopcast_rejected_total{reason="conns-per-ip"}`); v != 1 {
-		t.Errorf("conns-per-ip rejections %v, want 1", v)
+	if v := metric(t, base, `coopcast_rejected_total{reason="conns-per-ip"}`); v != 2 {
+		t.Errorf("conns-per-ip rejections %v, want 2", v)
 	}
 
 	_, base2 := startServer(t, Config{MaxConns: 3})
