@@ -418,7 +418,8 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		return nil, err
 	}
 	url := "http://" + ln.Addr().String()
-	srv, err := tracker.New(tracker.Config{PublishToken: "loadtest", JoinsPerIP: 1e6, JoinBurst: 1e6,
+	// Every peer connects from loopback: no per-address limits.
+	srv, err := tracker.New(tracker.Config{PublishToken: "loadtest", JoinsPerIP: 1e6, JoinBurst: 1e6, MaxConnsPerIP: 1 << 20,
 		Forest: forest.Config{OriginSlots: cfg.OriginSlots}, Logger: log})
 	if err != nil {
 		return nil, err

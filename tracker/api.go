@@ -35,9 +35,3 @@ func (s *Server) channelStats(c *gin.Context) {
 		c.JSON(http.StatusOK, ch.stats())
 	}
 }
-
-func (s *Server) channelForest(c *gin.Context) {
-	if ch := s.lookup(c); ch != nil {
-		c.JSON(http.StatusOK, ch.snapshot())
-	}
-}

@@ -50,6 +50,12 @@ type channel struct {
 	// handoffsStarted, handoffsDone (the new edge delivered) and
 	// handoffsExpired (it did not in handoffTimeout) count the moves.
 	handoffsStarted, handoffsDone, handoffsExpired uint64
+	// forestVer counts changes to the forest, reportVer changes to the
+	// reports: the /forest cache is rebuilt when they move.
+	forestVer uint64
+	reportVer uint64
+
+	snap snapCache // /forest as JSON; has its own lock, taken before mu
 }
 
 type pair struct{ a, b forest.PeerID }
@@ -389,7 +395,11 @@ func (ch *channel) client(id forest.PeerID) *client {
 	return ch.peers[id]
 }
 
+// gauges updates the channel's metrics after a change to the forest;
+// every path that changes the forest ends here, so it also counts the
+// change for the /forest cache.
 func (ch *channel) gauges() {
+	ch.forestVer++
 	st := ch.f.Stats()
 	m := ch.srv.metrics
 	m.peers.WithLabelValues(ch.id).Set(float64(st.Peers))
@@ -404,7 +414,7 @@ func (ch *channel) signal(c *client, m Message) {
 	defer ch.mu.Unlock()
 	to := forest.PeerID(m.To)
 	if !ch.f.Linked(c.id, to) && time.Now().After(ch.recent[mkpair(c.id, to)]) {
-		ch.srv.log.Info("signal to unpaired peer refused", "channel", ch.id, "from", c.id, "to", to)
+		ch.srv.bad.drop(c.ip, uint64(c.id), fmt.Errorf("signal to unpaired peer %d", to))
 		c.sendError(codeNotPaired, fmt.Sprintf("peer %d is not your parent or child: signal only the peers the tracker assigned", to))
 		return
 	}
@@ -508,6 +518,7 @@ func (ch *channel) report(c *client, r PeerReport) {
 	defer ch.mu.Unlock()
 	if !c.isOrigin && ch.peers[c.id] == c {
 		ch.reports[c.id] = r
+		ch.reportVer++
 	}
 }
 
@@ -655,14 +666,27 @@ type ForestSnapshot struct {
 	Nodes   []ForestNode `json:"nodes"`
 }
 
+// snapshot returns the forest as /forest shows it, sorted by peer id.
 func (ch *channel) snapshot() ForestSnapshot {
+	snap, _, _ := ch.copyForest()
+	return snap
+}
+
+// copyForest copies what /forest shows, with the versions it reflects.
+// It is the only part of a snapshot done under the channel's lock: one
+// allocation for the nodes and one for all their edges; sorting and
+// encoding happen after.
+func (ch *channel) copyForest() (snap ForestSnapshot, forestVer, reportVer uint64) {
 	ch.mu.Lock()
-	defer ch.mu.Unlock()
-	snap := ForestSnapshot{Channel: ch.id, Trees: ch.trees, K: ch.k, Nodes: make([]ForestNode, 0, ch.f.Len())}
+	n := ch.f.Len()
+	snap = ForestSnapshot{Channel: ch.id, Trees: ch.trees, K: ch.k, Nodes: make([]ForestNode, 0, n)}
+	edges := make([]ForestEdge, n*ch.trees)
 	ch.f.Each(func(v forest.NodeView) bool {
-		n := ForestNode{ID: uint64(v.ID), Kind: v.Kind.String(), Slots: v.Slots, Home: v.Home, Children: v.Children, Trees: make([]ForestEdge, len(v.Trees))}
+		es := edges[:len(v.Trees):len(v.Trees)]
+		edges = edges[len(v.Trees):]
+		n := ForestNode{ID: uint64(v.ID), Kind: v.Kind.String(), Slots: v.Slots, Home: v.Home, Children: v.Children, Trees: es}
 		for i, t := range v.Trees {
-			n.Trees[i] = ForestEdge{Parent: uint64(t.Parent), Depth: t.Depth, Fallback: t.Fallback, Pending: t.Pending}
+			es[i] = ForestEdge{Parent: uint64(t.Parent), Depth: t.Depth, Fallback: t.Fallback, Pending: t.Pending}
 		}
 		if r, ok := ch.reports[v.ID]; ok {
 			n.Report = &r
@@ -670,6 +694,8 @@ func (ch *channel) snapshot() ForestSnapshot {
 		snap.Nodes = append(snap.Nodes, n)
 		return true
 	})
+	forestVer, reportVer = ch.forestVer, ch.reportVer
+	ch.mu.Unlock()
 	sort.Slice(snap.Nodes, func(a, b int) bool { return snap.Nodes[a].ID < snap.Nodes[b].ID })
-	return snap
+	return snap, forestVer, reportVer
 }

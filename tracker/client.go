@@ -16,19 +16,20 @@ import (
 
 // client is one WebSocket connection: an origin or a peer.
 //
-// Two goroutines serve it, both started and joined by Server.serveWS: the
-// read loop (the handler's own goroutine), which decodes and dispatches
-// messages, and writeLoop, the only writer to the connection. Everything
-// else talks to the client through send (non-blocking) and kill.
+// Two goroutines serve it, both joined by Server.session: the read loop
+// (the session's own goroutine), which decodes and dispatches messages,
+// and writeLoop, the only writer to the connection, started when there is
+// first something to write. Everything else talks to the client through
+// send (non-blocking) and kill.
 type client struct {
 	srv     *Server
 	conn    *websocket.Conn
 	ip      string
 	authed  bool // presented the publish token on upgrade
-	out     chan []byte
+	out     outq
 	limiter *rate.Limiter // messages from this client; nil for origins
 
-	// ctx is the connection's lifetime: it ends when serveWS is done or the
+	// ctx is the connection's lifetime: it ends when session is done or the
 	// server stops, and ending it closes the socket. wctx bounds writes and
 	// is cancelled by abort, which cuts a blocked write short.
 	ctx     context.Context
@@ -36,8 +37,14 @@ type client struct {
 	wctx    context.Context
 	wcancel context.CancelFunc
 	dying   chan struct{} // closed by kill: writeLoop flushes, closes, ends
+	// writeLoop starts with the first message queued, or the kill: a
+	// socket that is never sent anything has no writer goroutine. wdone
+	// is closed when it ends.
+	writer sync.Once
+	wdone  chan struct{}
 
 	lastSeen  atomic.Int64 // unix nanoseconds of the last message
+	joined    atomic.Bool  // has joined or published: JoinTimeout no longer applies
 	throttled bool         // read loop only: told "rate-limited" already
 
 	// Set under the channel's mu when the client joins or publishes, and
@@ -88,12 +95,12 @@ func (c *client) send(m Message) {
 		c.srv.log.Error("encode message", "type", m.Type, "err", err)
 		return
 	}
-	select {
-	case c.out <- b:
-	default:
+	if c.out.push(b) {
+		c.startWriter()
+	} else {
 		if c.abort("too slow: outbound queue full") {
 			c.srv.metrics.rejected.WithLabelValues(codeTooSlow).Inc()
-			c.srv.log.Warn("client too slow; disconnecting", "peer", c.id, "ip", c.ip, "queue", cap(c.out))
+			c.srv.log.Warn("client too slow; disconnecting", "peer", c.id, "ip", c.ip, "queue", c.out.cap())
 		}
 	}
 }
@@ -115,6 +122,7 @@ func (c *client) fatalError(code, msg string) string {
 // with code and reason. It never blocks; the first call's reason wins. The
 // read loop then ends and removes the client from its channel.
 func (c *client) kill(code websocket.StatusCode, reason string) {
+	defer c.startWriter()
 	c.closeMu.Lock()
 	defer c.closeMu.Unlock()
 	if c.killed {
@@ -127,6 +135,7 @@ func (c *client) kill(code websocket.StatusCode, reason string) {
 // abort is kill without the flush: for a client that does not read, whose
 // socket is full. It reports whether this call did it.
 func (c *client) abort(reason string) bool {
+	defer c.startWriter()
 	c.closeMu.Lock()
 	first := !c.aborted
 	c.aborted = true
@@ -151,6 +160,15 @@ func (c *client) write(b []byte, d time.Duration) error {
 	return c.conn.Write(ctx, websocket.MessageText, b)
 }
 
+func (c *client) startWriter() {
+	c.writer.Do(func() {
+		go func() {
+			defer close(c.wdone)
+			c.writeLoop()
+		}()
+	})
+}
+
 // writeLoop is the only writer to the connection. It ends when the client
 // is killed (after flushing and closing) or a write fails.
 func (c *client) writeLoop() {
@@ -159,11 +177,13 @@ func (c *client) writeLoop() {
 		case <-c.dying:
 			c.finish()
 			return
-		case b := <-c.out:
-			if err := c.write(b, writeTimeout); err != nil {
-				c.abort("write failed")
-				c.conn.CloseNow()
-				return
+		case <-c.out.ready:
+			for b, ok := c.out.pop(); ok; b, ok = c.out.pop() {
+				if err := c.write(b, writeTimeout); err != nil {
+					c.abort("write failed")
+					c.conn.CloseNow()
+					return
+				}
 			}
 		}
 	}
@@ -179,8 +199,8 @@ func (c *client) finish() {
 		c.conn.CloseNow()
 		return
 	}
-	for n := len(c.out); n > 0; n-- {
-		if err := c.write(<-c.out, flushTimeout); err != nil {
+	for b, ok := c.out.pop(); ok; b, ok = c.out.pop() {
+		if err := c.write(b, flushTimeout); err != nil {
 			c.conn.CloseNow()
 			return
 		}
@@ -232,4 +252,64 @@ func (c *client) told(m Message) {
 			}
 		}
 	}
+}
+
+// outq is a client's outbound queue, filled by send and drained by
+// writeLoop. It holds memory only for what waits in it, so the thousands
+// of idle sockets a tracker may hold cost nothing here, and it grows up
+// to limit: a queue that reaches it belongs to a client that does not
+// read.
+type outq struct {
+	mu    sync.Mutex // guards msgs and limit
+	msgs  [][]byte
+	limit int
+	ready chan struct{} // 1-buffered: set when something is queued
+}
+
+// preJoinQueue bounds the queue of a client that has not yet sent its
+// join or publish: until then it is only ever sent errors.
+const preJoinQueue = 16
+
+// push queues b; false if the queue is full.
+func (q *outq) push(b []byte) bool {
+	q.mu.Lock()
+	if len(q.msgs) >= q.limit {
+		q.mu.Unlock()
+		return false
+	}
+	q.msgs = append(q.msgs, b)
+	q.mu.Unlock()
+	select {
+	case q.ready <- struct{}{}:
+	default:
+	}
+	return true
+}
+
+// pop takes the oldest queued message.
+func (q *outq) pop() ([]byte, bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if len(q.msgs) == 0 {
+		return nil, false
+	}
+	b := q.msgs[0]
+	q.msgs[0] = nil
+	q.msgs = q.msgs[1:]
+	if len(q.msgs) == 0 {
+		q.msgs = nil // give the backing array back
+	}
+	return b, true
+}
+
+func (q *outq) setLimit(n int) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.limit = n
+}
+
+func (q *outq) cap() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.limit
 }

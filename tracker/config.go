@@ -44,6 +44,21 @@ type Config struct {
 	// tracked; past that, new ones share one bucket.
 	JoinsPerIP float64
 	JoinBurst  int
+	// JoinTimeout is how long a new WebSocket may take to send its join
+	// or publish. One that has not by then is closed (policy violation,
+	// reason "no join or publish within …"): an idle socket holds memory
+	// and a file descriptor and does nothing for the stream. Default 10 s.
+	JoinTimeout time.Duration
+	// MaxConnsPerIP bounds the WebSockets open at once from one IP
+	// address — the TCP peer's address: X-Forwarded-For is not trusted,
+	// so behind a reverse proxy raise this to what the proxy carries.
+	// MaxConns bounds the tracker's total. Beyond them an upgrade is
+	// refused before the handshake: 429 for the per-address cap, 503 with
+	// Retry-After for the total. Connections that present the publish
+	// token (origins) are exempt from both, so a flood of idle sockets
+	// cannot keep an origin out. Defaults 64 and 20,000.
+	MaxConnsPerIP int
+	MaxConns      int
 	// MessagesPerSecond and MessageBurst bound what one peer sends on its
 	// connection (the origin is exempt). Beyond them messages are dropped
 	// with a "rate-limited" error. Defaults 50 and 200: a flash crowd's
@@ -58,9 +73,14 @@ type Config struct {
 	// moving anyone. Default 2 × HeartbeatInterval.
 	RestoreWindow time.Duration
 	// ResumeSecret signs the resume tokens peers use after a reconnect or a
-	// tracker restart. Empty: random, so tokens do not survive a restart;
-	// set it (the same on every run) to let peers resume.
+	// tracker restart. Empty: the one kept in StateDir, or, without a
+	// StateDir, a random one, so tokens do not survive a restart.
 	ResumeSecret []byte
+	// StateDir is where the tracker keeps what must outlive a restart:
+	// the resume secret (file "resume-secret", mode 0600, made on first
+	// start in a directory made 0700), unless ResumeSecret is set. Empty:
+	// nothing is kept.
+	StateDir string
 	// ComplaintWindow and ComplaintLimit: this many distinct children
 	// reporting corrupt data from one parent within the window demote it
 	// to a leaf in every tree. Defaults 30 s and 2.
@@ -68,7 +88,9 @@ type Config struct {
 	ComplaintLimit  int
 	// OutboundQueue is how many messages may wait for one client before the
 	// tracker gives up on it as too slow and disconnects it (the forest
-	// repairs around it; nobody else waits). Default 1024.
+	// repairs around it; nobody else waits). Default 1024. The queue takes
+	// memory only for what waits in it, and until a client has sent its
+	// join or publish at most 16 messages (errors) may wait.
 	OutboundQueue int
 	// Logger receives the tracker's logs. Nil: discard.
 	Logger *slog.Logger
@@ -115,6 +137,15 @@ func (c Config) withDefaults() Config {
 	if c.JoinBurst == 0 {
 		c.JoinBurst = 50
 	}
+	if c.JoinTimeout == 0 {
+		c.JoinTimeout = 10 * time.Second
+	}
+	if c.MaxConnsPerIP == 0 {
+		c.MaxConnsPerIP = 64
+	}
+	if c.MaxConns == 0 {
+		c.MaxConns = 20_000
+	}
 	if c.MessagesPerSecond == 0 {
 		c.MessagesPerSecond = 50
 	}
@@ -158,6 +189,12 @@ func (c Config) Validate() error {
 		return fieldErr("JoinsPerIP", "must be ≥ 0, got %v", c.JoinsPerIP)
 	case c.JoinBurst < 1:
 		return fieldErr("JoinBurst", "must be ≥ 1, got %d", c.JoinBurst)
+	case c.JoinTimeout < 0:
+		return fieldErr("JoinTimeout", "must be ≥ 0, got %v", c.JoinTimeout)
+	case c.MaxConnsPerIP < 1:
+		return fieldErr("MaxConnsPerIP", "must be ≥ 1, got %d", c.MaxConnsPerIP)
+	case c.MaxConns < 1:
+		return fieldErr("MaxConns", "must be ≥ 1, got %d", c.MaxConns)
 	case c.MessagesPerSecond < 0:
 		return fieldErr("MessagesPerSecond", "must be ≥ 0, got %v", c.MessagesPerSecond)
 	case c.MessageBurst < 1:

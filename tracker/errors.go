@@ -11,6 +11,7 @@ var (
 	ErrClosed = errors.New("tracker: closed")
 	// errBadMessage: a client sent something that is not a valid message.
 	errBadMessage = errors.New("bad message")
+	errBinary     = fmt.Errorf("%w: a binary frame", errBadMessage)
 )
 
 // ConfigError is what Config.Validate returns: the field that is wrong
@@ -47,6 +48,9 @@ const (
 
 // Reasons in coopcast_rejected_total besides the codes above.
 const (
-	reasonTooLarge = "too-large" // a message over MaxMessageBytes
-	reasonJoinRate = "join-rate" // an upgrade refused 429: JoinsPerIP
+	reasonTooLarge = "too-large"    // a message over MaxMessageBytes
+	reasonJoinRate = "join-rate"    // an upgrade refused 429: JoinsPerIP
+	reasonConnsIP  = "conns-per-ip" // an upgrade refused 429: MaxConnsPerIP
+	reasonConns    = "conns"        // an upgrade refused 503: MaxConns
+	reasonNoJoin   = "join-timeout" // closed: no join or publish within JoinTimeout
 )

@@ -2,11 +2,12 @@ package tracker
 
 import (
 	"encoding/json"
+	"reflect"
 	"testing"
 )
 
 // FuzzDecodeMessage: no input panics the decoder, and whatever it accepts
-// re-encodes and decodes to a message of the same type.
+// re-encodes and decodes to the same message.
 func FuzzDecodeMessage(f *testing.F) {
 	for _, s := range []string{
 		`{"type":"join","channel":"demo","kind":"browser","upload_kbps":1000}`,
@@ -18,6 +19,8 @@ func FuzzDecodeMessage(f *testing.F) {
 		`{"type":"report","stats":{"relay_bytes":100,"continuity":0.99}}`,
 		`{"type":"heartbeat"}`, `{"type":"leave"}`, `{}`, `[]`, `null`, `{"type":"join","upload_kbps":-1}`,
 		`{"type":"join","channel":"c","kind":"native"} {}`,
+		`{"type":"signal","sdp":{}}`, `{"type":"signal","sdp":{"type":"rollback","sdp":""}}`,
+		`{"Type":"leave"}`, `{"type":"signal","to":7,"sdp":{"Type":"offer","sdp":"v=0"}}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -31,8 +34,8 @@ func FuzzDecodeMessage(f *testing.F) {
 			t.Fatalf("accepted message does not re-encode: %v", err)
 		}
 		m2, err := decodeMessage(out)
-		if err != nil || m2.Type != m.Type {
-			t.Fatalf("re-decoded %q as %q, %v", m.Type, m2.Type, err)
+		if err != nil || !reflect.DeepEqual(m, m2) {
+			t.Fatalf("re-decoded %s\nas %+v\nfrom %+v: %v", out, m2, m, err)
 		}
 	})
 }

@@ -35,6 +35,9 @@ func startServer(t testing.TB, cfg Config) (*Server, string) {
 	if cfg.JoinsPerIP == 0 {
 		cfg.JoinsPerIP, cfg.JoinBurst = 1e6, 1e6
 	}
+	if cfg.MaxConnsPerIP == 0 {
+		cfg.MaxConnsPerIP = 1 << 20 // every test client is on loopback
+	}
 	srv, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)

@@ -446,6 +446,9 @@ func TestConfigValidate(t *testing.T) {
 		{"negative join rate", Config{PublishToken: "x", JoinsPerIP: -1}, "JoinsPerIP"},
 		{"negative restore window", Config{PublishToken: "x", RestoreWindow: -time.Second}, "RestoreWindow"},
 		{"small messages", Config{PublishToken: "x", MaxMessageBytes: 10}, "MaxMessageBytes"},
+		{"negative join timeout", Config{PublishToken: "x", JoinTimeout: -time.Second}, "JoinTimeout"},
+		{"negative per-address cap", Config{PublishToken: "x", MaxConnsPerIP: -1}, "MaxConnsPerIP"},
+		{"negative connection cap", Config{PublishToken: "x", MaxConns: -1}, "MaxConns"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := tc.cfg.Validate()

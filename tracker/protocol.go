@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"reflect"
 
 	"github.com/pion/webrtc/v4"
 )
@@ -132,6 +133,9 @@ func decodeMessage(b []byte) (Message, error) {
 	if dec.More() {
 		return Message{}, fmt.Errorf("%w: trailing data after the JSON object", errBadMessage)
 	}
+	if err := checkKeys(b, messageType); err != nil {
+		return Message{}, fmt.Errorf("%w: %v", errBadMessage, err)
+	}
 	switch m.Type {
 	case TypePublish:
 		if m.Channel == "" || m.PublicKey == "" {
@@ -158,6 +162,14 @@ func decodeMessage(b []byte) (Message, error) {
 		if (m.SDP == nil) == (m.Candidate == nil) {
 			return m, fmt.Errorf("%w: signal needs exactly one of sdp and candidate", errBadMessage)
 		}
+		// Only offers and answers are relayed: an SDP without a type
+		// could not be encoded again for the other peer.
+		if m.SDP != nil && m.SDP.Type != webrtc.SDPTypeOffer && m.SDP.Type != webrtc.SDPTypeAnswer {
+			return m, fmt.Errorf("%w: sdp.type must be \"offer\" or \"answer\"", errBadMessage)
+		}
+		if m.SDP != nil && m.SDP.SDP == "" {
+			return m, fmt.Errorf("%w: sdp.sdp must not be empty", errBadMessage)
+		}
 	case TypeComplaint:
 		if m.Tree == nil {
 			return m, fmt.Errorf("%w: complaint needs a tree", errBadMessage)
@@ -181,6 +193,8 @@ func decodeMessage(b []byte) (Message, error) {
 	}
 	return m, nil
 }
+
+var messageType = reflect.TypeFor[Message]()
 
 // validChannel: channel ids go into URLs, metric labels and logs, so they
 // are kept to URL-safe characters.

@@ -1,6 +1,7 @@
 package tracker
 
 import (
+	"bufio"
 	"context"
 	"crypto/hmac"
 	"crypto/rand"
@@ -37,16 +38,22 @@ type Server struct {
 	router  *gin.Engine
 	secret  []byte
 	limits  *ipLimits
+	bad     *badLog
 
 	ctx       context.Context // ends on Close, after the grace period
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup // connection handlers
 	closeOnce sync.Once
 
-	mu       sync.Mutex // guards channels, conns, closed
+	mu       sync.Mutex // guards the fields below
 	channels map[string]*channel
 	conns    map[*client]struct{}
 	closed   bool
+	// open counts the connections that MaxConns and MaxConnsPerIP bound
+	// (all but origins'), from before the handshake to the session's end;
+	// perIP the same by address, without zero entries.
+	open  int
+	perIP map[string]int
 }
 
 // closeGrace is how long Close lets clients take their close frames
@@ -69,6 +76,12 @@ func New(cfg Config) (*Server, error) {
 		reg, gath = r, r
 	}
 	secret := cfg.ResumeSecret
+	if len(secret) == 0 && cfg.StateDir != "" {
+		var err error
+		if secret, err = loadOrCreateSecret(cfg.StateDir, log); err != nil {
+			return nil, fmt.Errorf("tracker: resume secret: %w", err)
+		}
+	}
 	if len(secret) == 0 {
 		secret = make([]byte, 32)
 		if _, err := rand.Read(secret); err != nil {
@@ -82,10 +95,12 @@ func New(cfg Config) (*Server, error) {
 		metrics:  newMetrics(reg),
 		secret:   secret,
 		limits:   newIPLimits(rate.Limit(cfg.JoinsPerIP), cfg.JoinBurst),
+		bad:      newBadLog(log, time.Now()),
 		ctx:      ctx,
 		cancel:   cancel,
 		channels: make(map[string]*channel),
 		conns:    make(map[*client]struct{}),
+		perIP:    make(map[string]int),
 	}
 	gin.SetMode(gin.ReleaseMode) // no route listing or debug warnings on stdout
 	r := gin.New()
@@ -186,12 +201,43 @@ func (s *Server) sweep(now time.Time) {
 		}
 	}
 	s.limits.prune(now)
+	s.bad.flush(now)
 }
 
 func (s *Server) channel(id string) *channel {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.channels[id]
+}
+
+// smallBuffers hands the WebSocket library 1 KiB read and write buffers
+// instead of net/http's 4 KiB each: most tracker messages are far
+// smaller, larger reads and writes bypass the buffers anyway, and an idle
+// socket then holds 6 KiB less.
+type smallBuffers struct{ http.ResponseWriter }
+
+const wsBufferSize = 1 << 10
+
+func (w smallBuffers) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	conn, brw, err := http.NewResponseController(w.ResponseWriter).Hijack()
+	if err != nil {
+		return nil, nil, err
+	}
+	br := brw.Reader
+	if br.Buffered() == 0 {
+		// Else a client sent before the 101 arrived: those bytes stay in
+		// net/http's reader, where the library looks for them.
+		br = bufio.NewReaderSize(conn, wsBufferSize)
+	}
+	return conn, bufio.NewReadWriter(br, bufio.NewWriterSize(conn, wsBufferSize)), nil
+}
+
+// WriteHeaderNow is gin's: the library calls it to send the 101 before
+// hijacking.
+func (w smallBuffers) WriteHeaderNow() {
+	if g, ok := w.ResponseWriter.(interface{ WriteHeaderNow() }); ok {
+		g.WriteHeaderNow()
+	}
 }
 
 func clientIP(r *http.Request) string {
@@ -221,23 +267,33 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		}
 		authed = true
 	}
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		http.Error(w, "tracker shutting down", http.StatusServiceUnavailable)
+	if status, msg := s.admit(ip, authed); status != 0 {
+		if status == http.StatusServiceUnavailable {
+			w.Header().Set("Retry-After", "10")
+		}
+		http.Error(w, msg, status)
 		return
 	}
-	s.wg.Add(1)
-	s.mu.Unlock()
-	defer s.wg.Done()
-
-	conn, err := websocket.Accept(w, r, nil)
+	conn, err := websocket.Accept(smallBuffers{w}, r, nil)
 	if err != nil {
 		s.log.Debug("websocket accept", "ip", ip, "err", err)
+		s.leave(ip, authed)
 		return
 	}
+	// The session runs on a goroutine of its own so that this handler
+	// returns and net/http lets go of the request, its headers and the
+	// handler's deep stack: an idle socket holds only what its session
+	// needs.
+	go s.session(conn, ip, authed)
+}
+
+// session serves one WebSocket until it closes. It holds s.wg and the
+// connection's place under the caps, given by admit.
+func (s *Server) session(conn *websocket.Conn, ip string, authed bool) {
+	defer s.leave(ip, authed)
 	conn.SetReadLimit(s.cfg.MaxMessageBytes)
-	c := &client{srv: s, conn: conn, ip: ip, authed: authed, out: make(chan []byte, s.cfg.OutboundQueue), dying: make(chan struct{})}
+	c := &client{srv: s, conn: conn, ip: ip, authed: authed, dying: make(chan struct{}), wdone: make(chan struct{}),
+		out: outq{limit: min(preJoinQueue, s.cfg.OutboundQueue), ready: make(chan struct{}, 1)}}
 	c.ctx, c.cancel = context.WithCancel(s.ctx)
 	c.wctx, c.wcancel = context.WithCancel(c.ctx)
 	defer c.cancel()
@@ -252,15 +308,61 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	defer s.untrack(c)
 	s.metrics.connected.Inc()
 	defer s.metrics.connected.Dec()
+	noJoin := time.AfterFunc(s.cfg.JoinTimeout, func() {
+		if !c.joined.Load() {
+			s.metrics.rejected.WithLabelValues(reasonNoJoin).Inc()
+			s.log.Debug("no join or publish in time; closing", "ip", ip, "timeout", s.cfg.JoinTimeout)
+			c.kill(websocket.StatusPolicyViolation, fmt.Sprintf("no join or publish within %v: send join first", s.cfg.JoinTimeout))
+		}
+	})
+	defer noJoin.Stop()
 
-	done := make(chan struct{})
-	go func() { defer close(done); c.writeLoop() }()
 	code, reason := s.readLoop(c)
 	if c.ch != nil {
 		c.ch.remove(c)
 	}
-	c.kill(code, reason) // no-op if the tracker killed it first
-	<-done
+	c.kill(code, reason) // no-op if the tracker killed it first; starts the writer if need be
+	<-c.wdone
+}
+
+// admit counts a new connection against the caps. It returns 0 if the
+// connection may go on, holding s.wg and, unless authed, a place that
+// leave gives back; else the HTTP status and message to refuse it with.
+func (s *Server) admit(ip string, authed bool) (status int, msg string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case s.closed:
+		return http.StatusServiceUnavailable, "tracker shutting down"
+	case authed:
+	case s.open >= s.cfg.MaxConns:
+		s.metrics.rejected.WithLabelValues(reasonConns).Inc()
+		s.log.Debug("connection cap", "ip", ip, "open", s.open)
+		return http.StatusServiceUnavailable, fmt.Sprintf("the tracker is at its limit of %d connections; retry later", s.cfg.MaxConns)
+	case s.perIP[ip] >= s.cfg.MaxConnsPerIP:
+		s.metrics.rejected.WithLabelValues(reasonConnsIP).Inc()
+		s.log.Debug("per-address connection cap", "ip", ip, "open", s.perIP[ip])
+		return http.StatusTooManyRequests, fmt.Sprintf("too many open connections from your address (at most %d at once); close some before opening more", s.cfg.MaxConnsPerIP)
+	default:
+		s.open++
+		s.perIP[ip]++
+	}
+	s.wg.Add(1)
+	return 0, ""
+}
+
+// leave gives back what admit took.
+func (s *Server) leave(ip string, authed bool) {
+	defer s.wg.Done()
+	if authed {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.open--
+	if s.perIP[ip]--; s.perIP[ip] <= 0 {
+		delete(s.perIP, ip)
+	}
 }
 
 // track registers c so that Close can reach it; false once closed.
@@ -306,6 +408,7 @@ func (s *Server) readLoop(c *client) (websocket.StatusCode, string) {
 			continue
 		}
 		if typ != websocket.MessageText {
+			s.bad.drop(c.ip, uint64(c.id), errBinary)
 			c.sendError(codeBadMessage, "send JSON text messages, not binary")
 			continue
 		}
@@ -315,13 +418,16 @@ func (s *Server) readLoop(c *client) (websocket.StatusCode, string) {
 			if !errors.Is(err, errBadMessage) {
 				code = codeUnknownType
 			}
-			s.log.Info("bad message", "ip", c.ip, "peer", c.id, "err", err)
+			s.bad.drop(c.ip, uint64(c.id), err)
 			c.sendError(code, err.Error())
 			continue
 		}
 		s.metrics.messages.WithLabelValues(m.Type).Inc()
 		if fatal := s.safeHandle(c, m); fatal != "" {
 			return websocket.StatusPolicyViolation, fatal
+		}
+		if c.ch != nil && !c.joined.Load() {
+			c.joined.Store(true)
 		}
 		if m.Type == TypeLeave {
 			return websocket.StatusNormalClosure, "bye"
@@ -345,6 +451,12 @@ func (s *Server) safeHandle(c *client, m Message) (fatal string) {
 // with that reason.
 func (s *Server) handle(c *client, m Message) string {
 	if c.ch == nil {
+		switch m.Type {
+		case TypePublish, TypeJoin:
+			// Joining brings assignments (an origin's may be many): the
+			// queue gets its full size. A join that fails closes.
+			c.out.setLimit(s.cfg.OutboundQueue)
+		}
 		switch m.Type {
 		case TypePublish:
 			return s.publish(c, m)

@@ -43,6 +43,7 @@ func (s *syncBuffer) String() string {
 func TestCommandLine(t *testing.T) {
 	t.Setenv("COOPCAST_PUBLISH_TOKEN", "")
 	t.Setenv("COOPCAST_RESUME_SECRET", "")
+	t.Setenv("XDG_STATE_HOME", t.TempDir()) // the tracker keeps its resume secret there
 	for _, tc := range []struct {
 		name string
 		args []string
@@ -102,6 +103,8 @@ func TestCommandLine(t *testing.T) {
 // and shuts down cleanly (exit 0, no goroutine left) when its context
 // ends, as on SIGINT or SIGTERM.
 func TestTrackerServesAndStops(t *testing.T) {
+	state := t.TempDir()
+	t.Setenv("XDG_STATE_HOME", state)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var out, errs syncBuffer
@@ -149,6 +152,10 @@ func TestTrackerServesAndStops(t *testing.T) {
 	}
 	if !strings.Contains(errs.String(), `"msg":"shutting down"`) {
 		t.Errorf("no shutdown log line in %s", errs.String())
+	}
+	// No --resume-secret: one was made and kept in the default state dir.
+	if fi, err := os.Stat(filepath.Join(state, "coopcast", "resume-secret")); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("resume secret in $XDG_STATE_HOME/coopcast: %v %v, want a 0600 file", fi, err)
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -44,7 +45,11 @@ func runTracker(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		maxMsg    = fs.Int64("max-message-bytes", 64<<10, "largest WebSocket message a client may send")
 		joinRate  = fs.Float64("joins-per-ip", 10, "WebSocket upgrades allowed per IP address per second")
 		joinBurst = fs.Int("join-burst", 50, "burst of upgrades allowed per IP address")
-		secret    = fs.String("resume-secret", "", "secret for resume tokens, so peers can resume after a restart (default $COOPCAST_RESUME_SECRET; empty: random)")
+		joinTO    = fs.Duration("join-timeout", 10*time.Second, "how long a new WebSocket may take to send its join or publish before it is closed")
+		connsIP   = fs.Int("max-conns-per-ip", 64, "WebSockets open at once from one IP address (the TCP peer's; X-Forwarded-For is not trusted: behind a proxy, raise this); origins are exempt")
+		conns     = fs.Int("max-conns", 20000, "WebSockets open at once in all; origins are exempt")
+		secret    = fs.String("resume-secret", "", "secret for resume tokens, so peers can resume after a restart (default $COOPCAST_RESUME_SECRET, else the one kept in --state-dir)")
+		stateDir  = fs.String("state-dir", defaultStateDir(), "directory for what the tracker keeps across restarts: the resume secret, made on first start (mode 0600); \"\" keeps nothing, so peers cannot resume after a restart")
 	)
 	lf.register(fs)
 	ice.register(fs)
@@ -77,12 +82,20 @@ func runTracker(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		MaxChannels:        *maxChans,
 		JoinsPerIP:         *joinRate,
 		JoinBurst:          *joinBurst,
+		JoinTimeout:        *joinTO,
+		MaxConnsPerIP:      *connsIP,
+		MaxConns:           *conns,
 		ICEServers:         servers,
 		ResumeSecret:       []byte(*secret),
+		StateDir:           *stateDir,
 		Logger:             log,
 	}
 	srv, err := tracker.New(cfg)
 	if err != nil {
+		var ce *tracker.ConfigError
+		if !errors.As(err, &ce) && *stateDir != "" && *secret == "" {
+			return fmt.Errorf("--state-dir %s: %w", *stateDir, err)
+		}
 		return configUsage(err)
 	}
 	ln, err := net.Listen("tcp", *listen)
@@ -91,6 +104,19 @@ func runTracker(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	fmt.Fprintf(stdout, "coopcast tracker on http://%s: WebSocket /ws, /healthz, /metrics, /api/v1/channels\n", ln.Addr())
 	return serve(ctx, log, ln, srv.Handler(), srv)
+}
+
+// defaultStateDir is $XDG_STATE_HOME/coopcast, else
+// ~/.local/state/coopcast (the XDG default), else ./coopcast-state for a
+// user without a home.
+func defaultStateDir() string {
+	if d := os.Getenv("XDG_STATE_HOME"); filepath.IsAbs(d) {
+		return filepath.Join(d, "coopcast")
+	}
+	if h, err := os.UserHomeDir(); err == nil && h != "" {
+		return filepath.Join(h, ".local", "state", "coopcast")
+	}
+	return "coopcast-state"
 }
 
 // trackerFlags names the flag behind each tracker.Config field.
@@ -109,6 +135,9 @@ var trackerFlags = map[string]string{
 	"MaxMessageBytes":      "--max-message-bytes",
 	"JoinsPerIP":           "--joins-per-ip",
 	"JoinBurst":            "--join-burst",
+	"JoinTimeout":          "--join-timeout",
+	"MaxConnsPerIP":        "--max-conns-per-ip",
+	"MaxConns":             "--max-conns",
 }
 
 // configUsage turns a tracker.Config error into a usage error that names
