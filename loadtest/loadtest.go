@@ -355,7 +355,6 @@ type runner struct {
 	log     *slog.Logger
 	url     string
 	ctx     context.Context
-	wg      sync.WaitGroup
 	mu      sync.Mutex // guards peers
 	peers   []*vpeer
 	good    atomic.Int64

@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -324,9 +323,11 @@ func meanDepth(hist [][]int) float64 {
 // into a temporary directory.
 func buildCoopcast(t *testing.T) string {
 	t.Helper()
+	// go test puts its own GOROOT/bin first in PATH, so this finds the
+	// go that is running the tests.
 	goBin, err := exec.LookPath("go")
 	if err != nil {
-		goBin = filepath.Join(runtime.GOROOT(), "bin", "go")
+		t.Fatalf("the go command is not in PATH: %v", err)
 	}
 	bin := filepath.Join(t.TempDir(), "coopcast")
 	cmd := exec.CommandContext(t.Context(), goBin, "build", "-o", bin, "github.com/coopcast/coopcast/cmd/coopcast")

@@ -126,7 +126,19 @@ func TestSwarmDeliversByteIdenticalChunks(t *testing.T) {
 		}
 		peers = append(peers, e.join(t, up))
 	}
-	time.Sleep(6 * time.Second)
+	// Wait on the state the checks need (every peer rebuilt 10 chunks),
+	// not a fixed time that a loaded machine may not give them.
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		done := 0
+		for _, p := range peers {
+			if p.good.Load() >= 10 {
+				done++
+			}
+		}
+		if done == len(peers) {
+			break
+		}
+	}
 	for i, p := range peers {
 		r := p.Report()
 		if p.corrupt.Load() != 0 {

@@ -240,7 +240,6 @@ func TestMaliciousPeer(t *testing.T) {
 // reading, its parent's send buffer to it fills.
 type stalled struct {
 	release chan struct{}
-	once    sync.Once
 }
 
 func (s *stalled) Welcome(tracker.Message)          {}

@@ -42,7 +42,6 @@ type vecBlob = golden.Blob
 
 var (
 	vecPattern = golden.Pattern
-	vecSum     = golden.Sum
 	vecInline  = golden.Inline
 	vecDigest  = golden.Digest
 	vecGen     = golden.Gen
