@@ -70,8 +70,13 @@ func (m *Member) assign(msg tracker.Message) {
 		switch {
 		case keep && m.parents[tree] == forest.PeerID(*msg.Keep):
 			// Make-before-break: the parent we have becomes the drain.
+			old := m.parents[tree]
 			m.dropDrainLocked(tree)
-			m.startDrainLocked(tree, m.parents[tree])
+			if n := m.nbrs[old]; n != nil {
+				n.parentOf &^= bit
+			}
+			m.hasParent[tree] = false
+			m.startDrainLocked(tree, old)
 			m.lostAt[tree] = time.Time{}
 		case msg.Keep != nil && m.hasDrain[tree] && m.drain[tree] == forest.PeerID(*msg.Keep):
 			// Moved again before the new edge delivered: keep the drain.
@@ -93,16 +98,7 @@ func (m *Member) assign(msg tracker.Message) {
 			m.dropDrainLocked(tree)
 			m.dropParentLocked(tree)
 		}
-		if m.hasParent[tree] && m.parents[tree] != p {
-			// The parent we had became the drain above: unlink it as parent.
-			if n := m.nbrs[m.parents[tree]]; n != nil {
-				n.parentOf &^= bit
-			}
-			m.hasParent[tree] = false
-		}
-		if !m.hasParent[tree] || m.parents[tree] != p {
-			m.unconfirmed.Or(1 << tree) // a new edge: confirm its first data
-		}
+		m.unconfirmed.Or(1 << tree) // confirm the edge's first data (again, for a confirmation)
 		m.parents[tree], m.hasParent[tree], m.fallback[tree] = p, true, false
 		n := m.neighbourLocked(p, msg.PeerKind)
 		n.parentOf |= bit
