@@ -234,6 +234,10 @@ func (p *Peer) onFragment(from forest.PeerID, raw []byte) {
 		p.lastRx[tree] = now
 		if int32(f.Seq-p.lastSeqRx[tree]) > 0 {
 			p.lastSeqRx[tree] = f.Seq
+			// How far this tree runs behind the first news of a chunk:
+			// a decaying maximum, so a deep or loaded tree is not
+			// mistaken for a silent one.
+			p.treeLag[tree] = max(now.Sub(c.manAt), p.treeLag[tree]*15/16)
 		}
 		if !p.switchAt[tree].IsZero() && from == p.switchFrom[tree] {
 			p.st.repairs = append(p.st.repairs, ms(now.Sub(p.switchAt[tree])))

@@ -110,6 +110,9 @@ type Peer struct {
 	// lastSeqRx: per tree, the newest chunk a fragment of that tree came
 	// for, from the parent (the cadence silence is judged by).
 	lastSeqRx []uint32
+	// treeLag: per tree, a decaying maximum of how long after a chunk's
+	// manifest the tree's first fragment of it comes.
+	treeLag []time.Duration
 	// switchAt, switchFrom: per tree, when the parent was replaced and by
 	// whom, until the new parent's first message (repair_ms).
 	switchAt   []time.Time
@@ -225,6 +228,7 @@ func (h *handler) Welcome(m tracker.Message) {
 	if len(p.lastRx) != m.Trees {
 		p.lastRx = make([]time.Time, m.Trees)
 		p.lastSeqRx = make([]uint32, m.Trees)
+		p.treeLag = make([]time.Duration, m.Trees)
 		p.switchAt = make([]time.Time, m.Trees)
 		p.switchFrom = make([]forest.PeerID, m.Trees)
 	}

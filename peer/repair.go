@@ -377,46 +377,34 @@ func (p *Peer) fetchChunk(ctx context.Context, base string, j fetchJob) {
 // (DTLS handshakes), so it is well above the silence timeout.
 const linkTimeout = 6 * time.Second
 
-// cadenceSlackLocked is how long after a chunk's manifest arrived a
-// tree may still have sent nothing of that chunk before the parent counts
-// as silent: a quarter of a chunk interval, at least 250 ms, so ordinary
-// differences in depth between trees are not silence.
-func (p *Peer) cadenceSlackLocked() time.Duration {
-	return max(250*time.Millisecond, p.intervalLocked()/4)
+// cadenceSlackLocked is how long after a chunk's manifest arrived tree
+// may still have sent nothing of that chunk before its parent counts as
+// silent: twice the lag the tree has shown lately (a deep tree, or one
+// through a loaded relay, runs behind the others), and at least a quarter
+// of a chunk interval or 300 ms.
+func (p *Peer) cadenceSlackLocked(tree int) time.Duration {
+	return max(300*time.Millisecond, p.intervalLocked()/4, 2*p.treeLag[tree])
 }
 
 // watchParents complains about a parent that stopped delivering while
 // chunks keep arriving by other trees. Silence is judged by the chunk
-// cadence: a newer chunk came (by other trees) a little while ago and the
-// parent sent nothing of it; so a frozen or cheating parent is replaced
-// about one chunk interval after it stopped, well before the tracker's
-// heartbeat expiry notices. A parent that sent nothing at all for the
-// silence timeout, or whose link never opened, is reported too.
+// cadence: a chunk whose manifest came (by other trees) more than the
+// tree's slack ago has nothing of this tree from the parent; so a frozen
+// or cheating parent is replaced about one chunk interval after it
+// stopped, well before the tracker's heartbeat expiry notices. A parent
+// that sent nothing at all for the silence timeout, or whose link never
+// opened, is reported too.
 func (p *Peer) watchParents(now time.Time, trees []swarmTree, parents map[int]forest.PeerID) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	quiet := p.stallAfterLocked()
-	slack := p.cadenceSlackLocked()
 	interval := p.intervalLocked()
 	flowing := false
 	for _, t := range p.lastRx {
 		flowing = flowing || now.Sub(t) < quiet/2
 	}
-	// expect is the newest chunk whose manifest came more than slack ago
-	// (by any route): every working parent has begun sending it by now.
 	// Only while the stream flows: a stopped stream is not silence.
-	var expect uint32
-	cadence := false
-	if p.haveAny && interval > 0 && now.Sub(p.newestAt) < 2*interval+slack {
-		for seq, c := range p.chunks {
-			if c.man == nil || c.man.Flags&wire.FlagEnd != 0 || now.Sub(c.manAt) <= slack {
-				continue
-			}
-			if !cadence || int32(seq-expect) > 0 {
-				expect, cadence = seq, true
-			}
-		}
-	}
+	cadence := p.haveAny && interval > 0 && now.Sub(p.newestAt) < 3*interval
 	for i, t := range trees {
 		if i >= len(p.lastRx) {
 			break
@@ -437,11 +425,12 @@ func (p *Peer) watchParents(now time.Time, trees []swarmTree, parents map[int]fo
 			continue
 		}
 		open := !t.ParentOpenSince.IsZero()
+		slack := p.cadenceSlackLocked(i)
 		// Silent by cadence: the link has been open for a chunk interval,
-		// and the newest chunk (which other trees brought) has nothing of
-		// this tree from it.
-		behind := cadence && open && int32(expect-p.lastSeqRx[i]) > 0 &&
-			now.Sub(t.ParentOpenSince) > interval+slack && now.Sub(p.lastRx[i]) > slack
+		// and a chunk that other trees brought more than slack ago has
+		// nothing of this tree from it.
+		behind := cadence && open && now.Sub(t.ParentOpenSince) > interval+slack &&
+			now.Sub(p.lastRx[i]) > slack && p.overdueLocked(i, now, slack)
 		// Silent by time: open and carried nothing for the timeout while
 		// other trees deliver; or not open at all within linkTimeout.
 		silent := open && flowing && now.Sub(p.lastRx[i]) > quiet && now.Sub(t.ParentOpenSince) > quiet
@@ -453,6 +442,18 @@ func (p *Peer) watchParents(now time.Time, trees []swarmTree, parents map[int]fo
 			p.member.Complain(i, "silent")
 		}
 	}
+}
+
+// overdueLocked reports whether a chunk after the newest that tree
+// brought had its manifest more than slack ago (the end of stream
+// carries no stripes).
+func (p *Peer) overdueLocked(tree int, now time.Time, slack time.Duration) bool {
+	for seq, c := range p.chunks {
+		if c.man != nil && c.man.Flags&wire.FlagEnd == 0 && int32(seq-p.lastSeqRx[tree]) > 0 && now.Sub(c.manAt) > slack {
+			return true
+		}
+	}
+	return false
 }
 
 func (p *Peer) trackerReport() tracker.PeerReport {

@@ -205,6 +205,7 @@ func (ch *channel) join(c *client, m Message) (fatal string, ok bool) {
 	}
 	c.ch, c.id, c.kind = ch, id, kind
 	ch.peers[id] = c
+	ch.trustLocked(id).declared = p.Slots
 	ch.joins++
 	ch.srv.metrics.joins.Inc()
 	ch.welcome(c)
@@ -251,8 +252,11 @@ func (ch *channel) takeOver(c, old *client, p forest.Peer) string {
 	for _, e := range c.kids {
 		c.send(Message{Type: TypeAssignChild, Tree: intp(e.tree), Child: uint64(e.child), PeerKind: ch.kindOf(e.child)})
 	}
-	if p.Slots != v.Slots {
-		if ds, err := ch.f.SetSlots(c.id, p.Slots); err == nil {
+	// A new connection may offer other upload (relaying switched off or
+	// on), but it cannot undo a cut its children's complaints caused.
+	slots := ch.trustLocked(c.id).offer(p.Slots, v.Slots)
+	if slots != v.Slots {
+		if ds, err := ch.f.SetSlots(c.id, slots); err == nil {
 			ch.apply(ds, true)
 		}
 	}

@@ -16,10 +16,11 @@ import (
 //   - When ComplaintLimit distinct children report the same parent silent
 //     within ComplaintWindow, and the parent is not itself a victim (it did
 //     not report its own parent in that tree silent lately), its slots are
-//     cut to the
-//     children that confirmed delivery and did not complain since: a peer
-//     that claims upload and relays nothing becomes a leaf at once, one that
-//     serves some of its children keeps what it showed it can carry.
+//     cut to the number of distinct children that ever confirmed its
+//     delivery: a peer that claims upload and relays nothing becomes a leaf
+//     at once; one that served its children keeps what it showed it can
+//     carry, and earns a slot back with each new child that confirms it, up
+//     to what its upload offers. A reconnect cannot undo a cut.
 //   - Corrupt data from distinct children demotes the parent to a leaf
 //     (complain in channel.go); as a leaf it feeds nobody, and since peers
 //     take a tree's data only from that tree's parent, it can hurt nobody.
@@ -42,7 +43,9 @@ const victimWindow = 5 * time.Second
 // trust is what the tracker has seen of one peer as a parent and as a
 // complainer.
 type trust struct {
-	confirmed map[forest.PeerID]bool      // children that confirmed delivery
+	declared  int                         // slots its offered upload buys
+	cut       bool                        // its slots were cut: no more than it showed
+	confirmed map[forest.PeerID]bool      // children that ever confirmed its delivery
 	silentBy  map[forest.PeerID]time.Time // children that reported it silent, when
 	budget    *rate.Limiter               // its own complaints
 	complaint map[int]time.Time           // per tree, when it last reported its own parent silent
@@ -58,8 +61,21 @@ func (ch *channel) trustLocked(id forest.PeerID) *trust {
 	return t
 }
 
+// offer is the slots a peer whose record is t gets when it offers
+// declared slots anew (a reconnect) while it has current: what it offers,
+// but after a cut no more than it has earned since.
+func (t *trust) offer(declared, current int) int {
+	t.declared = declared
+	if t.cut {
+		return min(declared, current)
+	}
+	return declared
+}
+
 // confirmLocked records that child got data from parent on a new edge.
-// ch.mu held.
+// A parent whose slots were cut earns them back one at a time: each new
+// child that confirms its delivery buys it room for one more, up to what
+// its upload offers. ch.mu held.
 func (ch *channel) confirmLocked(parent, child forest.PeerID) {
 	if parent == forest.Origin {
 		return
@@ -68,8 +84,19 @@ func (ch *channel) confirmLocked(parent, child forest.PeerID) {
 	if t.confirmed == nil {
 		t.confirmed = map[forest.PeerID]bool{}
 	}
+	if t.confirmed[child] {
+		return
+	}
 	t.confirmed[child] = true
 	delete(t.silentBy, child)
+	v, ok := ch.f.Node(parent)
+	if !t.cut || !ok || v.Slots >= t.declared || len(t.confirmed) < v.Slots {
+		return
+	}
+	if ds, err := ch.f.SetSlots(parent, min(t.declared, len(t.confirmed)+1)); err == nil {
+		ch.apply(ds, false)
+		ch.gauges()
+	}
 }
 
 // silentLocked records child's silence complaint about parent in tree and
@@ -90,7 +117,6 @@ func (ch *channel) silentLocked(parent, child forest.PeerID, tree int, now time.
 		t.silentBy = map[forest.PeerID]time.Time{}
 	}
 	t.silentBy[child] = now
-	delete(t.confirmed, child)
 	n := 0
 	for c, at := range t.silentBy {
 		if now.Sub(at) > ch.srv.cfg.ComplaintWindow {
@@ -110,6 +136,7 @@ func (ch *channel) silentLocked(parent, child forest.PeerID, tree int, now time.
 	if err != nil {
 		return false
 	}
+	t.cut = true
 	ch.srv.log.Warn("cutting the slots of a parent its children report silent", "channel", ch.id, "peer", parent,
 		"slots", v.Slots, "now", len(t.confirmed), "complaints", n)
 	ch.srv.metrics.demotions.WithLabelValues("silent").Inc()

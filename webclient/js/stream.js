@@ -113,6 +113,8 @@ export class Stream {
     this.lastRx = new Array(cfg.m).fill(0);
     /** per tree, the newest chunk a fragment of that tree came for @type {number[]} */
     this.lastSeqRx = new Array(cfg.m).fill(0);
+    /** per tree, a decaying maximum of how long after a chunk's manifest its first fragment comes (ms) @type {number[]} */
+    this.treeLag = new Array(cfg.m).fill(0);
     this.switchAt = new Array(cfg.m).fill(0);
     this.switchFrom = new Array(cfg.m).fill(0);
     /** @type {Map<number, number>} */
@@ -319,7 +321,12 @@ export class Stream {
     this.cfg.relay.delivered(tree, from);
     const now = this.now();
     this.lastRx[tree] = now;
-    if (seqDiff(f.seq, this.lastSeqRx[tree]) > 0) this.lastSeqRx[tree] = f.seq;
+    if (seqDiff(f.seq, this.lastSeqRx[tree]) > 0) {
+      this.lastSeqRx[tree] = f.seq;
+      // How far this tree runs behind the first news of a chunk: a decaying
+      // maximum, so a deep or loaded tree is not mistaken for a silent one.
+      this.treeLag[tree] = Math.max(now - c.manAt, this.treeLag[tree] * 15 / 16);
+    }
     if (this.switchAt[tree] && from === this.switchFrom[tree]) {
       this.st.repairs.push(now - this.switchAt[tree]);
       this.switchAt[tree] = 0;
@@ -602,30 +609,18 @@ export class Stream {
 
   /**
    * Complains about a parent that stopped delivering while chunks keep
-   * arriving by other trees, judged by the chunk cadence: a newer chunk came
-   * a while ago (cadenceSlackMs) and the parent sent nothing of it. Also a
-   * parent that sent nothing for the silence timeout, or whose link never
-   * opened. The twin of peer.watchParents.
+   * arriving by other trees, judged by the chunk cadence: a chunk whose
+   * manifest came (by other trees) more than the tree's slack ago has
+   * nothing of this tree from the parent. Also a parent that sent nothing
+   * for the silence timeout, or whose link never opened. The twin of
+   * peer.watchParents.
    */
   watchParents() {
     const now = this.now();
     const quiet = this.stallAfter();
-    const slack = Math.max(250, this.intervalMs / 4);
     const flowing = this.lastRx.some((t) => now - t < quiet / 2);
-    // expect: the newest chunk whose manifest came more than slack ago (by
-    // any route): every working parent has begun sending it by now. Only
-    // while the stream flows: a stopped stream is not silence.
-    let expect = 0;
-    let cadence = false;
-    if (this.haveAny && this.intervalMs > 0 && now - this.newestAt < 2 * this.intervalMs + slack) {
-      for (const [seq, c] of this.chunks) {
-        if (!c.man || (c.man.flags & wire.FLAG_END) || now - c.manAt <= slack) continue;
-        if (!cadence || seqDiff(seq, expect) > 0) {
-          expect = seq;
-          cadence = true;
-        }
-      }
-    }
+    // Only while the stream flows: a stopped stream is not silence.
+    const cadence = this.haveAny && this.intervalMs > 0 && now - this.newestAt < 3 * this.intervalMs;
     for (const t of this.cfg.relay.trees()) {
       const i = t.tree;
       if (!t.hasParent) {
@@ -644,8 +639,9 @@ export class Stream {
         continue;
       }
       const open = t.openSince > 0;
-      const behind = cadence && open && seqDiff(expect, this.lastSeqRx[i]) > 0 &&
-        now - t.openSince > this.intervalMs + slack && now - this.lastRx[i] > slack;
+      const slack = this.cadenceSlack(i);
+      const behind = cadence && open && now - t.openSince > this.intervalMs + slack &&
+        now - this.lastRx[i] > slack && this.overdue(i, now, slack);
       const silent = open && flowing && now - this.lastRx[i] > quiet && now - t.openSince > quiet;
       const stuck = !open && now - this.lastRx[i] > LINK_TIMEOUT_MS;
       if (behind || silent || stuck) {
@@ -655,6 +651,28 @@ export class Stream {
         this.cfg.relay.complain(i, 'silent');
       }
     }
+  }
+
+  /**
+   * How long after a chunk's manifest tree may still have sent nothing of
+   * it: twice the lag the tree has shown lately, at least a quarter of a
+   * chunk interval or 300 ms.
+   * @param {number} tree
+   */
+  cadenceSlack(tree) {
+    return Math.max(300, this.intervalMs / 4, 2 * this.treeLag[tree]);
+  }
+
+  /**
+   * Whether a chunk after the newest that tree brought had its manifest
+   * more than slack ago (the end of stream carries no stripes).
+   * @param {number} tree @param {number} now @param {number} slack
+   */
+  overdue(tree, now, slack) {
+    for (const [seq, c] of this.chunks) {
+      if (c.man && !(c.man.flags & wire.FLAG_END) && seqDiff(seq, this.lastSeqRx[tree]) > 0 && now - c.manAt > slack) return true;
+    }
+    return false;
   }
 
   /** @returns {number} chunks played on time over chunks due */

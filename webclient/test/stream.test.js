@@ -298,3 +298,25 @@ test('a child that becomes ready gets the chunk in flight', async () => {
   assert.equal(relay.direct.length, 1 + c.fragments[2].length);
   assert.ok(relay.direct.every((d) => d.id === 555 && d.seq === 3));
 });
+
+test('a parent whose tree brings nothing of chunks the other trees brought is reported silent by the cadence; a lagging tree is not', async () => {
+  const k = await keys();
+  const relay = fakeRelay(4);
+  const { s, tick, at } = newStream(k, relay);
+  s.watchParents(); // learns the parents
+  // 3 chunks and 1.2 s: well before the 1.5 s silence timeout, so only the cadence can tell.
+  for (let seq = 1; seq <= 3; seq++) {
+    tick(250);
+    const c = await cut(k, seq, data(3000, seq), { ts: at() });
+    await s.receive(100, c.manifest);
+    for (const t of [0, 1]) for (const f of c.fragments[t]) await s.receive(100 + t, f);
+    // Tree 2 runs 200 ms behind; tree 3 brings nothing.
+    tick(200);
+    for (const f of c.fragments[2]) await s.receive(102, f);
+    tick(-200);
+  }
+  tick(450);
+  s.watchParents();
+  assert.deepEqual(relay.complaints, [{ tree: 3, reason: 'silent' }]);
+  assert.ok(s.cadenceSlack(2) >= 400, `tree 2's slack ${s.cadenceSlack(2)} ms covers its lag`);
+});
