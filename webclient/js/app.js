@@ -265,6 +265,7 @@ class App {
       bad_messages: s ? s.st.badMessages : 0,
       unasked_messages: s ? s.st.unasked : 0,
       http_fetches: s ? s.st.httpFetches : 0,
+      complaints: s ? s.st.complaints : 0,
       decode_errors: this.player.decodeErrors,
       stalls: this.player.stalls,
       stall_max_ms: Math.round(this.player.stallMaxMs),
