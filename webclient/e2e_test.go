@@ -106,6 +106,8 @@ type pageStats struct {
 	HTTPFetches     int     `json:"http_fetches"`
 	Complaints      int     `json:"complaints"`
 	LatencyMS       float64 `json:"latency_ms"`
+	TreeLagMaxMS    []int   `json:"tree_lag_max_ms"`
+	TreeLagOver     []int   `json:"tree_lag_over"`
 	BytesFromOrigin int64   `json:"bytes_from_origin"`
 	BytesFromPeers  int64   `json:"bytes_from_peers"`
 	RelayBytes      int64   `json:"relay_bytes"`
@@ -532,14 +534,17 @@ func browserJoins(t *testing.T, n int, window time.Duration) {
 		for _, p := range s.Parents {
 			parents = append(parents, fmt.Sprintf("%d:%s/%d", p.Tree, p.Kind, p.PeerID))
 		}
-		t.Logf("page %2d peer %d: continuity %.3f, played %d, missed %d, waiting %d, stalls %d (max %.0f ms), from peers %d B, from origin %d B (%d http fetches), complaints %d, latency %.0f ms, parents %s",
-			i, s.PeerID, s.Continuity, s.ChunksPlayed, s.ChunksMissed, v.Waiting, s.Stalls, s.StallMaxMS, s.BytesFromPeers, s.BytesFromOrigin, s.HTTPFetches, s.Complaints, s.LatencyMS, strings.Join(parents, " "))
+		t.Logf("page %2d peer %d: continuity %.3f, played %d, missed %d, waiting %d, stalls %d (max %.0f ms), from peers %d B, from origin %d B (%d http fetches), complaints %d, latency %.0f ms, tree lag max %v ms (over slack %v), parents %s",
+			i, s.PeerID, s.Continuity, s.ChunksPlayed, s.ChunksMissed, v.Waiting, s.Stalls, s.StallMaxMS, s.BytesFromPeers, s.BytesFromOrigin, s.HTTPFetches, s.Complaints, s.LatencyMS, s.TreeLagMaxMS, s.TreeLagOver, strings.Join(parents, " "))
 		if s.Continuity != 1 || s.ChunksMissed != 0 || v.Waiting != 0 || !v.Playing {
 			t.Errorf("page %d (peer %d, joined %v after the first): continuity %.3f, %d chunks skipped, video waited %d times after it started playing (%+v), played %v; want continuity 1, none skipped, no wait",
 				i, s.PeerID, time.Duration(i)*joinGap, s.Continuity, s.ChunksMissed, v.Waiting, v.Events, v.Playing)
 		}
 		if s.Uncaught != 0 {
 			t.Errorf("page %d: %d uncaught errors", i, s.Uncaught)
+		}
+		if os.Getenv("COOPCAST_E2E_PAGELOG") != "" {
+			t.Logf("page %d log:\n\t%s", i, strings.Join(pageLog(tab), "\n\t"))
 		}
 	}
 	if peers+orig > 0 {
