@@ -455,7 +455,11 @@ func browserSwarm(t *testing.T) {
 // every page plays every chunk on time, skips none, and its video never
 // waits for data once it has started. COOPCAST_E2E_PAGES and
 // COOPCAST_E2E_SECONDS (the observation window after the last join) make
-// it the benchmark of docs/BENCHMARKS.md.
+// it the benchmark of docs/BENCHMARKS.md; COOPCAST_E2E_PAGELOG=1 prints
+// every page's log at the end (the parents it was given, its complaints).
+// The tracker's repairs and handoffs are printed, not asserted: with
+// nobody leaving they should be 0, but a page starved of CPU on a shared
+// machine may rightly call its parent silent.
 func TestBrowserJoins(t *testing.T) {
 	n, window := envInt(t, "COOPCAST_E2E_PAGES", 8), time.Duration(envInt(t, "COOPCAST_E2E_SECONDS", 60))*time.Second
 	if os.Getenv(nsEnv) == "" {
