@@ -538,8 +538,8 @@ func browserJoins(t *testing.T, n int, window time.Duration) {
 		for _, p := range s.Parents {
 			parents = append(parents, fmt.Sprintf("%d:%s/%d", p.Tree, p.Kind, p.PeerID))
 		}
-		t.Logf("page %2d peer %d: continuity %.3f, played %d, missed %d, waiting %d, stalls %d (max %.0f ms), from peers %d B, from origin %d B (%d http fetches), complaints %d, latency %.0f ms, tree lag max %v ms (over slack %v), parents %s",
-			i, s.PeerID, s.Continuity, s.ChunksPlayed, s.ChunksMissed, v.Waiting, s.Stalls, s.StallMaxMS, s.BytesFromPeers, s.BytesFromOrigin, s.HTTPFetches, s.Complaints, s.LatencyMS, s.TreeLagMaxMS, s.TreeLagOver, strings.Join(parents, " "))
+		t.Logf("page %2d peer %d: continuity %.3f, played %d, missed %d, waiting %d (seeks %d), stalls %d (max %.0f ms), from peers %d B, from origin %d B (%d http fetches), complaints %d, latency %.0f ms, tree lag max %v ms (over slack %v), parents %s",
+			i, s.PeerID, s.Continuity, s.ChunksPlayed, s.ChunksMissed, v.Waiting, v.Seeking, s.Stalls, s.StallMaxMS, s.BytesFromPeers, s.BytesFromOrigin, s.HTTPFetches, s.Complaints, s.LatencyMS, s.TreeLagMaxMS, s.TreeLagOver, strings.Join(parents, " "))
 		if s.Continuity != 1 || s.ChunksMissed != 0 || v.Waiting != 0 || !v.Playing {
 			t.Errorf("page %d (peer %d, joined %v after the first): continuity %.3f, %d chunks skipped, video waited %d times after it started playing (%+v), played %v; want continuity 1, none skipped, no wait",
 				i, s.PeerID, time.Duration(i)*joinGap, s.Continuity, s.ChunksMissed, v.Waiting, v.Events, v.Playing)
