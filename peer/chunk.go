@@ -224,11 +224,10 @@ func (p *Peer) onFragment(from forest.PeerID, raw []byte) {
 	if c.got[tree] == nil {
 		c.got[tree] = make([]bool, (int(c.man.ShardSize)+wire.MaxPayload-1)/wire.MaxPayload)
 	}
-	if c.shards[tree] != nil || c.got[tree][idx] {
-		p.mu.Unlock()
-		return // duplicate
-	}
-	c.got[tree][idx] = true
+	// The parent delivers, even a copy of what is held already (a shard
+	// regenerated for children or fetched before its copy came): parent
+	// silence is judged by this, and a peer that regenerates a stripe
+	// must not call its working parent silent.
 	if len(p.lastRx) > tree {
 		now := time.Now()
 		p.lastRx[tree] = now
@@ -244,6 +243,11 @@ func (p *Peer) onFragment(from forest.PeerID, raw []byte) {
 			p.switchAt[tree] = time.Time{}
 		}
 	}
+	if c.shards[tree] != nil || c.got[tree][idx] {
+		p.mu.Unlock()
+		return // duplicate
+	}
+	c.got[tree][idx] = true
 	p.countRx(from, len(raw), false)
 	if c.reasm[tree] == nil {
 		c.reasm[tree], _ = wire.NewReassembler(int(c.man.ShardSize))

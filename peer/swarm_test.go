@@ -421,3 +421,29 @@ func forestOf(t *testing.T, base string) tracker.ForestSnapshot {
 	}
 	return snap
 }
+
+// TestCalmSwarmComplainsOfNobody: peers join and nobody leaves, so no
+// parent is ever silent: no peer may complain, however its stripes race.
+// A peer that feeds children in a tree regenerates that tree's shard as
+// soon as the other trees bring k, often before its own parent's copy
+// comes; that copy still shows the parent delivers.
+func TestCalmSwarmComplainsOfNobody(t *testing.T) {
+	e := startSwarm(t)
+	var peers []*checked
+	for i := 0; i < 12; i++ {
+		peers = append(peers, e.join(t, 1200))
+	}
+	settle(t, peers, 20*time.Second)
+	base := make([]uint64, len(peers))
+	for i, p := range peers {
+		base[i] = p.Report().Complaints
+	}
+	// The observation window: 24 chunk intervals.
+	wait(6 * time.Second)
+	for i, p := range peers {
+		r := p.Report()
+		if n := r.Complaints - base[i]; n != 0 {
+			t.Errorf("peer %d complained %d times in a calm swarm (regenerated %d shards): %+v", i, n, r.Regenerated, r)
+		}
+	}
+}

@@ -64,7 +64,7 @@ class App {
   /** @param {string} what */
   note(what) {
     this.log.push(`${new Date().toISOString().slice(11, 23)} ${what}`);
-    if (this.log.length > 50) this.log.shift();
+    if (this.log.length > 200) this.log.shift();
   }
 
   async start() {
@@ -271,6 +271,9 @@ class App {
       bad_messages: s ? s.st.badMessages : 0,
       unasked_messages: s ? s.st.unasked : 0,
       http_fetches: s ? s.st.httpFetches : 0,
+      complaints: s ? s.st.complaints : 0,
+      tree_lag_max_ms: s ? s.st.lagMax.map(Math.round) : [],
+      tree_lag_over: s ? s.st.lagOver.slice() : [],
       decode_errors: this.player.decodeErrors,
       stalls: this.player.stalls,
       stall_max_ms: Math.round(this.player.stallMaxMs),

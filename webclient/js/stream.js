@@ -122,6 +122,10 @@ export class Stream {
     this.st = {
       bytesFromOrigin: 0, bytesFromPeers: 0, badMessages: 0, rebuilt: 0, regenerated: 0,
       played: 0, onTime: 0, missed: 0, startupMs: -1, httpFetches: 0, complaints: 0, unasked: 0,
+      /** per tree, the most its first fragment of a chunk came after the chunk's manifest (ms) @type {number[]} */
+      lagMax: new Array(cfg.m).fill(0),
+      /** per tree, the chunks whose first fragment came more than the cadence slack after the manifest @type {number[]} */
+      lagOver: new Array(cfg.m).fill(0),
       /** @type {number[]} */ latency: [], /** @type {number[]} */ repairs: [],
       /** bytes received per sender id (0: the origin, by tree or HTTP) @type {Map<number, number>} */ from: new Map(),
     };
@@ -313,24 +317,23 @@ export class Stream {
     const tree = f.shard;
     if (tree >= this.m) return this.bad(from, -1, 'fragment: shard index out of range');
     const idx = Math.floor(f.offset / wire.MAX_PAYLOAD);
-    if (c.shards[tree] || (c.got[tree] && c.got[tree][idx])) return; // duplicate
+    const held = c.shards[tree] ?? (c.got[tree] && c.got[tree][idx] ? c.building[tree] : null);
+    if (held) {
+      // A copy of what is held already: a shard this peer regenerated for
+      // its children or fetched, or a fragment both the draining and the
+      // new parent sent. No use as data, but it shows the parent delivers,
+      // and parent silence (watchParents) and the end of a move
+      // (delivered) are judged by that: a peer that regenerates a tree's
+      // shard before its parent's copy comes must not call that parent
+      // silent. Compared with the verified bytes instead of hashed again.
+      if (equal(f.payload, held.subarray(f.offset, f.offset + f.payload.byteLength))) this.heard(c, tree, from);
+      return;
+    }
     if (!(await passes(() => wire.verifyFragment(c.man, f)))) return this.bad(from, tree, 'fragment: hash mismatch');
     if (!c.got[tree]) c.got[tree] = new Uint8Array(wire.fragmentCount(c.man.shardSize));
     if (c.shards[tree] || c.got[tree][idx]) return; // a copy verified meanwhile
     c.got[tree][idx] = 1;
-    this.cfg.relay.delivered(tree, from);
-    const now = this.now();
-    this.lastRx[tree] = now;
-    if (seqDiff(f.seq, this.lastSeqRx[tree]) > 0) {
-      this.lastSeqRx[tree] = f.seq;
-      // How far this tree runs behind the first news of a chunk: a decaying
-      // maximum, so a deep or loaded tree is not mistaken for a silent one.
-      this.treeLag[tree] = Math.max(now - c.manAt, this.treeLag[tree] * 15 / 16);
-    }
-    if (this.switchAt[tree] && from === this.switchFrom[tree]) {
-      this.st.repairs.push(now - this.switchAt[tree]);
-      this.switchAt[tree] = 0;
-    }
+    this.heard(c, tree, from);
     this.countRx(from, raw.byteLength, false);
     if (!c.building[tree]) c.building[tree] = new Uint8Array(c.man.shardSize);
     /** @type {Uint8Array} */ (c.building[tree]).set(f.payload, f.offset);
@@ -342,6 +345,31 @@ export class Stream {
       c.building[tree] = null;
       c.have++;
       await this.rebuild(c);
+    }
+  }
+
+  /**
+   * Notes a verified fragment of chunk c from the tree's parent (or the
+   * draining former parent): the tree delivers.
+   * @param {Chunk} c @param {number} tree @param {number} from
+   */
+  heard(c, tree, from) {
+    this.cfg.relay.delivered(tree, from);
+    const now = this.now();
+    this.lastRx[tree] = now;
+    if (seqDiff(c.seq, this.lastSeqRx[tree]) > 0) {
+      this.lastSeqRx[tree] = c.seq;
+      // How far behind the chunk's manifest (its first copy, by any tree)
+      // this tree's data began: what parent silence is judged against.
+      const lag = now - c.manAt;
+      this.st.lagMax[tree] = Math.max(this.st.lagMax[tree], lag);
+      // A decaying maximum, so a deep or loaded tree is not mistaken for a silent one.
+      this.treeLag[tree] = Math.max(lag, this.treeLag[tree] * 15 / 16);
+      if (lag > this.cadenceSlack(tree)) this.st.lagOver[tree]++;
+    }
+    if (this.switchAt[tree] && from === this.switchFrom[tree]) {
+      this.st.repairs.push(now - this.switchAt[tree]);
+      this.switchAt[tree] = 0;
     }
   }
 

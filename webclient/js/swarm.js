@@ -278,6 +278,7 @@ export class Swarm {
         const p = m.parent ?? 0;
         if (this.hasParent[tree] && this.parents[tree] === p) return; // a confirmation
         const keep = Number.isSafeInteger(m.keep) ? m.keep : -1;
+        this.event('assign-parent', { tree, parent: p, keep });
         if (keep >= 0 && this.hasParent[tree] && this.parents[tree] === keep) {
           // Make-before-break: the parent we have feeds us until the new one delivers.
           this.dropDrain(tree);
@@ -596,7 +597,9 @@ export class Swarm {
 
   /** @param {number} tree @param {'silent'|'corrupt'} reason */
   complain(tree, reason) {
-    if (this.hasParent[tree]) this.send({ type: 'complaint', tree, parent: this.parents[tree], reason });
+    if (!this.hasParent[tree]) return;
+    this.send({ type: 'complaint', tree, parent: this.parents[tree], reason });
+    this.event('complaint', { tree, parent: this.parents[tree], reason });
   }
 
   /** @param {object} stats */

@@ -320,3 +320,41 @@ test('a parent whose tree brings nothing of chunks the other trees brought is re
   assert.deepEqual(relay.complaints, [{ tree: 3, reason: 'silent' }]);
   assert.ok(s.cadenceSlack(2) >= 400, `tree 2's slack ${s.cadenceSlack(2)} ms covers its lag`);
 });
+
+test('a parent whose copy comes after this peer regenerated its stripe still delivers; one that sends nothing is silent', async () => {
+  const k = await keys();
+  // Children in tree 3: once trees 0–2 bring k shards, tree 3's shard is
+  // regenerated here, and the tree-3 parent's own copy comes after it.
+  const relay = fakeRelay(4, [0, 0, 0, 2]);
+  const { s, tick, at } = newStream(k, relay);
+  const send = async (seq, trees) => {
+    const c = await cut(k, seq, data(20_000, seq), { ts: at() });
+    await s.receive(100, c.manifest);
+    for (const t of trees) for (const f of c.fragments[t]) await s.receive(100 + t, f);
+    return c;
+  };
+  for (let seq = 1; seq <= 6; seq++) {
+    const c = await send(seq, [0, 1, 2]);
+    assert.ok(s.chunks.get(seq).done && s.chunks.get(seq).shards[3], `chunk ${seq} rebuilt and tree 3 regenerated`);
+    for (let ms = 0; ms < 100; ms += 50) {
+      tick(50);
+      s.watchParents();
+    }
+    for (const f of c.fragments[3]) await s.receive(103, f);
+    for (let ms = 100; ms < 1000; ms += 50) {
+      tick(50);
+      s.watchParents();
+    }
+  }
+  assert.deepEqual(relay.complaints, [], 'the tree-3 parent delivers, only later than the others');
+  assert.ok(relay.deliveries.some((d) => d.tree === 3 && d.from === 103), 'its copies count as delivered (a move under way can end)');
+  assert.equal(s.st.badMessages, 0);
+  // From now on the tree-3 parent sends nothing: it is silent within one
+  // interval.
+  await send(7, [0, 1, 2]);
+  for (let ms = 0; ms < 1000; ms += 50) {
+    tick(50);
+    s.watchParents();
+  }
+  assert.deepEqual(relay.complaints, [{ tree: 3, reason: 'silent' }]);
+});
