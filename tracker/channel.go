@@ -432,6 +432,17 @@ func (ch *channel) signal(c *client, m Message) {
 	ch.srv.metrics.relayed.Inc()
 }
 
+// treeOf returns the tree a message names, or tells the client it is out
+// of range.
+func (ch *channel) treeOf(c *client, m Message) (int, bool) {
+	tree := *m.Tree
+	if tree < 0 || tree >= ch.trees {
+		c.sendError(codeBadMessage, fmt.Sprintf("tree must be in [0, %d), got %d", ch.trees, tree))
+		return 0, false
+	}
+	return tree, true
+}
+
 // complain handles "my parent in tree i sends nothing" (or sends corrupt
 // data). A parent that has itself gone quiet is declared failed; otherwise
 // the child moves. A parent many children complain about is demoted to a
@@ -439,9 +450,8 @@ func (ch *channel) signal(c *client, m Message) {
 func (ch *channel) complain(c *client, m Message) {
 	ch.mu.Lock()
 	defer ch.mu.Unlock()
-	tree := *m.Tree
-	if tree < 0 || tree >= ch.trees {
-		c.sendError(codeBadMessage, fmt.Sprintf("tree must be in [0, %d), got %d", ch.trees, tree))
+	tree, ok := ch.treeOf(c, m)
+	if !ok {
 		return
 	}
 	if c.isOrigin {

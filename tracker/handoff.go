@@ -1,7 +1,6 @@
 package tracker
 
 import (
-	"fmt"
 	"time"
 
 	"github.com/coopcast/coopcast/internal/forest"
@@ -76,9 +75,8 @@ func (ch *channel) releaseOldLocked(k edgeKey, h handoff) {
 func (ch *channel) edgeOpen(c *client, m Message) {
 	ch.mu.Lock()
 	defer ch.mu.Unlock()
-	tree := *m.Tree
-	if tree < 0 || tree >= ch.trees {
-		c.sendError(codeBadMessage, fmt.Sprintf("tree must be in [0, %d), got %d", ch.trees, tree))
+	tree, ok := ch.treeOf(c, m)
+	if !ok {
 		return
 	}
 	if p, ok := ch.f.Parent(c.id, tree); ok && uint64(p) == m.Parent {
