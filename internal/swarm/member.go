@@ -15,6 +15,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/coopcast/coopcast/internal/backoff"
 	"github.com/coopcast/coopcast/internal/forest"
 	"github.com/coopcast/coopcast/internal/relay"
 	"github.com/coopcast/coopcast/internal/rtc"
@@ -65,9 +66,12 @@ type Config struct {
 	Relay   relay.Config
 	Handler Handler
 	Logger  *slog.Logger
-	// ReconnectDelay is the pause before re-dialling a lost tracker.
-	// Default 500 ms.
-	ReconnectDelay time.Duration
+	// Reconnect is the backoff between attempts to reach a lost tracker;
+	// its zero value is backoff's default (250 ms doubling to 10 s,
+	// equal jitter, reset by a session that lasted 10 s).
+	Reconnect backoff.Backoff
+	// Now is the clock of reconnect logging. Default time.Now.
+	Now func() time.Time
 }
 
 // Member is a node in a channel's swarm.
@@ -151,8 +155,8 @@ func New(cfg Config) (*Member, error) {
 	if cfg.Kind == "" {
 		cfg.Kind = "native"
 	}
-	if cfg.ReconnectDelay == 0 {
-		cfg.ReconnectDelay = 500 * time.Millisecond
+	if cfg.Now == nil {
+		cfg.Now = time.Now
 	}
 	log := cfg.Logger
 	if log == nil {
@@ -211,8 +215,16 @@ func (m *Member) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	for attempt := 0; ; attempt++ {
-		err := m.session(ctx, u)
+	bo := m.cfg.Reconnect
+	var out backoff.Outage
+	for {
+		var joined time.Time // when the tracker welcomed us in this session
+		err := m.session(ctx, u, func() {
+			joined = m.cfg.Now()
+			if out.Up(joined) == backoff.Back {
+				m.log.Info("tracker reachable again; joined", "down", out.Down(joined).Round(time.Millisecond), "attempts", out.Failures())
+			}
+		})
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -220,11 +232,25 @@ func (m *Member) Run(ctx context.Context) error {
 		if errors.As(err, &fatal) {
 			return err
 		}
-		m.log.Warn("tracker session ended; reconnecting", "err", err, "attempt", attempt)
+		now := m.cfg.Now()
+		if !joined.IsZero() {
+			bo.Done(now.Sub(joined))
+		}
+		wait := bo.Next()
+		switch out.Failed(now) {
+		case backoff.Lost:
+			m.log.Warn("tracker session lost; reconnecting with backoff", "err", err, "retry_in", wait.Round(time.Millisecond))
+		case backoff.StillDown:
+			m.log.Warn("tracker still unreachable", "down", out.Down(now).Round(time.Second), "attempts", out.Failures(), "err", err, "retry_in", wait.Round(time.Millisecond))
+		default:
+			m.log.Debug("tracker attempt failed", "err", err, "retry_in", wait.Round(time.Millisecond))
+		}
+		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
+			t.Stop()
 			return nil
-		case <-time.After(m.cfg.ReconnectDelay):
+		case <-t.C:
 		}
 	}
 }
@@ -233,8 +259,9 @@ type fatalError struct{ msg string }
 
 func (e fatalError) Error() string { return e.msg }
 
-// session is one WebSocket connection to the tracker.
-func (m *Member) session(ctx context.Context, u string) error {
+// session is one WebSocket connection to the tracker; joined is called
+// when the tracker welcomes us (or accepts our publish).
+func (m *Member) session(ctx context.Context, u string, joined func()) error {
 	var hdr http.Header
 	if p := m.cfg.Publish; p != nil {
 		hdr = http.Header{"Authorization": {"Bearer " + p.Token}}
@@ -292,6 +319,9 @@ func (m *Member) session(ctx context.Context, u string) error {
 		if err := json.Unmarshal(b, &msg); err != nil {
 			m.log.Warn("bad message from tracker", "err", err)
 			continue
+		}
+		if msg.Type == tracker.TypeWelcome || msg.Type == tracker.TypePublished {
+			joined()
 		}
 		if err := m.handle(sctx, msg); err != nil {
 			return err
