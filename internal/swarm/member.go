@@ -68,7 +68,16 @@ type Config struct {
 	Logger  *slog.Logger
 	// Reconnect is the backoff between attempts to reach a lost tracker;
 	// its zero value is backoff's default (250 ms doubling to 10 s,
-	// equal jitter, reset by a session that lasted 10 s).
+	// equal jitter, reset by a session that lasted 10 s), with the cap
+	// lowered, when Reconnect.Max is zero, for the tracker's sake:
+	//   - a peer the tracker has welcomed caps its delay at two heartbeat
+	//     intervals, the tracker's default restore window: a tracker that
+	//     restarts takes a peer back in its old place only if it returns
+	//     within that window of the origin's return;
+	//   - the origin caps it at originReconnectMax: it is one client per
+	//     channel, and every peer waits for it after a tracker restart.
+	// A tracker that answers "no-channel" (up again, its origin not yet
+	// back) starts the schedule again, once per outage.
 	Reconnect backoff.Backoff
 	// Now is the clock of reconnect logging. Default time.Now.
 	Now func() time.Time
@@ -215,7 +224,7 @@ func (m *Member) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	bo := m.cfg.Reconnect
+	rc := newReconnect(m.cfg.Reconnect, m.cfg.Publish != nil)
 	var out backoff.Outage
 	for {
 		var joined time.Time // when the tracker welcomed us in this session
@@ -233,10 +242,11 @@ func (m *Member) Run(ctx context.Context) error {
 			return err
 		}
 		now := m.cfg.Now()
+		lasted := time.Duration(-1)
 		if !joined.IsZero() {
-			bo.Done(now.Sub(joined))
+			lasted = now.Sub(joined)
 		}
-		wait := bo.Next()
+		wait := rc.next(err, lasted, m.heartbeat())
 		switch out.Failed(now) {
 		case backoff.Lost:
 			m.log.Warn("tracker session lost; reconnecting with backoff", "err", err, "retry_in", wait.Round(time.Millisecond))
@@ -253,6 +263,58 @@ func (m *Member) Run(ctx context.Context) error {
 		case <-t.C:
 		}
 	}
+}
+
+// originReconnectMax caps the origin's reconnect delay (see
+// Config.Reconnect).
+const originReconnectMax = time.Second
+
+// reconnect is Run's reconnect policy (see Config.Reconnect), apart from
+// the session so that it is tested without one.
+type reconnect struct {
+	bo       backoff.Backoff
+	fixedMax bool // the Config set Max: keep it
+	origin   bool
+	answered bool // the tracker answered "no-channel" in this outage
+}
+
+func newReconnect(bo backoff.Backoff, origin bool) *reconnect {
+	r := &reconnect{bo: bo, fixedMax: bo.Max != 0, origin: origin}
+	if !r.fixedMax && origin {
+		r.bo.Max = originReconnectMax
+	}
+	return r
+}
+
+// next returns the delay before the next attempt after a session that
+// ended with err; lasted is how long it had been joined (< 0: it never
+// was), heartbeat the interval of the tracker's last welcome (0: none).
+func (r *reconnect) next(err error, lasted, heartbeat time.Duration) time.Duration {
+	if lasted >= 0 {
+		r.bo.Done(lasted)
+		r.answered = false
+		if !r.fixedMax && !r.origin && heartbeat > 0 {
+			r.bo.Max = min(backoff.DefaultMax, 2*heartbeat)
+		}
+	}
+	if errors.Is(err, errNoChannel) && !r.answered {
+		r.answered = true
+		r.bo.Reset()
+	}
+	return r.bo.Next()
+}
+
+// errNoChannel: the tracker has no such channel (yet): its origin may come.
+var errNoChannel = errors.New("no such channel on the tracker")
+
+// heartbeat is the interval the tracker asked for in its last welcome.
+func (m *Member) heartbeat() time.Duration {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.welcome == nil {
+		return 0
+	}
+	return time.Duration(m.welcome.HeartbeatMS) * time.Millisecond
 }
 
 type fatalError struct{ msg string }
@@ -404,7 +466,7 @@ func (m *Member) handle(ctx context.Context, msg tracker.Message) error {
 		case "unauthorized", "origin-live", "bad-join", "channel-full":
 			return fatalError{fmt.Sprintf("tracker refused: %s", msg.Error)}
 		case "no-channel":
-			return fmt.Errorf("tracker: %s", msg.Error) // the origin may come: retry
+			return fmt.Errorf("tracker: %s: %w", msg.Error, errNoChannel) // the origin may come: retry
 		}
 	}
 	return nil
