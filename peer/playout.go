@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/coopcast/coopcast/internal/backoff"
 	"github.com/coopcast/coopcast/internal/playout"
 	"github.com/coopcast/coopcast/internal/wire"
 )
@@ -111,18 +112,27 @@ func (p *Peer) due(now time.Time) [][]byte {
 
 // loadInit fetches the init segment from the origin, checks the channel
 // key's signature and writes it out first. A stream without one (the
-// synthetic source) answers 404. It retries until ctx ends.
+// synthetic source) answers 404. It retries until ctx ends: every 250 ms
+// until the tracker has named the origin, then with jittered backoff
+// while the origin fails (it may be restarting), logging the loss once
+// and a summary every 30 s.
 func (p *Peer) loadInit(ctx context.Context) error {
-	for attempt := 0; ; attempt++ {
-		if attempt > 0 {
+	var bo backoff.Backoff
+	var out backoff.Outage
+	wait := time.Duration(0)
+	for {
+		if wait > 0 {
+			t := time.NewTimer(wait)
 			select {
 			case <-ctx.Done():
+				t.Stop()
 				return ctx.Err()
-			case <-time.After(250 * time.Millisecond):
+			case <-t.C:
 			}
 		}
 		base := p.member.FallbackURL()
 		if base == "" {
+			wait = 250 * time.Millisecond
 			continue
 		}
 		init, err := p.fetchInit(ctx, base)
@@ -130,10 +140,20 @@ func (p *Peer) loadInit(ctx context.Context) error {
 			return nil
 		}
 		if err != nil {
-			if ctx.Err() == nil && attempt%20 == 0 {
-				p.log.Warn("init segment", "err", err)
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			wait = bo.Next()
+			switch now := time.Now(); out.Failed(now) {
+			case backoff.Lost:
+				p.log.Warn("init segment: origin unreachable; retrying with backoff", "err", err)
+			case backoff.StillDown:
+				p.log.Warn("init segment: origin still unreachable", "down", out.Down(now).Round(time.Second), "attempts", out.Failures(), "err", err)
 			}
 			continue
+		}
+		if now := time.Now(); out.Up(now) == backoff.Back {
+			p.log.Info("init segment fetched", "after", out.Down(now).Round(time.Millisecond), "attempts", out.Failures())
 		}
 		p.mu.Lock()
 		p.play.SetMedia(true)

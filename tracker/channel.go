@@ -1,6 +1,7 @@
 package tracker
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"sort"
@@ -470,6 +471,9 @@ func (ch *channel) complain(c *client, m Message) {
 		return
 	}
 	pc := ch.client(parent)
+	if pc != nil && !pc.isOrigin && m.Reason != "corrupt" {
+		ch.probeLocked(pc)
+	}
 	if pc != nil && !pc.isOrigin && m.Reason != "corrupt" && pc.idle(now) > 2*ch.srv.cfg.HeartbeatInterval {
 		ch.srv.log.Info("complaint confirmed: parent silent", "channel", ch.id, "parent", parent, "child", c.id, "tree", tree)
 		ch.removeLocked(pc)
@@ -519,6 +523,41 @@ func (ch *channel) complain(c *client, m Message) {
 		}
 	}
 	ch.gauges()
+}
+
+// probeLocked pings c, a peer a child reports silent, over its WebSocket,
+// unless a ping is already under way; if no pong comes within
+// ProbeTimeout, c is declared failed. A stopped or frozen process, or a
+// host gone quiet with its socket open, is thus replaced about a second
+// after it stops (the child's cadence rule plus the probe) rather than at
+// heartbeat expiry, 4–6 s later; and until then, repairs may move orphans
+// onto it, since the forest still counts its free slots. A live parent
+// answers within a round trip, even one starved by its own parent, so
+// complaints alone (honest or not) never fail it. ch.mu held.
+func (ch *channel) probeLocked(c *client) {
+	if c.conn == nil || ch.srv.cfg.ProbeTimeout == 0 || !c.probing.CompareAndSwap(false, true) {
+		return
+	}
+	s := ch.srv
+	s.wg.Add(1) // the complaining client's session holds s.wg too: never 0 here
+	go func() {
+		defer s.wg.Done()
+		defer c.probing.Store(false)
+		ctx, cancel := context.WithTimeout(c.ctx, s.cfg.ProbeTimeout)
+		err := c.conn.Ping(ctx)
+		cancel()
+		if err == nil || c.ctx.Err() != nil {
+			return // answered, or gone anyway
+		}
+		ch.mu.Lock()
+		defer ch.mu.Unlock()
+		if ch.peers[c.id] != c {
+			return
+		}
+		s.log.Info("complaint confirmed: parent silent and not answering a ping", "channel", ch.id, "peer", c.id, "timeout", s.cfg.ProbeTimeout)
+		ch.removeLocked(c)
+		c.kill(websocket.StatusPolicyViolation, "declared failed: a child reported you silent and you did not answer a ping")
+	}()
 }
 
 // report keeps a peer's latest report. Its figures are the peer's own

@@ -44,6 +44,7 @@ type client struct {
 	wdone  chan struct{}
 
 	lastSeen  atomic.Int64 // unix nanoseconds of the last message
+	probing   atomic.Bool  // a ping to it is under way (channel.probeLocked)
 	joined    atomic.Bool  // has joined or published: JoinTimeout no longer applies
 	throttled bool         // read loop only: told "rate-limited" already
 

@@ -32,6 +32,13 @@ type Config struct {
 	// HeartbeatMisses is how many intervals without a heartbeat make a
 	// client failed. Default 3.
 	HeartbeatMisses int
+	// ProbeTimeout is how long a peer a child reports silent has to answer
+	// a WebSocket ping before it is declared failed: a process stopped or
+	// frozen, or a host gone quiet with its socket still open, answers
+	// nothing and is replaced now rather than at heartbeat expiry; a live
+	// one answers within a round trip, so a complaint alone never fails
+	// it. Default 500 ms.
+	ProbeTimeout time.Duration
 	// MaxMessageBytes bounds one WebSocket message. Default 64 KiB.
 	MaxMessageBytes int64
 	// MaxPeersPerChannel bounds a channel's audience. Default 100,000.
@@ -122,6 +129,9 @@ func (c Config) withDefaults() Config {
 	if c.HeartbeatMisses == 0 {
 		c.HeartbeatMisses = 3
 	}
+	if c.ProbeTimeout == 0 {
+		c.ProbeTimeout = 500 * time.Millisecond
+	}
 	if c.MaxMessageBytes == 0 {
 		c.MaxMessageBytes = 64 << 10
 	}
@@ -179,6 +189,8 @@ func (c Config) Validate() error {
 		return fieldErr("HeartbeatInterval", "must be ≥ 10ms, got %v", c.HeartbeatInterval)
 	case c.HeartbeatMisses < 1:
 		return fieldErr("HeartbeatMisses", "must be ≥ 1, got %d", c.HeartbeatMisses)
+	case c.ProbeTimeout < 0:
+		return fieldErr("ProbeTimeout", "must be ≥ 0, got %v", c.ProbeTimeout)
 	case c.MaxMessageBytes < 1024:
 		return fieldErr("MaxMessageBytes", "must be ≥ 1024, got %d", c.MaxMessageBytes)
 	case c.MaxPeersPerChannel < 1:

@@ -15,6 +15,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/coopcast/coopcast/internal/backoff"
 	"github.com/coopcast/coopcast/internal/forest"
 	"github.com/coopcast/coopcast/internal/relay"
 	"github.com/coopcast/coopcast/internal/rtc"
@@ -65,9 +66,21 @@ type Config struct {
 	Relay   relay.Config
 	Handler Handler
 	Logger  *slog.Logger
-	// ReconnectDelay is the pause before re-dialling a lost tracker.
-	// Default 500 ms.
-	ReconnectDelay time.Duration
+	// Reconnect is the backoff between attempts to reach a lost tracker;
+	// its zero value is backoff's default (250 ms doubling to 10 s,
+	// equal jitter, reset by a session that lasted 10 s), with the cap
+	// lowered, when Reconnect.Max is zero, for the tracker's sake:
+	//   - a peer the tracker has welcomed caps its delay at two heartbeat
+	//     intervals, the tracker's default restore window: a tracker that
+	//     restarts takes a peer back in its old place only if it returns
+	//     within that window of the origin's return;
+	//   - the origin caps it at originReconnectMax: it is one client per
+	//     channel, and every peer waits for it after a tracker restart.
+	// A tracker that answers "no-channel" (up again, its origin not yet
+	// back) starts the schedule again, once per outage.
+	Reconnect backoff.Backoff
+	// Now is the clock of reconnect logging. Default time.Now.
+	Now func() time.Time
 }
 
 // Member is a node in a channel's swarm.
@@ -151,8 +164,8 @@ func New(cfg Config) (*Member, error) {
 	if cfg.Kind == "" {
 		cfg.Kind = "native"
 	}
-	if cfg.ReconnectDelay == 0 {
-		cfg.ReconnectDelay = 500 * time.Millisecond
+	if cfg.Now == nil {
+		cfg.Now = time.Now
 	}
 	log := cfg.Logger
 	if log == nil {
@@ -211,8 +224,16 @@ func (m *Member) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	for attempt := 0; ; attempt++ {
-		err := m.session(ctx, u)
+	rc := newReconnect(m.cfg.Reconnect, m.cfg.Publish != nil)
+	var out backoff.Outage
+	for {
+		var joined time.Time // when the tracker welcomed us in this session
+		err := m.session(ctx, u, func() {
+			joined = m.cfg.Now()
+			if out.Up(joined) == backoff.Back {
+				m.log.Info("tracker reachable again; joined", "down", out.Down(joined).Round(time.Millisecond), "attempts", out.Failures())
+			}
+		})
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -220,21 +241,89 @@ func (m *Member) Run(ctx context.Context) error {
 		if errors.As(err, &fatal) {
 			return err
 		}
-		m.log.Warn("tracker session ended; reconnecting", "err", err, "attempt", attempt)
+		now := m.cfg.Now()
+		lasted := time.Duration(-1)
+		if !joined.IsZero() {
+			lasted = now.Sub(joined)
+		}
+		wait := rc.next(err, lasted, m.heartbeat())
+		switch out.Failed(now) {
+		case backoff.Lost:
+			m.log.Warn("tracker session lost; reconnecting with backoff", "err", err, "retry_in", wait.Round(time.Millisecond))
+		case backoff.StillDown:
+			m.log.Warn("tracker still unreachable", "down", out.Down(now).Round(time.Second), "attempts", out.Failures(), "err", err, "retry_in", wait.Round(time.Millisecond))
+		default:
+			m.log.Debug("tracker attempt failed", "err", err, "retry_in", wait.Round(time.Millisecond))
+		}
+		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
+			t.Stop()
 			return nil
-		case <-time.After(m.cfg.ReconnectDelay):
+		case <-t.C:
 		}
 	}
+}
+
+// originReconnectMax caps the origin's reconnect delay (see
+// Config.Reconnect).
+const originReconnectMax = time.Second
+
+// reconnect is Run's reconnect policy (see Config.Reconnect), apart from
+// the session so that it is tested without one.
+type reconnect struct {
+	bo       backoff.Backoff
+	fixedMax bool // the Config set Max: keep it
+	origin   bool
+	answered bool // the tracker answered "no-channel" in this outage
+}
+
+func newReconnect(bo backoff.Backoff, origin bool) *reconnect {
+	r := &reconnect{bo: bo, fixedMax: bo.Max != 0, origin: origin}
+	if !r.fixedMax && origin {
+		r.bo.Max = originReconnectMax
+	}
+	return r
+}
+
+// next returns the delay before the next attempt after a session that
+// ended with err; lasted is how long it had been joined (< 0: it never
+// was), heartbeat the interval of the tracker's last welcome (0: none).
+func (r *reconnect) next(err error, lasted, heartbeat time.Duration) time.Duration {
+	if lasted >= 0 {
+		r.bo.Done(lasted)
+		r.answered = false
+		if !r.fixedMax && !r.origin && heartbeat > 0 {
+			r.bo.Max = min(backoff.DefaultMax, 2*heartbeat)
+		}
+	}
+	if errors.Is(err, errNoChannel) && !r.answered {
+		r.answered = true
+		r.bo.Reset()
+	}
+	return r.bo.Next()
+}
+
+// errNoChannel: the tracker has no such channel (yet): its origin may come.
+var errNoChannel = errors.New("no such channel on the tracker")
+
+// heartbeat is the interval the tracker asked for in its last welcome.
+func (m *Member) heartbeat() time.Duration {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.welcome == nil {
+		return 0
+	}
+	return time.Duration(m.welcome.HeartbeatMS) * time.Millisecond
 }
 
 type fatalError struct{ msg string }
 
 func (e fatalError) Error() string { return e.msg }
 
-// session is one WebSocket connection to the tracker.
-func (m *Member) session(ctx context.Context, u string) error {
+// session is one WebSocket connection to the tracker; joined is called
+// when the tracker welcomes us (or accepts our publish).
+func (m *Member) session(ctx context.Context, u string, joined func()) error {
 	var hdr http.Header
 	if p := m.cfg.Publish; p != nil {
 		hdr = http.Header{"Authorization": {"Bearer " + p.Token}}
@@ -292,6 +381,9 @@ func (m *Member) session(ctx context.Context, u string) error {
 		if err := json.Unmarshal(b, &msg); err != nil {
 			m.log.Warn("bad message from tracker", "err", err)
 			continue
+		}
+		if msg.Type == tracker.TypeWelcome || msg.Type == tracker.TypePublished {
+			joined()
 		}
 		if err := m.handle(sctx, msg); err != nil {
 			return err
@@ -374,7 +466,7 @@ func (m *Member) handle(ctx context.Context, msg tracker.Message) error {
 		case "unauthorized", "origin-live", "bad-join", "channel-full":
 			return fatalError{fmt.Sprintf("tracker refused: %s", msg.Error)}
 		case "no-channel":
-			return fmt.Errorf("tracker: %s", msg.Error) // the origin may come: retry
+			return fmt.Errorf("tracker: %s: %w", msg.Error, errNoChannel) // the origin may come: retry
 		}
 	}
 	return nil
