@@ -188,4 +188,13 @@ func TestSwarmSeesDeadStream(t *testing.T) {
 	if n := strings.Count(logs.String(), "the stream has stopped at the origin"); n != 1 {
 		t.Errorf("the stop logged %d times, want once:\n%s", n, logs.String())
 	}
+	// Everyone sees it: the peer's report to the tracker says so too.
+	checkFor(t, 10*time.Second, "/forest shows the stream stopped at the peer", func() bool {
+		for _, n := range forestOf(t, e.url).Nodes {
+			if n.ID == uint64(p.member.ID()) {
+				return n.Report != nil && n.Report.StreamStopped
+			}
+		}
+		return false
+	})
 }

@@ -459,5 +459,6 @@ func (p *Peer) overdueLocked(tree int, now time.Time, slack time.Duration) bool 
 func (p *Peer) trackerReport() tracker.PeerReport {
 	r := p.Report()
 	return tracker.PeerReport{RelayBytes: r.RelayBytes, BytesFromPeers: r.BytesFromPeers, BytesFromOrigin: r.BytesFromOrigin,
-		Children: r.Children, ChunksPlayed: r.ChunksPlayed, Continuity: r.Continuity, LatencyMS: r.LatencyP50, BadShards: r.BadMessages}
+		Children: r.Children, ChunksPlayed: r.ChunksPlayed, Continuity: r.Continuity, LatencyMS: r.LatencyP50, BadShards: r.BadMessages,
+		StreamStopped: r.StreamStopped}
 }

@@ -120,6 +120,9 @@ type PeerReport struct {
 	Continuity      float64 `json:"continuity"`
 	LatencyMS       float64 `json:"latency_ms"`
 	BadShards       uint64  `json:"bad_shards"`
+	// StreamStopped: no manifest has come for a while past when the next
+	// was due: the stream has stopped at the origin, as this peer sees it.
+	StreamStopped bool `json:"stream_stopped,omitempty"`
 }
 
 // decodeMessage parses one client message and checks the fields its type

@@ -236,7 +236,7 @@ class App {
     return {
       relay_bytes: st.relay_bytes, bytes_from_peers: st.bytes_from_peers, bytes_from_origin: st.bytes_from_origin,
       children: st.children, chunks_played: st.chunks_played, continuity: st.continuity, latency_ms: st.latency_ms,
-      bad_shards: st.bad_messages,
+      bad_shards: st.bad_messages, stream_stopped: st.stream_stopped,
     };
   }
 
