@@ -55,7 +55,8 @@ func startSwarmWith(t *testing.T, src origin.Source, bitrate int64) *swarmEnv {
 	mux := http.NewServeMux()
 	hs := httptest.NewServer(mux)
 	o, err := origin.New(origin.Config{TrackerURL: hs.URL, Channel: "t", PublishToken: "tok", Source: src, Bitrate: bitrate,
-		FallbackURL: hs.URL + "/fallback/t", RTC: rtc.Config{ICEInterfaces: []string{"lo"}}})
+		FallbackURL: hs.URL + "/fallback/t", RTC: rtc.Config{ICEInterfaces: []string{"lo"}},
+		FallbackPerIP: -1, FallbackRequests: -1}) // every peer shares the loopback address
 	if err != nil {
 		t.Fatal(err)
 	}

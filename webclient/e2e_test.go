@@ -135,7 +135,8 @@ func browserSwarm(t *testing.T) {
 		t.Fatal(err)
 	}
 	o, err := origin.New(origin.Config{TrackerURL: base, Channel: channelID, PublishToken: "tok", Source: src,
-		Bitrate: bps, FallbackURL: base + "/fallback/" + channelID, RTC: ice, Logger: log})
+		Bitrate: bps, FallbackURL: base + "/fallback/" + channelID, RTC: ice, Logger: log,
+		FallbackPerIP: -1, FallbackRequests: -1}) // every page shares the loopback address
 	if err != nil {
 		t.Fatal(err)
 	}
