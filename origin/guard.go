@@ -104,8 +104,9 @@ func pageOrigin(tracker string) string {
 
 func normOrigin(s string) string { return strings.ToLower(strings.TrimSuffix(s, "/")) }
 
-// validOrigin reports whether s can be an AllowOrigins entry.
-func validOrigin(s string) bool {
+// ValidPageOrigin reports whether s can be an AllowOrigins entry: "*" or
+// scheme://host[:port] of http or https.
+func ValidPageOrigin(s string) bool {
 	if s == "*" {
 		return true
 	}

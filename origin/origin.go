@@ -104,7 +104,7 @@ func (c Config) Validate() error {
 		return fmt.Errorf("origin: FallbackBurst must be ≥ 0, got %d", c.FallbackBurst)
 	}
 	for _, a := range c.AllowOrigins {
-		if !validOrigin(a) {
+		if !ValidPageOrigin(a) {
 			return fmt.Errorf("origin: AllowOrigins: %q is not a page origin: want scheme://host[:port] (e.g. https://watch.example.org) or *", a)
 		}
 	}
