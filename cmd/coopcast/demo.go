@@ -73,6 +73,11 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err := fb.apply(&ocfg); err != nil {
 		return err
 	}
+	if isLoopbackURL(base) && fb.perIP == "" {
+		// Every viewer of a demo on loopback is on this machine, at one
+		// address: a per-address budget would be everyone's. The cap stays.
+		ocfg.FallbackPerIP, ocfg.FallbackRequests = -1, -1
+	}
 	o, err := origin.New(ocfg)
 	if err != nil {
 		return err
