@@ -67,7 +67,16 @@ func startSwarmWith(t *testing.T, src origin.Source, bitrate int64) *swarmEnv {
 	e.wg.Add(2)
 	go func() { defer e.wg.Done(); srv.Run(ctx) }()
 	go func() { defer e.wg.Done(); o.Run(ctx) }()
-	t.Cleanup(func() { cancel(); e.wg.Wait(); srv.Close(); hs.Close() })
+	t.Cleanup(func() {
+		cancel()
+		e.wg.Wait()
+		srv.Close()
+		hs.Close()
+		// Every peer's fallback fetches carried a valid ticket.
+		if st := o.Stats(); st.FallbackUnauthorized != 0 {
+			t.Errorf("the origin refused %d fallback requests for want of a valid ticket (%d bytes served, %d capped)", st.FallbackUnauthorized, st.HTTPBytes, st.FallbackCapped)
+		}
+	})
 	return e
 }
 
