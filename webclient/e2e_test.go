@@ -306,6 +306,9 @@ func browserSwarm(t *testing.T) {
 	if len(browserParents) == 0 || rep.BytesFromPeers == 0 {
 		t.Error("the native peer receives nothing from a browser")
 	}
+	if st := o.Stats(); st.FallbackUnauthorized != 0 || st.HTTPBytes == 0 {
+		t.Errorf("origin fallback: %d bytes served, %d requests refused for want of a valid ticket: want bytes, no refusals", st.HTTPBytes, st.FallbackUnauthorized)
+	}
 
 	if dir := os.Getenv(shotsEnv); dir != "" {
 		screenshots(t, bctx, tabs[0], base, dir)
