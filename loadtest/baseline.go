@@ -70,6 +70,8 @@ func runBaseline(ctx context.Context, o *origin.Origin, base string, n int, d, p
 		go func() {
 			defer wg.Done()
 			t := &tallies[i]
+			// Plain-HTTP viewers have no tracker: the origin vouches for them.
+			tk := o.Ticket(uint64(i+1), d+time.Minute)
 			t.startup = -1
 			joined := time.Now()
 			next, started := uint32(0), false
@@ -82,14 +84,14 @@ func runBaseline(ctx context.Context, o *origin.Origin, base string, n int, d, p
 				case <-tick.C:
 				}
 				var latest struct{ Seq uint32 }
-				if b, err := get(ctx, client, base+"/latest"); err != nil || json.Unmarshal(b, &latest) != nil {
+				if b, err := get(ctx, client, base+"/latest", tk); err != nil || json.Unmarshal(b, &latest) != nil {
 					continue
 				}
 				if !started {
 					next, started = latest.Seq, true
 				}
 				for ; int32(latest.Seq-next) >= 0; next++ {
-					raw, err := get(ctx, client, fmt.Sprintf("%s/manifest/%d", base, next))
+					raw, err := get(ctx, client, fmt.Sprintf("%s/manifest/%d", base, next), tk)
 					if err != nil {
 						break
 					}
@@ -97,7 +99,7 @@ func runBaseline(ctx context.Context, o *origin.Origin, base string, n int, d, p
 					if err != nil || m.Flags&wire.FlagEnd != 0 {
 						break
 					}
-					if _, err := get(ctx, client, fmt.Sprintf("%s/chunk/%d", base, next)); err != nil {
+					if _, err := get(ctx, client, fmt.Sprintf("%s/chunk/%d", base, next), tk); err != nil {
 						break
 					}
 					now := time.Now()
@@ -160,11 +162,12 @@ func runBaseline(ctx context.Context, o *origin.Origin, base string, n int, d, p
 	return res
 }
 
-func get(ctx context.Context, c *http.Client, url string) ([]byte, error) {
+func get(ctx context.Context, c *http.Client, url, ticket string) ([]byte, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return nil, err
 	}
+	req.Header.Set(wire.TicketHeader, ticket)
 	resp, err := c.Do(req)
 	if err != nil {
 		return nil, err

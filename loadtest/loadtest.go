@@ -452,7 +452,10 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	rc := rtc.Config{ICEInterfaces: []string{"lo"}}
 	o, err := origin.New(origin.Config{TrackerURL: url, Channel: "loadtest", PublishToken: "loadtest", Source: src,
-		Trees: cfg.Trees, K: cfg.K, Bitrate: bitrate, FallbackURL: url + "/fallback/loadtest", RTC: rc, Logger: log})
+		Trees: cfg.Trees, K: cfg.K, Bitrate: bitrate, FallbackURL: url + "/fallback/loadtest", RTC: rc, Logger: log,
+		// Every peer shares the loopback address, and the run measures
+		// what the origin would have to serve: no per-address budget, no cap.
+		FallbackPerIP: -1, FallbackRequests: -1, FallbackCap: -1})
 	if err != nil {
 		return nil, err
 	}

@@ -5,7 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"strconv"
-	"strings"
+	"time"
 
 	"github.com/coopcast/coopcast/internal/wire"
 )
@@ -20,8 +20,12 @@ import (
 //	                                signed in the X-Coopcast-Signature header
 //	                                for the epoch in X-Coopcast-Epoch
 //
-// where prefix is /fallback/{channel}. Every byte served is counted as
-// origin egress.
+// where prefix is /fallback/{channel}. Every request needs the peer's
+// ticket from the tracker in the X-Coopcast-Ticket header (401 without a
+// valid one); each IP address has a budget of requests and bytes, and the
+// origin a cap on all fallback egress (429 with Retry-After beyond them);
+// CORS answers only the allowed page origins (Config.AllowOrigins).
+// Every byte served is counted as origin egress.
 func (o *Origin) Handler() http.Handler {
 	mux := http.NewServeMux()
 	p := "/fallback/" + o.cfg.Channel
@@ -31,12 +35,12 @@ func (o *Origin) Handler() http.Handler {
 			http.Error(w, "no chunk yet", http.StatusNotFound)
 			return
 		}
-		w.Header().Set("Content-Type", "application/json")
-		json.NewEncoder(w).Encode(map[string]uint32{"seq": seq})
+		b, _ := json.Marshal(map[string]uint32{"seq": seq})
+		o.serveAs(w, r, "application/json", b)
 	})
 	mux.HandleFunc("GET "+p+"/manifest/{seq}", func(w http.ResponseWriter, r *http.Request) {
 		if c, ok := o.chunk(w, r); ok {
-			o.serve(w, c.manifest)
+			o.serve(w, r, c.manifest)
 		}
 	})
 	mux.HandleFunc("GET "+p+"/shard/{seq}/{i}", func(w http.ResponseWriter, r *http.Request) {
@@ -49,11 +53,11 @@ func (o *Origin) Handler() http.Handler {
 			http.Error(w, "shard index out of range", http.StatusBadRequest)
 			return
 		}
-		o.serve(w, c.shards[i])
+		o.serve(w, r, c.shards[i])
 	})
 	mux.HandleFunc("GET "+p+"/chunk/{seq}", func(w http.ResponseWriter, r *http.Request) {
 		if c, ok := o.chunk(w, r); ok {
-			o.serve(w, c.chunk)
+			o.serve(w, r, c.chunk)
 		}
 	})
 	mux.HandleFunc("GET "+p+"/init", func(w http.ResponseWriter, r *http.Request) {
@@ -64,16 +68,12 @@ func (o *Origin) Handler() http.Handler {
 		}
 		w.Header().Set(wire.InitSignatureHeader, base64.StdEncoding.EncodeToString(in.sig))
 		w.Header().Set(wire.InitEpochHeader, strconv.FormatUint(in.epoch, 10))
-		o.serve(w, in.data)
+		o.serve(w, r, in.data)
 	})
-	// Browser peers load the page from the tracker and fetch fallback from
-	// here, often another origin (host or port): allow that, and let them
-	// read the init segment's signature.
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Access-Control-Allow-Origin", "*")
-		w.Header().Set("Access-Control-Expose-Headers", strings.Join([]string{wire.InitSignatureHeader, wire.InitEpochHeader}, ", "))
-		mux.ServeHTTP(w, r)
-	})
+	// Browser peers load the page from the tracker and may fetch fallback
+	// from here, another origin (host or port): the guard answers CORS
+	// for the allowed page origins, and checks tickets and budgets.
+	return o.guard.wrap(mux)
 }
 
 func (o *Origin) chunk(w http.ResponseWriter, r *http.Request) (stored, bool) {
@@ -90,8 +90,24 @@ func (o *Origin) chunk(w http.ResponseWriter, r *http.Request) (stored, bool) {
 	return c, true
 }
 
-func (o *Origin) serve(w http.ResponseWriter, b []byte) {
-	w.Header().Set("Content-Type", "application/octet-stream")
+func (o *Origin) serve(w http.ResponseWriter, r *http.Request, b []byte) {
+	o.serveAs(w, r, "application/octet-stream", b)
+}
+
+// serveAs sends b if the client's address and the origin's cap have room
+// for it (429 otherwise), and counts it as origin egress.
+func (o *Origin) serveAs(w http.ResponseWriter, r *http.Request, ctype string, b []byte) {
+	if wait, capped, ok := o.guard.send(clientIP(r), len(b), time.Now()); !ok {
+		if capped {
+			o.limitedCap.Add(1)
+			tooMany(w, wait, "the origin is at its HTTP fallback capacity")
+		} else {
+			o.limitedIP.Add(1)
+			tooMany(w, wait, "your address is over its HTTP fallback bandwidth")
+		}
+		return
+	}
+	w.Header().Set("Content-Type", ctype)
 	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
 	n, _ := w.Write(b)
 	o.httpBytes.Add(uint64(n))

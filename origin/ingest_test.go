@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/coopcast/coopcast/internal/rtc"
+	"github.com/coopcast/coopcast/internal/ticket"
 	"github.com/coopcast/coopcast/internal/wire"
 	"github.com/coopcast/coopcast/tracker"
 )
@@ -77,8 +78,10 @@ func TestIngest(t *testing.T) {
 	}
 	// The pushed stream's init segment is served, signed by the channel key.
 	var resp *http.Response
+	req, _ := http.NewRequest(http.MethodGet, hs.URL+"/fallback/live/init", nil)
+	req.Header.Set(wire.TicketHeader, ticket.Mint(ticket.DeriveKey(priv), "live", 1, time.Now().Add(time.Minute)))
 	for time.Now().Before(deadline) {
-		if resp, err = http.Get(hs.URL + "/fallback/live/init"); err == nil && resp.StatusCode == http.StatusOK {
+		if resp, err = http.DefaultClient.Do(req); err == nil && resp.StatusCode == http.StatusOK {
 			break
 		}
 		time.Sleep(20 * time.Millisecond)

@@ -19,6 +19,7 @@ import (
 	"github.com/coopcast/coopcast/internal/relay"
 	"github.com/coopcast/coopcast/internal/rtc"
 	"github.com/coopcast/coopcast/internal/swarm"
+	"github.com/coopcast/coopcast/internal/ticket"
 	"github.com/coopcast/coopcast/internal/wire"
 	"github.com/coopcast/coopcast/tracker"
 )
@@ -50,6 +51,26 @@ type Config struct {
 	FallbackURL string
 	// Keep is how many recent chunks are kept for fallback. Default 64.
 	Keep int
+	// AllowOrigins are the web page origins (scheme://host[:port]) whose
+	// pages may read HTTP fallback from this origin's address (CORS): where
+	// the watch page is served, the tracker. Empty: the origin of
+	// TrackerURL. "*" allows every page (tickets still apply).
+	AllowOrigins []string
+	// FallbackPerIP bounds what one IP address may fetch over HTTP
+	// fallback, in bits/s, with a burst of 10 s of it. Default 4 × Bitrate:
+	// a peer that takes the whole stream over HTTP, with room to catch up,
+	// is never held back. < 0: no limit (test swarms, whose peers all
+	// share the loopback address).
+	FallbackPerIP int64
+	// FallbackRequests and FallbackBurst bound the requests one IP address
+	// may make per second and at once. Defaults 50 and 200 (a peer on
+	// fallback in every tree makes a few per chunk). FallbackRequests < 0:
+	// no limit.
+	FallbackRequests float64
+	FallbackBurst    int
+	// FallbackCap bounds the origin's HTTP fallback egress in all, in
+	// bits/s, with a burst of 2 s of it. Default 20 × Bitrate. < 0: no cap.
+	FallbackCap int64
 	// EndLinger is how long Run keeps serving after the source ended, so
 	// the end of stream reaches every peer. Default 3 s.
 	EndLinger time.Duration
@@ -79,6 +100,13 @@ func (c Config) Validate() error {
 		return errors.New("origin: PrivateKey is not an Ed25519 private key")
 	case c.Keep < 0:
 		return fmt.Errorf("origin: Keep must be ≥ 0, got %d", c.Keep)
+	case c.FallbackBurst < 0:
+		return fmt.Errorf("origin: FallbackBurst must be ≥ 0, got %d", c.FallbackBurst)
+	}
+	for _, a := range c.AllowOrigins {
+		if !ValidPageOrigin(a) {
+			return fmt.Errorf("origin: AllowOrigins: %q is not a page origin: want scheme://host[:port] (e.g. https://watch.example.org) or *", a)
+		}
 	}
 	return nil
 }
@@ -90,6 +118,13 @@ type Stats struct {
 	RTCBytes   uint64 // bytes sent to children over WebRTC
 	HTTPBytes  uint64 // bytes served by HTTP fallback
 	Dropped    uint64 // bytes dropped for slow children
+	// FallbackUnauthorized counts fallback requests refused 401 (no
+	// ticket, or a forged, expired or another channel's);
+	// FallbackLimited those refused 429 for an address over its budget,
+	// FallbackCapped those refused 429 at the origin's egress cap.
+	FallbackUnauthorized uint64
+	FallbackLimited      uint64
+	FallbackCapped       uint64
 }
 
 // Origin is a running origin. Create it with New.
@@ -112,6 +147,10 @@ type Origin struct {
 
 	chunks, chunkBytes, httpBytes atomic.Uint64
 	init                          atomic.Pointer[signedInit]
+	// ticketKey checks fallback tickets; the tracker mints them with it.
+	ticketKey                           []byte
+	guard                               *guard
+	unauthorized, limitedIP, limitedCap atomic.Uint64
 
 	closeOnce sync.Once
 }
@@ -133,6 +172,18 @@ func New(cfg Config) (*Origin, error) {
 	if cfg.EndLinger == 0 {
 		cfg.EndLinger = 3 * time.Second
 	}
+	if cfg.FallbackPerIP == 0 {
+		cfg.FallbackPerIP = defaultPerIPFactor * cfg.Bitrate
+	}
+	if cfg.FallbackRequests == 0 {
+		cfg.FallbackRequests = defaultRequests
+	}
+	if cfg.FallbackBurst == 0 {
+		cfg.FallbackBurst = defaultRequestBurst
+	}
+	if cfg.FallbackCap == 0 {
+		cfg.FallbackCap = defaultCapFactor * cfg.Bitrate
+	}
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -148,7 +199,9 @@ func New(cfg Config) (*Origin, error) {
 	if err != nil {
 		return nil, fmt.Errorf("origin: %w", err)
 	}
-	o := &Origin{cfg: cfg, log: log, coder: coder, priv: priv, store: newStore(cfg.Keep), epoch: uint64(time.Now().UnixMicro())}
+	o := &Origin{cfg: cfg, log: log, coder: coder, priv: priv, store: newStore(cfg.Keep), epoch: uint64(time.Now().UnixMicro()),
+		ticketKey: ticket.DeriveKey(priv)}
+	o.guard = newGuard(o, cfg)
 	if init := cfg.Source.Init(); init != nil {
 		h := sha256.Sum256(init)
 		o.initHash = hex.EncodeToString(h[:])
@@ -164,7 +217,7 @@ func New(cfg Config) (*Origin, error) {
 		TrackerURL: cfg.TrackerURL, Channel: cfg.Channel, Kind: "native",
 		Publish: &swarm.Publish{Token: cfg.PublishToken, Trees: cfg.Trees, K: cfg.K, Bitrate: cfg.Bitrate,
 			PublicKey: base64.StdEncoding.EncodeToString(priv.Public().(ed25519.PublicKey)), FallbackURL: cfg.FallbackURL, Media: media,
-			Epoch: o.epoch},
+			Epoch: o.epoch, TicketKey: base64.StdEncoding.EncodeToString(o.ticketKey)},
 		RTC: cfg.RTC, Relay: cfg.Relay, Handler: (*handler)(o), Logger: log,
 	})
 	if err != nil {
@@ -226,7 +279,15 @@ func (o *Origin) Epoch() uint64 { return o.epoch }
 // Stats returns the origin's counters.
 func (o *Origin) Stats() Stats {
 	sent, dropped, _ := o.member.RelayStats()
-	return Stats{Chunks: o.chunks.Load(), ChunkBytes: o.chunkBytes.Load(), RTCBytes: sent, HTTPBytes: o.httpBytes.Load(), Dropped: dropped}
+	return Stats{Chunks: o.chunks.Load(), ChunkBytes: o.chunkBytes.Load(), RTCBytes: sent, HTTPBytes: o.httpBytes.Load(), Dropped: dropped,
+		FallbackUnauthorized: o.unauthorized.Load(), FallbackLimited: o.limitedIP.Load(), FallbackCapped: o.limitedCap.Load()}
+}
+
+// Ticket mints a fallback ticket valid for d, as the tracker does for
+// the channel's peers: for a client the origin's owner vouches for (a
+// load test's plain-HTTP viewers, a test).
+func (o *Origin) Ticket(peer uint64, d time.Duration) string {
+	return ticket.Mint(o.ticketKey, o.cfg.Channel, peer, time.Now().Add(d))
 }
 
 // Run publishes the channel and streams the source into the trees until

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coopcast/coopcast/internal/fec"
@@ -88,6 +89,9 @@ type Peer struct {
 	// lose, set only by tests before Run, makes the peer lose the
 	// messages (from parents, or manifests over HTTP) it returns true for.
 	lose func(msg []byte) bool
+	// backoffUntil (unix ns) is when the origin's last 429 said fallback
+	// may be asked again.
+	backoffUntil atomic.Int64
 
 	mu      sync.Mutex // guards everything below
 	key     ed25519.PublicKey

@@ -55,7 +55,8 @@ func startSwarmWith(t *testing.T, src origin.Source, bitrate int64) *swarmEnv {
 	mux := http.NewServeMux()
 	hs := httptest.NewServer(mux)
 	o, err := origin.New(origin.Config{TrackerURL: hs.URL, Channel: "t", PublishToken: "tok", Source: src, Bitrate: bitrate,
-		FallbackURL: hs.URL + "/fallback/t", RTC: rtc.Config{ICEInterfaces: []string{"lo"}}})
+		FallbackURL: hs.URL + "/fallback/t", RTC: rtc.Config{ICEInterfaces: []string{"lo"}},
+		FallbackPerIP: -1, FallbackRequests: -1}) // every peer shares the loopback address
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +67,18 @@ func startSwarmWith(t *testing.T, src origin.Source, bitrate int64) *swarmEnv {
 	e.wg.Add(2)
 	go func() { defer e.wg.Done(); srv.Run(ctx) }()
 	go func() { defer e.wg.Done(); o.Run(ctx) }()
-	t.Cleanup(func() { cancel(); e.wg.Wait(); srv.Close(); hs.Close() })
+	t.Cleanup(func() {
+		cancel()
+		e.wg.Wait()
+		srv.Close()
+		hs.Close()
+		// Every peer's fallback fetches carried a valid ticket.
+		st := o.Stats()
+		t.Logf("origin fallback: %d bytes served, %d refused 401, %d refused 429 at the cap", st.HTTPBytes, st.FallbackUnauthorized, st.FallbackCapped)
+		if st.FallbackUnauthorized != 0 {
+			t.Errorf("the origin refused %d fallback requests for want of a valid ticket (%d bytes served, %d capped)", st.FallbackUnauthorized, st.HTTPBytes, st.FallbackCapped)
+		}
+	})
 	return e
 }
 

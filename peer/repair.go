@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"sync"
 	"time"
 
@@ -213,6 +214,10 @@ func (p *Peer) unmark(j fetchJob) {
 // errNotFound is a 404 from the origin.
 var errNotFound = errors.New("not found")
 
+// errBackingOff: the origin answered 429 and its Retry-After has not
+// passed; nothing was asked.
+var errBackingOff = errors.New("backing off: the origin asked to retry later")
+
 // get fetches url from the origin: the body (at most 16 MiB) of a 200,
 // an error wrapping errNotFound for a 404, one naming the status
 // otherwise. getWithHeader also returns the response's headers.
@@ -222,9 +227,15 @@ func (p *Peer) get(ctx context.Context, url string) ([]byte, error) {
 }
 
 func (p *Peer) getWithHeader(ctx context.Context, url string) ([]byte, http.Header, error) {
+	if until := p.backoffUntil.Load(); until != 0 && time.Now().UnixNano() < until {
+		return nil, nil, errBackingOff
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return nil, nil, err
+	}
+	if t := p.member.Ticket(); t != "" {
+		req.Header.Set(wire.TicketHeader, t)
 	}
 	resp, err := p.http.Do(req)
 	if err != nil {
@@ -235,11 +246,28 @@ func (p *Peer) getWithHeader(ctx context.Context, url string) ([]byte, http.Head
 	case http.StatusOK:
 	case http.StatusNotFound:
 		return nil, nil, fmt.Errorf("GET %s: %w", url, errNotFound)
+	case http.StatusTooManyRequests:
+		// Nothing more until the origin's Retry-After (at least a second)
+		// has passed, from any of the fetch goroutines.
+		wait := retryAfter(resp.Header.Get("Retry-After"))
+		p.backoffUntil.Store(time.Now().Add(wait).UnixNano())
+		p.log.Info("the origin is limiting fallback; backing off", "retry_after", wait)
+		return nil, nil, fmt.Errorf("GET %s: %s: %w", url, resp.Status, errBackingOff)
 	default:
 		return nil, nil, fmt.Errorf("GET %s: %s", url, resp.Status)
 	}
 	b, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
 	return b, resp.Header, err
+}
+
+// retryAfter reads a Retry-After in seconds: at least 1 s, at most a
+// minute (a date, or nonsense, counts as 1 s).
+func retryAfter(v string) time.Duration {
+	s, err := strconv.Atoi(v)
+	if err != nil || s < 1 {
+		s = 1
+	}
+	return time.Duration(min(s, 60)) * time.Second
 }
 
 // maxGap is how many missing manifests one poll fetches.

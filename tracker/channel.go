@@ -1,7 +1,9 @@
 package tracker
 
 import (
+	"bytes"
 	"context"
+	"encoding/base64"
 	"fmt"
 	"math"
 	"sort"
@@ -11,6 +13,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/coopcast/coopcast/internal/forest"
+	"github.com/coopcast/coopcast/internal/ticket"
 )
 
 // channel is one live stream: its forest and the clients in it.
@@ -23,6 +26,7 @@ type channel struct {
 	publicKey   string
 	fallbackURL string
 	media       *Media // what the origin said the stream is
+	ticketKey   []byte // signs fallback tickets; nil: the origin sent none (guarded by mu)
 	epoch       uint64 // the stream epoch of the origin's newest run (guarded by mu)
 	created     time.Time
 
@@ -124,6 +128,15 @@ func (ch *channel) attachOrigin(c *client, m Message) (fatal string, ok bool) {
 		ch.fallbackURL = m.FallbackURL
 	}
 	ch.media = m.Media
+	key, _ := base64.StdEncoding.DecodeString(m.TicketKey) // checked by decodeMessage
+	if !bytes.Equal(key, ch.ticketKey) {
+		// A new key (a new origin run that does not derive it from the
+		// channel key): every peer's ticket is void, so send fresh ones now.
+		ch.ticketKey = key
+		for _, p := range ch.peers {
+			ch.sendTicketLocked(p, time.Now())
+		}
+	}
 	c.ch, c.id, c.isOrigin, c.kind = ch, forest.Origin, true, forest.Native
 	ch.origin = c
 	ch.originGone = time.Time{}
@@ -218,12 +231,31 @@ func (ch *channel) join(c *client, m Message) (fatal string, ok bool) {
 
 func (ch *channel) welcome(c *client) {
 	v, _ := ch.f.Node(c.id)
+	now := time.Now()
+	c.ticketAt = now
 	c.send(Message{
-		Type: TypeWelcome, Channel: ch.id, PeerID: uint64(c.id), ResumeToken: ch.srv.token(ch.id, c.id),
+		Type: TypeWelcome, Channel: ch.id, PeerID: uint64(c.id), ResumeToken: ch.srv.token(ch.id, c.id), Ticket: ch.ticketLocked(c.id, now),
 		Trees: ch.trees, K: ch.k, Bitrate: ch.bitrate, StripeRate: ch.stripeRate, PublicKey: ch.publicKey, Epoch: ch.epoch,
 		FallbackURL: ch.fallbackURL, ICEServers: ch.srv.cfg.ICEServers,
 		HeartbeatMS: ch.srv.cfg.HeartbeatInterval.Milliseconds(), Home: intp(v.Home),
 	})
+}
+
+// ticketLocked mints peer's fallback ticket ("" if the origin gave no
+// ticket key).
+func (ch *channel) ticketLocked(peer forest.PeerID, now time.Time) string {
+	if ch.ticketKey == nil {
+		return ""
+	}
+	return ticket.Mint(ch.ticketKey, ch.id, uint64(peer), now.Add(ch.srv.cfg.TicketTTL))
+}
+
+// sendTicketLocked sends c a fresh fallback ticket.
+func (ch *channel) sendTicketLocked(c *client, now time.Time) {
+	if t := ch.ticketLocked(c.id, now); t != "" {
+		c.ticketAt = now
+		c.send(Message{Type: TypeTicket, Ticket: t})
+	}
 }
 
 // takeOver gives old's place in the forest to c, a newer connection of
@@ -599,6 +631,11 @@ func (ch *channel) sweep(now time.Time) bool {
 		ch.srv.log.Info("peer missed heartbeats", "channel", ch.id, "peer", c.id, "idle", c.idle(now).Round(time.Millisecond))
 		ch.removeLocked(c)
 		c.kill(websocket.StatusPolicyViolation, "missed heartbeats")
+	}
+	for _, c := range ch.peers {
+		if now.Sub(c.ticketAt) >= ch.srv.cfg.TicketTTL/2 {
+			ch.sendTicketLocked(c, now)
+		}
 	}
 	ch.expireHandoffsLocked(now)
 	if !ch.settled && now.After(ch.restoreUntil) {

@@ -60,6 +60,9 @@ type client struct {
 	// not yet undone by a remove-child. Guarded by ch.mu. A newer
 	// connection of the same peer inherits it (see channel.takeOver).
 	kids []edge
+	// ticketAt is when this peer was last sent a fallback ticket; the
+	// channel's sweep sends a fresh one at half its life. Guarded by ch.mu.
+	ticketAt time.Time
 
 	closeMu sync.Mutex // guards the fields below
 	killed  bool

@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/coopcast/coopcast/internal/forest"
+	"github.com/coopcast/coopcast/internal/ticket"
 )
 
 // Config configures a Server. Every zero field means its documented
@@ -93,6 +94,11 @@ type Config struct {
 	// to a leaf in every tree. Defaults 30 s and 2.
 	ComplaintWindow time.Duration
 	ComplaintLimit  int
+	// TicketTTL is how long the fallback tickets the tracker hands peers
+	// (in welcome, and in a ticket message every TicketTTL/2) are valid.
+	// Default 2 minutes. The origin's clock may run up to TicketTTL/2
+	// ahead of the tracker's before peers see their tickets expire.
+	TicketTTL time.Duration
 	// OutboundQueue is how many messages may wait for one client before the
 	// tracker gives up on it as too slow and disconnects it (the forest
 	// repairs around it; nobody else waits). Default 1024. The queue takes
@@ -149,6 +155,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.JoinTimeout == 0 {
 		c.JoinTimeout = 10 * time.Second
+	}
+	if c.TicketTTL == 0 {
+		c.TicketTTL = ticket.DefaultTTL
 	}
 	if c.MaxConnsPerIP == 0 {
 		c.MaxConnsPerIP = 64
@@ -213,6 +222,8 @@ func (c Config) Validate() error {
 		return fieldErr("MessageBurst", "must be ≥ 1, got %d", c.MessageBurst)
 	case c.RestoreWindow < 0:
 		return fieldErr("RestoreWindow", "must be ≥ 0, got %v", c.RestoreWindow)
+	case c.TicketTTL < 0:
+		return fieldErr("TicketTTL", "must be ≥ 0, got %v", c.TicketTTL)
 	case c.ComplaintWindow < 0:
 		return fieldErr("ComplaintWindow", "must be ≥ 0, got %v", c.ComplaintWindow)
 	case c.ComplaintLimit < 1:

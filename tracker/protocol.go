@@ -2,11 +2,14 @@ package tracker
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"reflect"
 
 	"github.com/pion/webrtc/v4"
+
+	"github.com/coopcast/coopcast/internal/ticket"
 )
 
 // Message types. Every WebSocket message is one JSON object whose "type"
@@ -32,6 +35,9 @@ const (
 	TypeRemoveChild  = "remove-child"
 	TypeFallback     = "fallback"
 	TypeError        = "error"
+	// TypeTicket: a fresh fallback ticket, sent before the last one
+	// expires.
+	TypeTicket = "ticket"
 )
 
 // Message is the union of every message's fields; Type says which apply.
@@ -53,6 +59,12 @@ type Message struct {
 	Epoch uint64 `json:"epoch,omitempty"`
 	// publish: what the stream is, for stats (codecs as RFC 6381)
 	Media *Media `json:"media,omitempty"`
+	// publish: the key (base64, 32 bytes) the tracker signs fallback
+	// tickets with, so the origin's HTTP fallback serves only its peers
+	TicketKey string `json:"ticket_key,omitempty"`
+	// welcome, ticket: the peer's fallback ticket, sent to the origin in
+	// the X-Coopcast-Ticket header of every fallback request
+	Ticket string `json:"ticket,omitempty"`
 
 	// join
 	Kind       string  `json:"kind,omitempty"` // browser | native
@@ -146,6 +158,11 @@ func decodeMessage(b []byte) (Message, error) {
 		}
 		if !validChannel(m.Channel) {
 			return m, fmt.Errorf("%w: channel id must be 1–%d letters, digits, '.', '_', '-' or '~', starting with a letter or digit; got %q", errBadMessage, maxChannelLen, clip(m.Channel))
+		}
+		if m.TicketKey != "" {
+			if k, err := base64.StdEncoding.DecodeString(m.TicketKey); err != nil || len(k) != ticket.KeySize {
+				return m, fmt.Errorf("%w: ticket_key must be %d bytes, base64", errBadMessage, ticket.KeySize)
+			}
 		}
 	case TypeJoin:
 		if m.Channel == "" {

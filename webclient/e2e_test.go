@@ -126,9 +126,10 @@ type pageStats struct {
 // stack is the demo's tracker and origin (the test card) on one address,
 // and the ICE settings that keep WebRTC inside the test's namespace.
 type stack struct {
-	base string
-	ice  rtc.Config
-	log  *slog.Logger
+	base   string
+	ice    rtc.Config
+	log    *slog.Logger
+	origin *origin.Origin
 }
 
 // startStack starts the demo with one origin slot per tree, so that most
@@ -155,7 +156,8 @@ func startStack(t *testing.T, ctx context.Context) *stack {
 		t.Fatal(err)
 	}
 	o, err := origin.New(origin.Config{TrackerURL: base, Channel: channelID, PublishToken: "tok", Source: src,
-		Bitrate: bps, FallbackURL: base + "/fallback/" + channelID, RTC: ice, Logger: log})
+		Bitrate: bps, FallbackURL: base + "/fallback/" + channelID, RTC: ice, Logger: log,
+		FallbackPerIP: -1, FallbackRequests: -1}) // every page shares the loopback address
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -178,7 +180,7 @@ func startStack(t *testing.T, ctx context.Context) *stack {
 		}
 		return err == nil && r.StatusCode == http.StatusOK
 	})
-	return &stack{base: base, ice: ice, log: log}
+	return &stack{base: base, ice: ice, log: log, origin: o}
 }
 
 // startChromium starts one headless Chromium (a tab per viewer is much
@@ -403,6 +405,9 @@ func browserSwarm(t *testing.T) {
 		np.ID(), rep.Parents, browserParents, rep.BytesFromPeers, rep.BytesFromOrigin, rep.ChunksPlayed, rep.Continuity)
 	if len(browserParents) == 0 || rep.BytesFromPeers == 0 {
 		t.Error("the native peer receives nothing from a browser")
+	}
+	if fs := st.origin.Stats(); fs.FallbackUnauthorized != 0 || fs.HTTPBytes == 0 {
+		t.Errorf("origin fallback: %d bytes served, %d requests refused for want of a valid ticket: want bytes, no refusals", fs.HTTPBytes, fs.FallbackUnauthorized)
 	}
 
 	if dir := os.Getenv(shotsEnv); dir != "" {

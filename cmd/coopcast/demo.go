@@ -26,6 +26,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	var (
 		lf      logFlags
 		ice     iceFlags
+		fb      fallbackFlags
 		listen  = fs.String("listen", "127.0.0.1:8080", "address to serve on")
 		source  = fs.String("source", "testcard", "stream source: testcard, synthetic, a fragmented MP4 file (looped)")
 		bitrate = fs.String("bitrate", "", "bitrate of a synthetic demo stream (default 500k)")
@@ -33,6 +34,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	)
 	lf.register(fs)
 	ice.register(fs)
+	fb.register(fs)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -66,8 +68,17 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return fmt.Errorf("%w: --source: %v", errUsage, err)
 	}
-	o, err := origin.New(origin.Config{TrackerURL: base, Channel: "demo", PublishToken: demoToken, Source: src,
-		Bitrate: bps, FallbackURL: base + "/fallback/demo", PrivateKey: priv, StateFile: stateFile, RTC: ice.config(base), Logger: log})
+	ocfg := origin.Config{TrackerURL: base, Channel: "demo", PublishToken: demoToken, Source: src,
+		Bitrate: bps, FallbackURL: base + "/fallback/demo", PrivateKey: priv, StateFile: stateFile, RTC: ice.config(base), Logger: log}
+	if err := fb.apply(&ocfg); err != nil {
+		return err
+	}
+	if isLoopbackURL(base) && fb.perIP == "" {
+		// Every viewer of a demo on loopback is on this machine, at one
+		// address: a per-address budget would be everyone's. The cap stays.
+		ocfg.FallbackPerIP, ocfg.FallbackRequests = -1, -1
+	}
+	o, err := origin.New(ocfg)
 	if err != nil {
 		return err
 	}

@@ -36,6 +36,7 @@ func runOrigin(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	var (
 		lf       logFlags
 		ice      iceFlags
+		fb       fallbackFlags
 		trk      = fs.String("tracker", "", "tracker base URL, e.g. http://127.0.0.1:8080 (required)")
 		channel  = fs.String("channel", "", "channel id to publish (required)")
 		source   = fs.String("source", "testcard", "stream source: testcard, synthetic, a fragmented MP4 file, - for stdin, or http for pushes to /ingest/CHANNEL")
@@ -51,6 +52,7 @@ func runOrigin(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	)
 	lf.register(fs)
 	ice.register(fs)
+	fb.register(fs)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -99,6 +101,9 @@ func runOrigin(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	ocfg := origin.Config{TrackerURL: *trk, Channel: *channel, PublishToken: *token, Source: src,
 		Trees: *trees, K: *k, Bitrate: bps, FallbackURL: strings.TrimSuffix(base, "/") + "/fallback/" + *channel,
 		PrivateKey: priv, StateFile: stateFile, RTC: ice.config(*trk), Logger: log}
+	if err := fb.apply(&ocfg); err != nil {
+		return err
+	}
 	if *source == "http" {
 		in := origin.NewIngest(*channel, *token)
 		var fb origin.SwitchHandler

@@ -101,6 +101,15 @@ func (m *Member) FallbackURL() string {
 	return m.fbURL
 }
 
+// Ticket is the newest fallback ticket the tracker handed this node, to
+// send in the X-Coopcast-Ticket header of every fallback request; "" if
+// none.
+func (m *Member) Ticket() string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.ticket
+}
+
 // Complain tells the tracker that the parent in tree is silent (reason
 // "silent") or sent data that failed verification ("corrupt").
 func (m *Member) Complain(tree int, reason string) {

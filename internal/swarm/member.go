@@ -33,6 +33,9 @@ type Publish struct {
 	// Epoch is the stream epoch of this run of the origin (see
 	// wire.Manifest.Epoch); the tracker tells it to joining peers.
 	Epoch uint64
+	// TicketKey (base64) is what the tracker signs the peers' fallback
+	// tickets with; the origin checks them with it.
+	TicketKey string
 }
 
 // Handler receives what a Member learns. Methods are called from the
@@ -111,6 +114,7 @@ type Member struct {
 	hasDrain []bool
 	drainGen uint64
 	fbURL    string
+	ticket   string // the newest fallback ticket from the tracker
 	nbrs     map[forest.PeerID]*neighbour
 	kids     atomic.Pointer[[][]*neighbour] // per tree; replaced whole, never changed in place
 	// senders is, per tree, who may send us that tree's data (parent and
@@ -396,7 +400,7 @@ func (m *Member) session(ctx context.Context, u string, joined func()) error {
 func (m *Member) hello() tracker.Message {
 	if p := m.cfg.Publish; p != nil {
 		return tracker.Message{Type: tracker.TypePublish, Channel: m.cfg.Channel, Trees: p.Trees, K: p.K,
-			Bitrate: p.Bitrate, PublicKey: p.PublicKey, FallbackURL: p.FallbackURL, Media: p.Media, Epoch: p.Epoch}
+			Bitrate: p.Bitrate, PublicKey: p.PublicKey, FallbackURL: p.FallbackURL, Media: p.Media, Epoch: p.Epoch, TicketKey: p.TicketKey}
 	}
 	msg := tracker.Message{Type: tracker.TypeJoin, Channel: m.cfg.Channel, Kind: m.cfg.Kind, UploadKbps: m.cfg.UploadKbps}
 	m.mu.Lock()
@@ -443,6 +447,7 @@ func (m *Member) handle(ctx context.Context, msg tracker.Message) error {
 			m.kids.Store(&empty)
 		}
 		m.fbURL = msg.FallbackURL
+		m.ticket = msg.Ticket
 		m.mu.Unlock()
 		if msg.HeartbeatMS > 0 {
 			m.startHeartbeat(ctx, time.Duration(msg.HeartbeatMS)*time.Millisecond)
@@ -455,6 +460,10 @@ func (m *Member) handle(ctx context.Context, msg tracker.Message) error {
 		}
 		m.assign(msg)
 		m.h.Topology()
+	case tracker.TypeTicket:
+		m.mu.Lock()
+		m.ticket = msg.Ticket
+		m.mu.Unlock()
 	case tracker.TypeSignal:
 		if msg.From == nil {
 			return nil

@@ -55,6 +55,8 @@ type wireVectors struct {
 	InitSignatureHeader string `json:"init_signature_header"`
 	// InitEpochHeader is wire.InitEpochHeader.
 	InitEpochHeader string `json:"init_epoch_header"`
+	// TicketHeader is wire.TicketHeader.
+	TicketHeader string `json:"ticket_header"`
 	// Seed is the channel key's Ed25519 seed, PublicKey its public key (hex).
 	Seed      string `json:"seed"`
 	PublicKey string `json:"public_key"`
@@ -195,6 +197,7 @@ func buildWireVectors(t *testing.T) []byte {
 		},
 		InitSignatureHeader: InitSignatureHeader,
 		InitEpochHeader:     InitEpochHeader,
+		TicketHeader:        TicketHeader,
 		Seed:                hex.EncodeToString(priv.Seed()),
 		PublicKey:           hex.EncodeToString(priv.Public().(ed25519.PublicKey)),
 		Channel:             vecChannel,

@@ -367,6 +367,10 @@ const (
 	InitEpochHeader     = "X-Coopcast-Epoch"
 )
 
+// TicketHeader carries a peer's fallback ticket (internal/ticket) on every
+// HTTP fallback request.
+const TicketHeader = "X-Coopcast-Ticket"
+
 const initContext = "coopcast/init/v2\x00"
 
 func initMessage(channel string, epoch uint64, init []byte) []byte {

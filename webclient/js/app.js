@@ -27,6 +27,27 @@ async function get(url) {
   return r;
 }
 
+/** When (ms since the epoch) the origin's last 429 said fallback may be asked again. */
+let backoffUntil = 0;
+
+/**
+ * Fetches from the origin's HTTP fallback with the tracker's ticket; on a
+ * 429, nothing more until its Retry-After (1–60 s) has passed.
+ * @param {string} url @param {string} ticket @returns {Promise<Response>}
+ */
+async function getFallback(url, ticket) {
+  if (Date.now() < backoffUntil) throw new Error(`GET ${url}: backing off`);
+  /** @type {Record<string, string>} */
+  const headers = ticket ? { [wire.TICKET_HEADER]: ticket } : {};
+  const r = await fetch(url, { signal: AbortSignal.timeout(FETCH_TIMEOUT_MS), cache: 'no-store', headers });
+  if (r.status === 429) {
+    const s = Number(r.headers.get('Retry-After'));
+    backoffUntil = Date.now() + 1000 * (Number.isInteger(s) && s >= 1 ? Math.min(s, 60) : 1);
+  }
+  if (!r.ok) throw new Error(`GET ${url}: ${r.status}`);
+  return r;
+}
+
 /** @param {number} n */
 function mb(n) {
   return (n / 1e6).toFixed(n < 1e7 ? 2 : 1);
@@ -129,7 +150,7 @@ class App {
     // the init segment is signed for; manifests of earlier runs are refused.
     let epoch = BigInt(w.epoch ?? 0);
     try {
-      const r = await get(`${w.fallback_url}/init`);
+      const r = await getFallback(`${w.fallback_url}/init`, w.ticket || '');
       const body = new Uint8Array(await r.arrayBuffer());
       const sig = fromBase64(r.headers.get(wire.INIT_SIGNATURE_HEADER) || '');
       const initEpoch = BigInt(r.headers.get(wire.INIT_EPOCH_HEADER) || '0');
@@ -173,7 +194,7 @@ class App {
     if (!s || !swarm) return;
     const now = Date.now();
     for (const j of s.fetchJobs()) {
-      if (!swarm.fallbackURL || this.fetches >= MAX_FETCHES) {
+      if (!swarm.fallbackURL || this.fetches >= MAX_FETCHES || now < backoffUntil) {
         s.unmark(j);
         continue;
       }
@@ -207,6 +228,8 @@ class App {
   /** @param {string} base @param {import('./stream.js').FetchJob} j */
   async fetch(base, j) {
     const s = /** @type {Stream} */ (this.stream);
+    const ticket = /** @type {Swarm} */ (this.swarm).ticket;
+    const get = (/** @type {string} */ url) => getFallback(url, ticket);
     try {
       if (j.manifest) {
         const r = await get(`${base}/latest`);

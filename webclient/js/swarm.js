@@ -6,7 +6,7 @@
 // queue in front of its data channel.
 
 /** @typedef {{tree: number, parent: number, hasParent: boolean, fallback: boolean, parentKind: string, lostAt: number, openSince: number, children: number}} TreeState */
-/** @typedef {{peer_id: number, resume_token: string, trees: number, k: number, bitrate: number, stripe_bps: number, public_key: string, epoch?: number, fallback_url: string, ice_servers?: RTCIceServer[], heartbeat_ms: number, home: number}} Welcome */
+/** @typedef {{peer_id: number, resume_token: string, trees: number, k: number, bitrate: number, stripe_bps: number, public_key: string, epoch?: number, fallback_url: string, ticket?: string, ice_servers?: RTCIceServer[], heartbeat_ms: number, home: number}} Welcome */
 
 const LABEL = 'coopcast';
 /** While a data channel buffers less than this, messages go straight to it. */
@@ -116,6 +116,8 @@ export class Swarm {
     /** @type {RTCIceServer[]} */
     this.iceServers = [];
     this.fallbackURL = '';
+    /** The newest fallback ticket from the tracker, sent with every fetch from the origin. */
+    this.ticket = '';
     /** @type {Map<number, Neighbour>} */
     this.nbrs = new Map();
     /** @type {number[]} */ this.parents = [];
@@ -228,6 +230,9 @@ export class Swarm {
         return this.assign(m);
       case 'signal':
         return this.signal(m);
+      case 'ticket':
+        if (typeof m.ticket === 'string') this.ticket = m.ticket;
+        return;
       case 'error':
         this.errors.tracker++;
         this.event('tracker-error', m);
@@ -251,6 +256,7 @@ export class Swarm {
     this.heartbeatMs = int(w.heartbeat_ms) && w.heartbeat_ms > 0 ? w.heartbeat_ms : 2000;
     this.iceServers = Array.isArray(w.ice_servers) ? w.ice_servers : [];
     this.fallbackURL = typeof w.fallback_url === 'string' ? w.fallback_url : '';
+    this.ticket = typeof w.ticket === 'string' ? w.ticket : '';
     if (first) {
       this.m = w.trees;
       this.parents = new Array(this.m).fill(0);

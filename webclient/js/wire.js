@@ -41,6 +41,8 @@ export const FLAG_END = 1 << 2;
 export const INIT_SIGNATURE_HEADER = 'X-Coopcast-Signature';
 /** The HTTP header carrying, in decimal, the epoch an init segment is signed for. */
 export const INIT_EPOCH_HEADER = 'X-Coopcast-Epoch';
+/** The HTTP header carrying the peer's fallback ticket on every fetch from the origin. */
+export const TICKET_HEADER = 'X-Coopcast-Ticket';
 
 const encoder = new TextEncoder();
 const SIGN_PREFIX = encoder.encode('coopcast/manifest/v2\0');

@@ -140,3 +140,14 @@ test('the send queue goes straight through while the channel has room, then queu
   assert.ok(dc.sent.length > 1);
   assert.equal(q.sentBytes, dc.sent.reduce((n, b) => n + b.byteLength, 0));
 });
+
+test('the fallback ticket comes with welcome and is replaced by each ticket message', () => {
+  const { s } = newSwarm();
+  s.onTracker(JSON.stringify({ ...welcome, ticket: '500.1764040120.AAAA' }));
+  clearInterval(s.heartbeat);
+  s.stopped = true;
+  assert.equal(s.ticket, '500.1764040120.AAAA');
+  s.onTracker(JSON.stringify({ type: 'ticket', ticket: '500.1764040180.BBBB' }));
+  assert.equal(s.ticket, '500.1764040180.BBBB');
+  assert.equal(s.errors.badTracker, 0);
+});

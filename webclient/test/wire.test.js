@@ -44,6 +44,7 @@ test('constants are Go\'s', () => {
   for (const [name, value] of Object.entries(V.constants)) assert.equal(/** @type {any} */ (wire)[name], value, name);
   assert.equal(wire.INIT_SIGNATURE_HEADER, V.init_signature_header);
   assert.equal(wire.INIT_EPOCH_HEADER, V.init_epoch_header);
+  assert.equal(wire.TICKET_HEADER, V.ticket_header);
   assert.equal(Object.keys(V.constants).length, 12);
 });
 
