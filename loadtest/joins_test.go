@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/coopcast/coopcast/internal/testbin"
 )
 
 // TestJoinsCostNoChunk: 60 real peers join over 20 s and nobody leaves.
@@ -16,7 +18,7 @@ import (
 // chunk. It runs a separate non-race build: under -race a 60-peer pion
 // swarm measures the race detector.
 func TestJoinsCostNoChunk(t *testing.T) {
-	bin := buildCoopcast(t)
+	bin := testbin.Coopcast(t)
 	out := filepath.Join(t.TempDir(), "joins.json")
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/coopcast/coopcast/internal/testbin"
 )
 
 // simRun runs a simulated scenario and fails the test on an error.
@@ -258,7 +260,7 @@ func BenchmarkSimFlashCrowd(b *testing.B) {
 // (docs/adr/0004), and real runs vary too much between runs for a bound.
 func TestSimAgreesWithReal(t *testing.T) {
 	cfg := Config{Peers: 150, Duration: 25 * time.Second, Bitrate: 200_000}
-	bin := buildCoopcast(t)
+	bin := testbin.Coopcast(t)
 	out := filepath.Join(t.TempDir(), "real.json")
 	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
 	defer cancel()
@@ -317,32 +319,6 @@ func meanDepth(hist [][]int) float64 {
 		return 0
 	}
 	return sum / n
-}
-
-// buildCoopcast builds the coopcast command without the race detector,
-// into a temporary directory.
-func buildCoopcast(t *testing.T) string {
-	t.Helper()
-	// go test puts its own GOROOT/bin first in PATH, so this finds the
-	// go that is running the tests.
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		t.Fatalf("the go command is not in PATH: %v", err)
-	}
-	bin := filepath.Join(t.TempDir(), "coopcast")
-	cmd := exec.CommandContext(t.Context(), goBin, "build", "-o", bin, "github.com/coopcast/coopcast/cmd/coopcast")
-	var env []string
-	for _, kv := range os.Environ() {
-		if v, ok := strings.CutPrefix(kv, "GOFLAGS="); ok {
-			kv = "GOFLAGS=" + strings.ReplaceAll(v, "-race", "")
-		}
-		env = append(env, kv)
-	}
-	cmd.Env = env
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, b)
-	}
-	return bin
 }
 
 // simWith runs cfg in a simulator that loses the chunks lose says (the

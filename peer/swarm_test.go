@@ -159,17 +159,9 @@ func TestMaliciousPeer(t *testing.T) {
 	e := startSwarm(t)
 	_, priv, _ := ed25519.GenerateKey(rand.Reader)
 	h := &malicious{key: priv}
-	m, err := swarm.New(swarm.Config{TrackerURL: e.url, Channel: "t", UploadKbps: 5000, RTC: rtc.Config{ICEInterfaces: []string{"lo"}}, Handler: h})
-	if err != nil {
-		t.Fatal(err)
-	}
-	h.m = m
-	done := make(chan struct{})
-	go func() { defer close(done); m.Run(e.ctx) }()
-	t.Cleanup(func() { m.Close(); <-done })
 	// The attacker is in every tree before anyone else arrives, so it is
 	// near the root with slots to fill.
-	checkPlaced(t, m)
+	m := e.member(t, h, func(m *swarm.Member) { h.m = m })
 
 	var honest []*checked
 	for i := 0; i < 15; i++ {
@@ -297,15 +289,7 @@ func (h *dropper) Data(from forest.PeerID, b []byte) {
 func TestSilentParentReplacedByCadence(t *testing.T) {
 	e := startSwarm(t)
 	h := &dropper{}
-	m, err := swarm.New(swarm.Config{TrackerURL: e.url, Channel: "t", UploadKbps: 5000, RTC: rtc.Config{ICEInterfaces: []string{"lo"}}, Handler: h})
-	if err != nil {
-		t.Fatal(err)
-	}
-	h.m = m
-	done := make(chan struct{})
-	go func() { defer close(done); m.Run(e.ctx) }()
-	t.Cleanup(func() { m.Close(); <-done })
-	checkPlaced(t, m)
+	m := e.member(t, h, func(m *swarm.Member) { h.m = m })
 
 	var honest []*checked
 	for i := 0; i < 10; i++ {
@@ -371,6 +355,23 @@ func TestSilentParentReplacedByCadence(t *testing.T) {
 		t.Errorf("an edge below the silent parent lasted %v, want < 4 s", longest)
 	}
 	settle(t, honest, 20*time.Second)
+}
+
+// member joins a bare swarm member with handler h and 5 Mbit/s of upload
+// (a cheat in the tests that use it), hands it to bind before it runs,
+// and waits until it is placed in every tree.
+func (e *swarmEnv) member(t *testing.T, h swarm.Handler, bind func(*swarm.Member)) *swarm.Member {
+	t.Helper()
+	m, err := swarm.New(swarm.Config{TrackerURL: e.url, Channel: "t", UploadKbps: 5000, RTC: rtc.Config{ICEInterfaces: []string{"lo"}}, Handler: h})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bind(m)
+	done := make(chan struct{})
+	go func() { defer close(done); m.Run(e.ctx) }()
+	t.Cleanup(func() { m.Close(); <-done })
+	checkPlaced(t, m)
+	return m
 }
 
 // checkPlaced waits until m has a parent in every tree.

@@ -26,6 +26,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coopcast/coopcast/internal/testbin"
 	"github.com/coopcast/coopcast/peer"
 	"github.com/coopcast/coopcast/tracker"
 )
@@ -43,33 +44,6 @@ func faultPeers(t *testing.T, def int) int {
 		return n
 	}
 	return def
-}
-
-// buildCoopcast builds the coopcast command without the race detector,
-// into a temporary directory: the race detector makes pion several times
-// slower, and dozens of peers under it measure the detector.
-func buildCoopcast(t *testing.T) string {
-	t.Helper()
-	// go test puts its own GOROOT/bin first in PATH, so this finds the
-	// go that is running the tests.
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		t.Fatalf("the go command is not in PATH: %v", err)
-	}
-	bin := filepath.Join(t.TempDir(), "coopcast")
-	cmd := exec.CommandContext(t.Context(), goBin, "build", "-o", bin, "github.com/coopcast/coopcast/cmd/coopcast")
-	var env []string
-	for _, kv := range os.Environ() {
-		if v, ok := strings.CutPrefix(kv, "GOFLAGS="); ok {
-			kv = "GOFLAGS=" + strings.ReplaceAll(v, "-race", "")
-		}
-		env = append(env, kv)
-	}
-	cmd.Env = env
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, b)
-	}
-	return bin
 }
 
 // proc is one coopcast process, in its own process group.
@@ -385,7 +359,7 @@ func TestFaultTrackerRestart(t *testing.T) {
 		t.Skip("process swarm; not with -short")
 	}
 	n := faultPeers(t, 30)
-	s := newFaultStack(t, buildCoopcast(t))
+	s := newFaultStack(t, testbin.Coopcast(t))
 	start := time.Now()
 	s.addPeers(n)
 	all := ids(s.peers)
@@ -444,7 +418,7 @@ func TestFaultMassKill(t *testing.T) {
 	if testing.Short() {
 		t.Skip("process swarm; not with -short")
 	}
-	bin := buildCoopcast(t)
+	bin := testbin.Coopcast(t)
 	for _, sig := range []syscall.Signal{syscall.SIGKILL, syscall.SIGSTOP} {
 		t.Run(strings.ToUpper(unix(sig)), func(t *testing.T) {
 			n := faultPeers(t, 30)
