@@ -244,6 +244,18 @@ func browserTrackerRestart(t *testing.T, natives, npages int) {
 		if id := pageStatsOf(t, tabs[i], i).PeerID; id != pageIDs[i] {
 			t.Errorf("page %d is peer %d after the restart, was %d: it should have resumed its id", i, id, pageIDs[i])
 		}
+		// The page's attempts while the tracker was away, with the delay
+		// its backoff drew after each.
+		var tries []string
+		for _, l := range pageLog(tabs[i]) {
+			if strings.Contains(l, "tracker-closed") {
+				tries = append(tries, l)
+			}
+		}
+		t.Logf("page %d: %d tracker sessions ended:\n\t%s", i, len(tries), strings.Join(tries, "\n\t"))
+		if len(tries) == 0 {
+			t.Errorf("page %d never saw its tracker session end", i)
+		}
 	}
 	until(start.Add(restartWatch)) // and plays on after it
 
