@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/coopcast/coopcast/internal/forest"
+	"github.com/coopcast/coopcast/internal/proto"
 	"github.com/coopcast/coopcast/internal/rtc"
 	"github.com/coopcast/coopcast/origin"
 	"github.com/coopcast/coopcast/peer"
@@ -343,7 +344,7 @@ func (s *recording) same(seq uint32, data []byte) bool {
 }
 
 // Describe passes on the media description of the source it wraps.
-func (s *recording) Describe() *tracker.Media {
+func (s *recording) Describe() *proto.Media {
 	if d, ok := s.Source.(origin.Describer); ok {
 		return d.Describe()
 	}
@@ -874,7 +875,7 @@ func depthHistogram(url string) [][]int {
 		return nil
 	}
 	defer resp.Body.Close()
-	var snap tracker.ForestSnapshot
+	var snap proto.ForestSnapshot
 	if json.NewDecoder(resp.Body).Decode(&snap) != nil {
 		return nil
 	}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/coopcast/coopcast/internal/mediatest"
+	"github.com/coopcast/coopcast/internal/proto"
 	"github.com/coopcast/coopcast/internal/rtc"
 	"github.com/coopcast/coopcast/origin"
 	"github.com/coopcast/coopcast/tracker"
@@ -215,9 +216,9 @@ func reserveLostChunk(t *testing.T, path string) {
 }
 
 // channelStats fetches the tracker's stats of channel "t".
-func channelStats(t *testing.T, base string) tracker.ChannelStats {
+func channelStats(t *testing.T, base string) proto.ChannelStats {
 	t.Helper()
-	var st tracker.ChannelStats
+	var st proto.ChannelStats
 	resp, err := http.Get(base + "/api/v1/channels/t/stats")
 	if err != nil {
 		t.Fatal(err)

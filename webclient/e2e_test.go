@@ -22,6 +22,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/coopcast/coopcast/internal/forest"
+	"github.com/coopcast/coopcast/internal/proto"
 	"github.com/coopcast/coopcast/internal/rtc"
 	"github.com/coopcast/coopcast/origin"
 	"github.com/coopcast/coopcast/peer"
@@ -562,41 +563,41 @@ func browserJoins(t *testing.T, n int, window time.Duration) {
 	}
 }
 
-func channelStats(t *testing.T, base string) tracker.ChannelStats {
+func channelStats(t *testing.T, base string) proto.ChannelStats {
 	t.Helper()
 	r, err := http.Get(base + "/api/v1/channels/" + channelID + "/stats")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer r.Body.Close()
-	var s tracker.ChannelStats
+	var s proto.ChannelStats
 	if err := json.NewDecoder(r.Body).Decode(&s); err != nil {
 		t.Fatal(err)
 	}
 	return s
 }
 
-func swarmForest(t *testing.T, base string) tracker.ForestSnapshot {
+func swarmForest(t *testing.T, base string) proto.ForestSnapshot {
 	t.Helper()
 	r, err := http.Get(base + "/api/v1/channels/" + channelID + "/forest")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer r.Body.Close()
-	var f tracker.ForestSnapshot
+	var f proto.ForestSnapshot
 	if err := json.NewDecoder(r.Body).Decode(&f); err != nil {
 		t.Fatal(err)
 	}
 	return f
 }
 
-func forestNode(t *testing.T, base string, id uint64) (tracker.ForestNode, bool) {
+func forestNode(t *testing.T, base string, id uint64) (proto.ForestNode, bool) {
 	for _, n := range swarmForest(t, base).Nodes {
 		if n.ID == id {
 			return n, true
 		}
 	}
-	return tracker.ForestNode{}, false
+	return proto.ForestNode{}, false
 }
 
 // screenshots saves the watch page and the dashboard as PNGs in dir.
