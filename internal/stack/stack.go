@@ -59,6 +59,7 @@ type Stack struct {
 	Origin *origin.Origin
 
 	url    string
+	log    *slog.Logger
 	hs     *http.Server
 	grace  time.Duration
 	cancel context.CancelFunc
@@ -115,7 +116,10 @@ func build(cfg Config, ln net.Listener) (*Stack, error) {
 	if err != nil {
 		return nil, err
 	}
-	st := &Stack{Tracker: srv, url: url, grace: cfg.ShutdownGrace, done: make(chan struct{})}
+	st := &Stack{Tracker: srv, url: url, log: cfg.Logger, grace: cfg.ShutdownGrace, done: make(chan struct{})}
+	if st.log == nil {
+		st.log = slog.New(slog.DiscardHandler)
+	}
 	if st.grace <= 0 {
 		st.grace = 5 * time.Second
 	}
@@ -194,6 +198,7 @@ func (st *Stack) run(ctx context.Context, ln net.Listener) {
 	}
 	go func() {
 		<-ctx.Done()
+		st.log.Info("shutting down")
 		// The origin leaves while the tracker still listens; the tracker
 		// closes its WebSockets with "going away" while HTTP still carries
 		// them; only then does the listener close.
