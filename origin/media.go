@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/coopcast/coopcast/internal/fmp4"
-	"github.com/coopcast/coopcast/tracker"
+	"github.com/coopcast/coopcast/internal/proto"
 )
 
 //go:embed testcard/testcard.mp4
@@ -112,13 +112,13 @@ func newMedia(name string, open func() (io.Closer, fmp4.Source, error), loop, pa
 
 // Describer is a Source that can say what its stream is.
 type Describer interface {
-	Describe() *tracker.Media
+	Describe() *proto.Media
 }
 
 // Describe says what the stream is, for the tracker's stats.
-func (m *Media) Describe() *tracker.Media {
+func (m *Media) Describe() *proto.Media {
 	info := m.Info()
-	return &tracker.Media{Codecs: info.Codecs, Width: info.Width, Height: info.Height}
+	return &proto.Media{Codecs: info.Codecs, Width: info.Width, Height: info.Height}
 }
 
 // Init returns the init segment (ftyp+moov).

@@ -16,10 +16,10 @@ import (
 	"github.com/coopcast/coopcast/internal/fec"
 	"github.com/coopcast/coopcast/internal/forest"
 	"github.com/coopcast/coopcast/internal/playout"
+	"github.com/coopcast/coopcast/internal/proto"
 	"github.com/coopcast/coopcast/internal/relay"
 	"github.com/coopcast/coopcast/internal/rtc"
 	"github.com/coopcast/coopcast/internal/swarm"
-	"github.com/coopcast/coopcast/tracker"
 )
 
 // Config configures a Peer. Zero values are defaults.
@@ -213,7 +213,7 @@ func (p *Peer) Run(ctx context.Context) error {
 // handler is the Peer seen as a swarm.Handler.
 type handler Peer
 
-func (h *handler) Welcome(m tracker.Message) {
+func (h *handler) Welcome(m proto.Message) {
 	p := (*Peer)(h)
 	key, err := base64.StdEncoding.DecodeString(m.PublicKey)
 	if err != nil || len(key) != ed25519.PublicKeySize {

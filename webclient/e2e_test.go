@@ -6,14 +6,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -22,7 +20,9 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/coopcast/coopcast/internal/forest"
+	"github.com/coopcast/coopcast/internal/proto"
 	"github.com/coopcast/coopcast/internal/rtc"
+	serverstack "github.com/coopcast/coopcast/internal/stack"
 	"github.com/coopcast/coopcast/origin"
 	"github.com/coopcast/coopcast/peer"
 	"github.com/coopcast/coopcast/tracker"
@@ -142,36 +142,24 @@ func startStack(t *testing.T, ctx context.Context) *stack {
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 	ice := rtc.Config{ICEInterfaces: []string{"v0", "v1"}}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	base := "http://" + ln.Addr().String()
-	srv, err := tracker.New(tracker.Config{PublishToken: "tok", Forest: forest.Config{OriginSlots: 1}, Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
 	src, bps, err := origin.Open("testcard", true, 0, 0, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	o, err := origin.New(origin.Config{TrackerURL: base, Channel: channelID, PublishToken: "tok", Source: src,
-		Bitrate: bps, FallbackURL: base + "/fallback/" + channelID, RTC: ice, Logger: log,
-		FallbackPerIP: -1, FallbackRequests: -1}) // every page shares the loopback address
+	st, err := serverstack.Start(ctx, serverstack.Config{Logger: log,
+		Tracker: tracker.Config{Forest: forest.Config{OriginSlots: 1}},
+		Origin: origin.Config{Channel: channelID, Source: src, Bitrate: bps, RTC: ice,
+			FallbackPerIP: -1, FallbackRequests: -1}}) // every page shares the loopback address
 	if err != nil {
 		t.Fatal(err)
 	}
-	mux := http.NewServeMux()
-	mux.Handle("/fallback/", o.Handler())
-	mux.Handle("/", srv.Handler())
-	hs := &http.Server{Handler: mux}
-	ctx, cancel := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	wg.Add(3)
-	go func() { defer wg.Done(); hs.Serve(ln) }()
-	go func() { defer wg.Done(); srv.Run(ctx) }()
-	go func() { defer wg.Done(); o.Run(ctx) }()
-	t.Cleanup(func() { cancel(); hs.Close(); wg.Wait(); srv.Close() })
+	t.Cleanup(func() {
+		if err := st.Close(); err != nil {
+			t.Errorf("stack: %v", err)
+		}
+	})
+	base := st.URL()
+	o := st.Origin
 
 	waitFor(t, 15*time.Second, "the origin to publish", func() bool {
 		r, err := http.Get(base + "/api/v1/channels/" + channelID + "/stats")
@@ -562,41 +550,41 @@ func browserJoins(t *testing.T, n int, window time.Duration) {
 	}
 }
 
-func channelStats(t *testing.T, base string) tracker.ChannelStats {
+func channelStats(t *testing.T, base string) proto.ChannelStats {
 	t.Helper()
 	r, err := http.Get(base + "/api/v1/channels/" + channelID + "/stats")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer r.Body.Close()
-	var s tracker.ChannelStats
+	var s proto.ChannelStats
 	if err := json.NewDecoder(r.Body).Decode(&s); err != nil {
 		t.Fatal(err)
 	}
 	return s
 }
 
-func swarmForest(t *testing.T, base string) tracker.ForestSnapshot {
+func swarmForest(t *testing.T, base string) proto.ForestSnapshot {
 	t.Helper()
 	r, err := http.Get(base + "/api/v1/channels/" + channelID + "/forest")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer r.Body.Close()
-	var f tracker.ForestSnapshot
+	var f proto.ForestSnapshot
 	if err := json.NewDecoder(r.Body).Decode(&f); err != nil {
 		t.Fatal(err)
 	}
 	return f
 }
 
-func forestNode(t *testing.T, base string, id uint64) (tracker.ForestNode, bool) {
+func forestNode(t *testing.T, base string, id uint64) (proto.ForestNode, bool) {
 	for _, n := range swarmForest(t, base).Nodes {
 		if n.ID == id {
 			return n, true
 		}
 	}
-	return tracker.ForestNode{}, false
+	return proto.ForestNode{}, false
 }
 
 // screenshots saves the watch page and the dashboard as PNGs in dir.

@@ -15,9 +15,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coopcast/coopcast/internal/proto"
 	"github.com/coopcast/coopcast/internal/testbin"
 	"github.com/coopcast/coopcast/peer"
-	"github.com/coopcast/coopcast/tracker"
 )
 
 // TestBrowserTrackerRestart: the tracker, a real process, is SIGKILLed
@@ -71,8 +71,8 @@ func (s *restartStack) startTracker() {
 
 // forest is the tracker's /forest, or an error while the tracker or the
 // channel is not there.
-func (s *restartStack) forest() (tracker.ForestSnapshot, error) {
-	var snap tracker.ForestSnapshot
+func (s *restartStack) forest() (proto.ForestSnapshot, error) {
+	var snap proto.ForestSnapshot
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, s.url+"/api/v1/channels/"+restartChannel+"/forest", nil)
@@ -89,8 +89,8 @@ func (s *restartStack) forest() (tracker.ForestSnapshot, error) {
 
 // placed says which of ids the forest lacks or has pending in a tree
 // (nil: every one is in and placed in every tree).
-func placed(snap tracker.ForestSnapshot, ids []uint64) error {
-	nodes := make(map[uint64]tracker.ForestNode, len(snap.Nodes))
+func placed(snap proto.ForestSnapshot, ids []uint64) error {
+	nodes := make(map[uint64]proto.ForestNode, len(snap.Nodes))
 	for _, n := range snap.Nodes {
 		nodes[n.ID] = n
 	}
@@ -100,7 +100,7 @@ func placed(snap tracker.ForestSnapshot, ids []uint64) error {
 		switch {
 		case !ok:
 			absent = append(absent, id)
-		case len(n.Trees) == 0 || slices.ContainsFunc(n.Trees, func(e tracker.ForestEdge) bool { return e.Pending }):
+		case len(n.Trees) == 0 || slices.ContainsFunc(n.Trees, func(e proto.ForestEdge) bool { return e.Pending }):
 			pending = append(pending, id)
 		}
 	}
@@ -151,7 +151,7 @@ func browserTrackerRestart(t *testing.T, natives, npages int) {
 			return false
 		}
 		defer r.Body.Close()
-		var cs tracker.ChannelStats
+		var cs proto.ChannelStats
 		return json.NewDecoder(r.Body).Decode(&cs) == nil && cs.Origin
 	})
 

@@ -2,16 +2,12 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
 
-	"github.com/gin-gonic/gin"
-	"golang.org/x/sync/errgroup"
-
+	"github.com/coopcast/coopcast/internal/stack"
 	"github.com/coopcast/coopcast/origin"
-	"github.com/coopcast/coopcast/tracker"
 )
 
 // demoToken is the demo's publish token: its origin runs in the same
@@ -60,16 +56,11 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return fmt.Errorf("%w: --listen %s: %v", errUsage, *listen, err)
 	}
 	base := "http://" + ln.Addr().String()
-	srv, err := tracker.New(tracker.Config{PublishToken: demoToken, Logger: log})
-	if err != nil {
-		return err
-	}
 	src, bps, err := origin.Open(*source, true, bps, 0, nil)
 	if err != nil {
 		return fmt.Errorf("%w: --source: %v", errUsage, err)
 	}
-	ocfg := origin.Config{TrackerURL: base, Channel: "demo", PublishToken: demoToken, Source: src,
-		Bitrate: bps, FallbackURL: base + "/fallback/demo", PrivateKey: priv, StateFile: stateFile, RTC: ice.config(base), Logger: log}
+	ocfg := origin.Config{Channel: "demo", Source: src, Bitrate: bps, PrivateKey: priv, StateFile: stateFile, RTC: ice.config(base)}
 	if err := fb.apply(&ocfg); err != nil {
 		return err
 	}
@@ -78,23 +69,14 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		// address: a per-address budget would be everyone's. The cap stays.
 		ocfg.FallbackPerIP, ocfg.FallbackRequests = -1, -1
 	}
-	o, err := origin.New(ocfg)
+	st, err := stack.Start(ctx, stack.Config{Listener: ln, PublishToken: demoToken, Logger: log, Origin: ocfg})
 	if err != nil {
 		return err
 	}
-	srv.Router().GET("/fallback/demo/*rest", gin.WrapH(o.Handler()))
+	defer st.Close()
 	fmt.Fprintf(stdout, "coopcast demo: tracker and origin on %s, channel \"demo\"\n", base)
 	fmt.Fprintf(stdout, "  swarm:  %s/api/v1/channels/demo/forest\n", base)
 	fmt.Fprintf(stdout, "  join:   coopcast peer --tracker %s --channel demo --duration 20s --out out.mp4 --report peer.json\n", base)
 	fmt.Fprintf(stdout, "  watch:  coopcast peer --tracker %s --channel demo --out - | ffplay -\n", base)
-	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return serve(gctx, log, ln, srv.Handler(), srv) })
-	g.Go(func() error {
-		err := o.Run(gctx)
-		if errors.Is(err, context.Canceled) {
-			return nil
-		}
-		return err
-	})
-	return g.Wait()
+	return st.Wait()
 }

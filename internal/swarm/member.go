@@ -17,9 +17,9 @@ import (
 
 	"github.com/coopcast/coopcast/internal/backoff"
 	"github.com/coopcast/coopcast/internal/forest"
+	"github.com/coopcast/coopcast/internal/proto"
 	"github.com/coopcast/coopcast/internal/relay"
 	"github.com/coopcast/coopcast/internal/rtc"
-	"github.com/coopcast/coopcast/tracker"
 )
 
 // Publish is what an origin announces when it publishes a channel.
@@ -29,7 +29,7 @@ type Publish struct {
 	Bitrate     int64
 	PublicKey   string // base64 Ed25519
 	FallbackURL string
-	Media       *tracker.Media
+	Media       *proto.Media
 	// Epoch is the stream epoch of this run of the origin (see
 	// wire.Manifest.Epoch); the tracker tells it to joining peers.
 	Epoch uint64
@@ -42,7 +42,7 @@ type Publish struct {
 // Member's goroutines and must not block.
 type Handler interface {
 	// Welcome: joined (or re-joined) the channel.
-	Welcome(w tracker.Message)
+	Welcome(w proto.Message)
 	// Data: a message arrived on the link from a neighbour.
 	Data(from forest.PeerID, b []byte)
 	// Topology: a parent, child or fallback assignment changed.
@@ -97,11 +97,11 @@ type Member struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	out chan tracker.Message // to the tracker; dropped when full
+	out chan proto.Message // to the tracker; dropped when full
 
 	mu        sync.Mutex // guards everything below
 	id        forest.PeerID
-	welcome   *tracker.Message
+	welcome   *proto.Message
 	trees     int
 	parents   []forest.PeerID // per tree
 	hasParent []bool
@@ -145,7 +145,7 @@ type neighbour struct {
 	drainOf  uint64 // bitmask of trees where it is our former parent, still feeding us
 	childOf  uint64 // bitmask of trees where it is our child
 	dialing  bool
-	// Link attempts (see tracker.Message.Link): gen is our dial under
+	// Link attempts (see proto.Message.Link): gen is our dial under
 	// way, dialLink its link once Dial returned, answer an answer to it
 	// that came first; accepted is the newest attempt of theirs we took.
 	gen      uint64
@@ -181,7 +181,7 @@ func New(cfg Config) (*Member, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Member{cfg: cfg, log: log, ep: ep, h: cfg.Handler, ctx: ctx, cancel: cancel,
-		out: make(chan tracker.Message, 256), nbrs: make(map[forest.PeerID]*neighbour), attempts: uint64(time.Now().UnixMicro())}, nil
+		out: make(chan proto.Message, 256), nbrs: make(map[forest.PeerID]*neighbour), attempts: uint64(time.Now().UnixMicro())}, nil
 }
 
 // wsURL turns the tracker's base URL into its WebSocket URL.
@@ -354,7 +354,7 @@ func (m *Member) session(ctx context.Context, u string, joined func()) error {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		write := func(msg tracker.Message) bool {
+		write := func(msg proto.Message) bool {
 			b, _ := json.Marshal(msg)
 			wctx, c := context.WithTimeout(sctx, 10*time.Second)
 			defer c()
@@ -381,12 +381,12 @@ func (m *Member) session(ctx context.Context, u string, joined func()) error {
 		if err != nil {
 			return fmt.Errorf("tracker connection: %w", err)
 		}
-		var msg tracker.Message
+		var msg proto.Message
 		if err := json.Unmarshal(b, &msg); err != nil {
 			m.log.Warn("bad message from tracker", "err", err)
 			continue
 		}
-		if msg.Type == tracker.TypeWelcome || msg.Type == tracker.TypePublished {
+		if msg.Type == proto.TypeWelcome || msg.Type == proto.TypePublished {
 			joined()
 		}
 		if err := m.handle(sctx, msg); err != nil {
@@ -397,16 +397,16 @@ func (m *Member) session(ctx context.Context, u string, joined func()) error {
 
 // hello is the first message of a session: publish, join, or a join that
 // resumes the previous session's id and parents.
-func (m *Member) hello() tracker.Message {
+func (m *Member) hello() proto.Message {
 	if p := m.cfg.Publish; p != nil {
-		return tracker.Message{Type: tracker.TypePublish, Channel: m.cfg.Channel, Trees: p.Trees, K: p.K,
+		return proto.Message{Type: proto.TypePublish, Channel: m.cfg.Channel, Trees: p.Trees, K: p.K,
 			Bitrate: p.Bitrate, PublicKey: p.PublicKey, FallbackURL: p.FallbackURL, Media: p.Media, Epoch: p.Epoch, TicketKey: p.TicketKey}
 	}
-	msg := tracker.Message{Type: tracker.TypeJoin, Channel: m.cfg.Channel, Kind: m.cfg.Kind, UploadKbps: m.cfg.UploadKbps}
+	msg := proto.Message{Type: proto.TypeJoin, Channel: m.cfg.Channel, Kind: m.cfg.Kind, UploadKbps: m.cfg.UploadKbps}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.welcome != nil {
-		r := &tracker.Resume{PeerID: uint64(m.id), Token: m.welcome.ResumeToken, Parents: make([]uint64, m.trees)}
+		r := &proto.Resume{PeerID: uint64(m.id), Token: m.welcome.ResumeToken, Parents: make([]uint64, m.trees)}
 		if m.welcome.Home != nil {
 			r.Home = *m.welcome.Home
 		}
@@ -420,7 +420,7 @@ func (m *Member) hello() tracker.Message {
 
 // send queues a message to the tracker; it is dropped if the queue is
 // full (the tracker session is stuck and about to be replaced).
-func (m *Member) send(msg tracker.Message) {
+func (m *Member) send(msg proto.Message) {
 	select {
 	case m.out <- msg:
 	default:
@@ -428,9 +428,9 @@ func (m *Member) send(msg tracker.Message) {
 	}
 }
 
-func (m *Member) handle(ctx context.Context, msg tracker.Message) error {
+func (m *Member) handle(ctx context.Context, msg proto.Message) error {
 	switch msg.Type {
-	case tracker.TypeWelcome, tracker.TypePublished:
+	case proto.TypeWelcome, proto.TypePublished:
 		m.mu.Lock()
 		m.welcome = &msg
 		m.id = forest.PeerID(msg.PeerID)
@@ -453,28 +453,28 @@ func (m *Member) handle(ctx context.Context, msg tracker.Message) error {
 			m.startHeartbeat(ctx, time.Duration(msg.HeartbeatMS)*time.Millisecond)
 		}
 		m.h.Welcome(msg)
-	case tracker.TypeAssignParent, tracker.TypeRemoveParent, tracker.TypeAssignChild, tracker.TypeRemoveChild, tracker.TypeFallback:
+	case proto.TypeAssignParent, proto.TypeRemoveParent, proto.TypeAssignChild, proto.TypeRemoveChild, proto.TypeFallback:
 		if msg.Tree == nil || *msg.Tree < 0 || *msg.Tree >= m.treeCount() {
 			m.log.Warn("assignment for a tree out of range", "msg", msg.Type)
 			return nil
 		}
 		m.assign(msg)
 		m.h.Topology()
-	case tracker.TypeTicket:
+	case proto.TypeTicket:
 		m.mu.Lock()
 		m.ticket = msg.Ticket
 		m.mu.Unlock()
-	case tracker.TypeSignal:
+	case proto.TypeSignal:
 		if msg.From == nil {
 			return nil
 		}
 		m.onSignal(forest.PeerID(*msg.From), rtc.Signal{SDP: msg.SDP, Candidate: msg.Candidate}, msg.Link)
-	case tracker.TypeError:
+	case proto.TypeError:
 		m.log.Warn("tracker says", "code", msg.Code, "message", msg.Error)
 		switch msg.Code {
-		case "unauthorized", "origin-live", "bad-join", "channel-full":
+		case proto.CodeUnauthorized, proto.CodeOriginLive, proto.CodeBadJoin, proto.CodeChannelFull:
 			return fatalError{fmt.Sprintf("tracker refused: %s", msg.Error)}
-		case "no-channel":
+		case proto.CodeNoChannel:
 			return fmt.Errorf("tracker: %s: %w", msg.Error, errNoChannel) // the origin may come: retry
 		}
 	}
@@ -504,7 +504,7 @@ func (m *Member) startHeartbeat(ctx context.Context, every time.Duration) {
 			case <-ctx.Done():
 				return
 			case <-t.C:
-				m.send(tracker.Message{Type: tracker.TypeHeartbeat})
+				m.send(proto.Message{Type: proto.TypeHeartbeat})
 			}
 		}
 	}()
