@@ -40,7 +40,7 @@ func runLoadtest(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		trees    = fs.Int("trees", 4, "stripes and trees (M)")
 		k        = fs.Int("k", 3, "stripes that rebuild a chunk")
 		upload   = fs.Int64("upload-kbps", 0, "upload each peer offers (default: 4 stripes' worth)")
-		jsonOut  = fs.String("json", "", "write the measures as JSON to FILE")
+		jsonOut  = fs.String("json", "", "write the measures as JSON to `FILE`")
 		htmlOut  = fs.String("html", "", "write a self-contained report page with charts to FILE")
 		joinOver = fs.Duration("join-over", 0, "spread the peers' arrivals over this long (default: 50ms a peer, at least 2s)")
 		source   = fs.String("source", "synthetic", "stream: synthetic (byte-checked), testcard, a fragmented MP4 file (looped), or - for stdin; with media every peer's output is decoded by ffmpeg")

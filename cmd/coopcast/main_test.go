@@ -64,7 +64,7 @@ func TestCommandLine(t *testing.T) {
 		{"tracker TURN without credential", []string{"tracker", "--publish-token", "t", "--ice-server", "turn:x:3478"}, 2, "--turn-username and --turn-credential"},
 		{"tracker bad log format", []string{"tracker", "--publish-token", "t", "--log-format", "xml"}, 2, "--log-format must be text or json"},
 		{"tracker bad log level", []string{"tracker", "--publish-token", "t", "--log-level", "loud"}, 2, "--log-level must be"},
-		{"tracker unknown flag", []string{"tracker", "--bogus"}, 2, "flag provided but not defined: -bogus"},
+		{"tracker unknown flag", []string{"tracker", "--bogus"}, 2, "flag provided but not defined: --bogus"},
 		{"tracker stray argument", []string{"tracker", "--publish-token", "t", "extra"}, 2, "unexpected argument \"extra\""},
 		{"origin help names the sources", []string{"origin", "--help"}, 0, "Sources: testcard"},
 		{"origin missing file", []string{"origin", "--tracker", "http://127.0.0.1:1", "--channel", "c", "--publish-token", "t", "--source", "/no/such.mp4"}, 2, "open /no/such.mp4: no such file"},
