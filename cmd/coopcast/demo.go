@@ -42,6 +42,9 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
+	if err := ice.check(); err != nil {
+		return err
+	}
 	var bps int64
 	if *bitrate != "" {
 		if bps, err = parseBitrate(*bitrate); err != nil {

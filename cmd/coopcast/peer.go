@@ -37,11 +37,16 @@ func runPeer(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
+	if *trk, err = trackerURL(*trk); err != nil {
+		return err
+	}
+	if err := checkChannel(*channel); err != nil {
+		return err
+	}
+	if err := ice.check(); err != nil {
+		return err
+	}
 	switch {
-	case *trk == "":
-		return fmt.Errorf("%w: --tracker is required", errUsage)
-	case *channel == "":
-		return fmt.Errorf("%w: --channel is required", errUsage)
 	case *upload < 0:
 		return fmt.Errorf("%w: --upload-kbps must be ≥ 0, got %d", errUsage, *upload)
 	case *duration < 0:
