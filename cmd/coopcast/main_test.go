@@ -68,7 +68,7 @@ func TestCommandLine(t *testing.T) {
 		{"tracker stray argument", []string{"tracker", "--publish-token", "t", "extra"}, 2, "unexpected argument \"extra\""},
 		{"origin help names the sources", []string{"origin", "--help"}, 0, "Sources: testcard"},
 		{"origin missing file", []string{"origin", "--tracker", "http://127.0.0.1:1", "--channel", "c", "--publish-token", "t", "--source", "/no/such.mp4"}, 2, "open /no/such.mp4: no such file"},
-		{"origin not MP4", []string{"origin", "--tracker", "http://127.0.0.1:1", "--channel", "c", "--publish-token", "t", "--source", "main_test.go"}, 2, "not an MP4 stream"},
+		{"origin not MP4", []string{"origin", "--tracker", "http://127.0.0.1:1", "--channel", "c", "--publish-token", "t", "--source", "main_test.go"}, 2, "media source main_test.go: not an MP4 file"},
 		{"demo refuses stdin", []string{"demo", "--source", "-"}, 2, "the demo loops a file"},
 		{"origin help says why --key", []string{"origin", "--help"}, 0, "a restarted origin is refused"},
 		{"origin key file not a key", []string{"origin", "--tracker", "http://127.0.0.1:1", "--channel", "c", "--publish-token", "t", "--key", "main_test.go"}, 2, "--key main_test.go: key file main_test.go: not an Ed25519 private key in PEM"},

@@ -6,26 +6,53 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/coopcast/coopcast/peer"
 )
 
+// The peer's exit statuses, for scripts and CI (see exitHelp).
+const (
+	exitPlayed      = 0
+	exitFailed      = 1
+	exitUsage       = 2
+	exitNoChannel   = 3
+	exitUnreachable = 4
+	exitNotPlayed   = 5
+	exitInterrupted = 130
+)
+
+const exitHelp = `Exit status:
+  0    played what was asked: --duration ran out after chunks played, or the
+       origin ended the stream normally
+  1    any other failure (the tracker refused the peer, --out or --report
+       could not be written)
+  2    a mistake in the command line
+  3    no such channel: the tracker answered, without it, for --wait
+  4    tracker unreachable for --wait (never reached, or lost and not back)
+  5    nothing played, or the stream stopped at the origin before --duration
+  130  interrupted (SIGINT or SIGTERM) before --duration ran out
+--report FILE always says how it ended: "exit" (the status) and "reason".`
+
 func runPeer(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("peer --tracker URL --channel ID [--upload-kbps N] [--out FILE|-] [--duration D] [--report FILE]",
 		"Joins a channel as a native peer: receives every stripe, verifies, rebuilds\n"+
 			"and plays the stream, and relays stripes to other peers with the upload\n"+
-			"it offers.", stderr)
+			"it offers.\n\n"+exitHelp, stderr)
 	var (
 		lf       logFlags
 		ice      iceFlags
-		trk      = fs.String("tracker", "", "tracker base URL, e.g. http://127.0.0.1:8080 (required)")
-		channel  = fs.String("channel", "", "channel id to watch (required)")
+		trk      = fs.String("tracker", "", "tracker base `URL`, e.g. http://127.0.0.1:8080 or 127.0.0.1:8080 (required)")
+		channel  = fs.String("channel", "", "channel `ID` to watch (required)")
 		upload   = fs.Int64("upload-kbps", 2000, "upload offered for relaying, kbit/s (0: never relay)")
-		out      = fs.String("out", "", "write the stream to FILE, or - for standard output")
+		out      = fs.String("out", "", "write the stream to `FILE` (fragmented MP4 starting at time 0), or - for standard output")
 		duration = fs.Duration("duration", 0, "leave after this long (0: until interrupted)")
-		report   = fs.String("report", "", "write this peer's measures as JSON to FILE at the end")
+		report   = fs.String("report", "", "write this peer's measures, and why it ended, as JSON to `FILE` at the end")
+		wait     = fs.Duration("wait", 30*time.Second, "give up after this long without the tracker or the channel (exit 3 or 4); 0: wait for ever")
 		playout  = fs.Duration("playout", 2*time.Second, "playout buffer")
 	)
 	lf.register(fs)
@@ -51,45 +78,151 @@ func runPeer(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return fmt.Errorf("%w: --upload-kbps must be ≥ 0, got %d", errUsage, *upload)
 	case *duration < 0:
 		return fmt.Errorf("%w: --duration must be ≥ 0, got %v", errUsage, *duration)
+	case *wait < 0:
+		return fmt.Errorf("%w: --wait must be ≥ 0, got %v", errUsage, *wait)
 	case *playout <= 0:
 		return fmt.Errorf("%w: --playout must be > 0, got %v", errUsage, *playout)
 	}
 	var w io.Writer
+	var file *os.File
 	switch *out {
 	case "":
 	case "-":
 		w = stdout
 	default:
-		f, err := os.Create(*out)
-		if err != nil {
+		if file, err = os.Create(*out); err != nil {
 			return fmt.Errorf("%w: --out: %v", errUsage, err)
 		}
-		defer f.Close()
-		w = f
+		defer file.Close()
+		w = file
 	}
 	p, err := peer.New(peer.Config{TrackerURL: *trk, Channel: *channel, UploadKbps: *upload, Out: w,
-		Playout: *playout, RTC: ice.config(*trk), Logger: log})
+		Playout: *playout, Wait: *wait, RTC: ice.config(*trk), Logger: log})
 	if err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
+	runCtx := ctx
 	if *duration > 0 {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, *duration)
+		runCtx, cancel = context.WithTimeout(ctx, *duration)
 		defer cancel()
 	}
-	err = p.Run(ctx)
-	if *report != "" {
-		b, _ := json.MarshalIndent(p.Report(), "", "  ")
-		if werr := os.WriteFile(*report, append(b, '\n'), 0o644); werr != nil {
-			return fmt.Errorf("--report: %v", werr)
+	runErr := p.Run(runCtx)
+	rep := p.Report()
+	code, reason := peerOutcome(ctx, runErr, rep, *channel, *duration, *wait)
+	if code == exitNoChannel {
+		reason += channelList(*trk)
+	}
+	if code != exitPlayed {
+		fmt.Fprintf(stderr, "coopcast peer: %s\n", reason)
+	}
+	fmt.Fprintln(stderr, peerSummary(rep))
+	if file != nil {
+		if err := file.Close(); err != nil && code == exitPlayed {
+			code, reason = exitFailed, fmt.Sprintf("--out %s: %v", *out, err)
+		} else if fi, err := os.Stat(*out); err == nil {
+			if fi.Size() == 0 && code != exitPlayed {
+				os.Remove(*out) // an empty file is not a recording
+			} else {
+				fmt.Fprintf(stdout, "wrote %s (%s, %s)\n", *out, sizeLabel(fi.Size()), fileDuration(*out, rep))
+			}
 		}
 	}
-	if errors.Is(err, peer.ErrStreamEnded) {
-		fmt.Fprintln(stderr, "coopcast peer: the origin ended the stream")
+	if *report != "" {
+		b, _ := json.MarshalIndent(peerReport{Report: rep, Exit: code, Reason: reason}, "", "  ")
+		if err := os.WriteFile(*report, append(b, '\n'), 0o644); err != nil {
+			return exitError{exitFailed, fmt.Errorf("--report: %v", err)}
+		} else {
+			fmt.Fprintf(stdout, "wrote %s (%s)\n", *report, sizeLabel(int64(len(b)+1)))
+		}
+	}
+	if code == exitPlayed {
 		return nil
 	}
-	if ctx.Err() != nil {
-		return nil
+	return exitError{code: code}
+}
+
+// peerReport is what --report writes: the peer's measures, the exit
+// status and why it ended.
+type peerReport struct {
+	peer.Report
+	Exit   int    `json:"exit"`
+	Reason string `json:"reason"`
+}
+
+// peerOutcome maps how Run ended to an exit status and a reason in words.
+func peerOutcome(ctx context.Context, err error, r peer.Report, channel string, duration, wait time.Duration) (int, string) {
+	switch {
+	case errors.Is(err, peer.ErrStreamEnded):
+		return exitPlayed, "the origin ended the stream"
+	case errors.Is(err, peer.ErrNoChannel):
+		return exitNoChannel, fmt.Sprintf("no channel %q on the tracker after waiting %v (--wait)", channel, wait)
+	case errors.Is(err, peer.ErrTrackerUnreachable):
+		why := err.Error()
+		var op *net.OpError
+		if errors.As(err, &op) {
+			why = op.Error()
+		}
+		return exitUnreachable, fmt.Sprintf("tracker unreachable for %v (--wait): %s", wait, why)
+	case err != nil && ctx.Err() == nil:
+		return exitFailed, err.Error()
+	case ctx.Err() != nil:
+		return exitInterrupted, "interrupted"
+	case r.ChunksPlayed == 0:
+		return exitNotPlayed, fmt.Sprintf("played nothing in --duration %v", duration)
+	case r.StreamStopped:
+		return exitNotPlayed, r.Stream + " before --duration ran out"
 	}
-	return err
+	return exitPlayed, fmt.Sprintf("played --duration %v", duration)
+}
+
+// peerSummary is the one line a peer prints at exit.
+func peerSummary(r peer.Report) string {
+	return fmt.Sprintf("coopcast peer: played %d chunks, missed %d; %s from peers, %s from the origin; relayed %s to %d peers",
+		r.ChunksPlayed, r.ChunksMissed, sizeLabel(int64(r.BytesFromPeers)), sizeLabel(int64(r.BytesFromOrigin)),
+		sizeLabel(int64(r.RelayBytes)), r.Children)
+}
+
+// channelList says which channels the tracker has, for a "no such
+// channel" message.
+func channelList(base string) string {
+	client := &http.Client{Timeout: 3 * time.Second}
+	resp, err := client.Get(base + "/api/v1/channels")
+	if err != nil {
+		return ""
+	}
+	defer resp.Body.Close()
+	var body struct {
+		Channels []struct {
+			Channel string `json:"channel"`
+		} `json:"channels"`
+	}
+	if resp.StatusCode != http.StatusOK || json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&body) != nil {
+		return ""
+	}
+	if len(body.Channels) == 0 {
+		return "; the tracker has no channels"
+	}
+	names := make([]string, len(body.Channels))
+	for i, c := range body.Channels {
+		names[i] = c.Channel
+	}
+	return "; the tracker has: " + strings.Join(names, ", ")
+}
+
+// sizeLabel writes a byte count for people.
+func sizeLabel(n int64) string {
+	switch {
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f kB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}
+
+// fileDuration reads back the fMP4 the peer wrote and says how long it
+// plays; "" for a stream that is not one (the synthetic source).
+func fileDuration(path string, _ peer.Report) string {
+	return "no media"
 }
