@@ -167,11 +167,11 @@ func TestLoadtestSim(t *testing.T) {
 	jsonOut, htmlOut := filepath.Join(dir, "s.json"), filepath.Join(dir, "s.html")
 	var out, errs syncBuffer
 	code := run(t.Context(), []string{"loadtest", "--mode", "sim", "--scenario", "flash-crowd", "--peers", "3000", "--duration", "15s",
-		"--json", jsonOut, "--html", htmlOut, "--fail-if", "continuity<0.99"}, &out, &errs)
+		"--report", jsonOut, "--html", htmlOut, "--fail-if", "continuity<0.99"}, &out, &errs)
 	if code != 0 {
 		t.Fatalf("exit %d\n%s\n%s", code, out.String(), errs.String())
 	}
-	for _, want := range []string{"3000 simulated peers", "sim: every figure below comes from the simulator", "offload_ratio", "simulator: max RSS"} {
+	for _, want := range []string{"wrote " + jsonOut + " (", "wrote " + htmlOut + " (", "3000 simulated peers", "sim: every figure below comes from the simulator", "offload_ratio", "simulator: max RSS"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("summary lacks %q:\n%s", want, out.String())
 		}

@@ -13,14 +13,15 @@ import (
 )
 
 // startDemo runs the demo in this process on a free loopback port and
-// returns its base URL; it stops with the test.
-func startDemo(t *testing.T, args ...string) string {
+// returns its base URL and what it printed; it stops with the test.
+func startDemo(t *testing.T, args ...string) (string, *syncBuffer) {
 	t.Helper()
 	t.Setenv("XDG_STATE_HOME", t.TempDir())
 	ctx, cancel := context.WithCancel(context.Background())
 	var out, errs syncBuffer
 	done := make(chan int, 1)
 	go func() {
+		defer cancel()
 		done <- run(ctx, append([]string{"demo", "--listen", "127.0.0.1:0", "--ice-interface", "lo", "--log-level", "error"}, args...), &out, &errs)
 	}()
 	t.Cleanup(func() {
@@ -35,7 +36,7 @@ func startDemo(t *testing.T, args ...string) string {
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		if m := addr.FindString(out.String()); m != "" {
-			return m
+			return m, &out
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("the demo printed no address; stdout %q stderr %q", out.String(), errs.String())
@@ -48,7 +49,7 @@ func startDemo(t *testing.T, args ...string) string {
 // mistakes a new user makes, what coopcast says, and the exit status.
 // None hangs (each ends within its --wait and a margin), none exits 0.
 func TestMistakes(t *testing.T) {
-	base := startDemo(t)
+	base, _ := startDemo(t)
 	dir := t.TempDir()
 	report := filepath.Join(dir, "r.json")
 	out := filepath.Join(dir, "o.mp4")

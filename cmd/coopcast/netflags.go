@@ -108,3 +108,42 @@ func (f *iceFlags) check() error {
 	}
 	return nil
 }
+
+// iceNote says, for the demo's banner, which addresses the origin and
+// native peers offer to WebRTC peers, and what that means for browsers.
+func iceNote(c rtc.Config) string {
+	var addrs []string
+	loopbackOnly := true
+	lan := "" // an interface to suggest for a LAN
+	ifs, _ := net.Interfaces()
+	for _, i := range ifs {
+		if lan == "" && i.Flags&net.FlagLoopback == 0 && i.Flags&net.FlagUp != 0 {
+			lan = i.Name
+		}
+		chosen := len(c.ICEInterfaces) == 0 && i.Flags&net.FlagLoopback == 0 && i.Flags&net.FlagUp != 0
+		for _, n := range c.ICEInterfaces {
+			chosen = chosen || n == i.Name
+		}
+		if !chosen {
+			continue
+		}
+		as, _ := i.Addrs()
+		for _, a := range as {
+			if ipn, ok := a.(*net.IPNet); ok && !ipn.IP.IsLinkLocalUnicast() {
+				addrs = append(addrs, ipn.IP.String())
+				loopbackOnly = loopbackOnly && ipn.IP.IsLoopback()
+			}
+		}
+	}
+	if len(addrs) == 0 {
+		return "the chosen interfaces have no address: peers get the stream over HTTP fallback only"
+	}
+	s := "the origin and native peers offer " + strings.Join(addrs, ", ")
+	if loopbackOnly {
+		s += " (loopback): browsers and peers on this machine only"
+		if lan != "" {
+			s += ".\n          For viewers on other machines: --listen 0.0.0.0:8080 --ice-interface " + lan
+		}
+	}
+	return s
+}
