@@ -92,6 +92,12 @@ var ErrStreamEnded = errors.New("peer: the stream ended")
 // Ended is closed once the peer played the end of the stream.
 func (p *Peer) Ended() <-chan struct{} { return p.ended }
 
+// Joined is closed once the tracker first welcomed the peer.
+func (p *Peer) Joined() <-chan struct{} { return p.welcomed }
+
+// Playing is closed once the peer played its first chunk.
+func (p *Peer) Playing() <-chan struct{} { return p.playing }
+
 // Peer is a running native peer. Create it with New.
 type Peer struct {
 	cfg    Config
@@ -137,6 +143,8 @@ type Peer struct {
 	switchFrom []forest.PeerID
 	welcomed   chan struct{}
 	ended      chan struct{} // closed when the end of stream was played
+	playing    chan struct{} // closed when the first chunk was played
+	playOnce   sync.Once
 	endOnce    sync.Once
 	st         stats
 	wakeup     chan struct{}
@@ -167,7 +175,7 @@ func New(cfg Config) (*Peer, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	p := &Peer{cfg: cfg, rule: newRule(cfg), log: log, http: cfg.HTTP, chunks: make(map[uint32]*chunk),
-		welcomed: make(chan struct{}), wakeup: make(chan struct{}, 1), ended: make(chan struct{})}
+		welcomed: make(chan struct{}), wakeup: make(chan struct{}, 1), ended: make(chan struct{}), playing: make(chan struct{})}
 	var err error
 	p.member, err = swarm.New(swarm.Config{TrackerURL: cfg.TrackerURL, Channel: cfg.Channel, Kind: cfg.Kind,
 		UploadKbps: cfg.UploadKbps, RTC: cfg.RTC, Relay: cfg.Relay, Handler: (*handler)(p), Logger: log, GiveUpAfter: cfg.Wait})

@@ -106,6 +106,7 @@ func (p *Peer) due(now time.Time) [][]byte {
 	}
 	if played == 0 && p.play.Played() > 0 {
 		p.st.startup = now.Sub(p.start)
+		p.playOnce.Do(func() { close(p.playing) })
 	}
 	return out
 }

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/coopcast/coopcast/internal/fmp4"
 	"github.com/coopcast/coopcast/peer"
 )
 
@@ -27,14 +28,15 @@ const (
 )
 
 const exitHelp = `Exit status:
-  0    played what was asked: --duration ran out after chunks played, or the
-       origin ended the stream normally
+  0    played what was asked: --duration of play (from the first chunk), or
+       the stream to its end when the origin ended it
   1    any other failure (the tracker refused the peer, --out or --report
        could not be written)
   2    a mistake in the command line
   3    no such channel: the tracker answered, without it, for --wait
   4    tracker unreachable for --wait (never reached, or lost and not back)
-  5    nothing played, or the stream stopped at the origin before --duration
+  5    joined, but nothing played within --wait, or the stream stopped at
+       the origin before --duration
   130  interrupted (SIGINT or SIGTERM) before --duration ran out
 --report FILE always says how it ended: "exit" (the status) and "reason".`
 
@@ -50,7 +52,7 @@ func runPeer(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		channel  = fs.String("channel", "", "channel `ID` to watch (required)")
 		upload   = fs.Int64("upload-kbps", 2000, "upload offered for relaying, kbit/s (0: never relay)")
 		out      = fs.String("out", "", "write the stream to `FILE` (fragmented MP4 starting at time 0), or - for standard output")
-		duration = fs.Duration("duration", 0, "leave after this long (0: until interrupted)")
+		duration = fs.Duration("duration", 0, "play this long, counted from the first chunk played, then leave (0: until interrupted)")
 		report   = fs.String("report", "", "write this peer's measures, and why it ended, as JSON to `FILE` at the end")
 		wait     = fs.Duration("wait", 30*time.Second, "give up after this long without the tracker or the channel (exit 3 or 4); 0: wait for ever")
 		playout  = fs.Duration("playout", 2*time.Second, "playout buffer")
@@ -85,31 +87,43 @@ func runPeer(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	var w io.Writer
 	var file *os.File
+	var rebase *fmp4.Rebaser
 	switch *out {
 	case "":
 	case "-":
-		w = stdout
+		rebase = fmp4.NewRebaser(stdout)
+		w = rebase
 	default:
 		if file, err = os.Create(*out); err != nil {
 			return fmt.Errorf("%w: --out: %v", errUsage, err)
 		}
 		defer file.Close()
-		w = file
+		rebase = fmp4.NewRebaser(file)
+		w = rebase
 	}
 	p, err := peer.New(peer.Config{TrackerURL: *trk, Channel: *channel, UploadKbps: *upload, Out: w,
 		Playout: *playout, Wait: *wait, RTC: ice.config(*trk), Logger: log})
 	if err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
-	runCtx := ctx
-	if *duration > 0 {
-		var cancel context.CancelFunc
-		runCtx, cancel = context.WithTimeout(ctx, *duration)
-		defer cancel()
-	}
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var stop peerStop
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if stop = watchPeer(runCtx, p, *duration, *wait); stop != stopNone {
+			cancel()
+		}
+	}()
 	runErr := p.Run(runCtx)
+	cancel()
+	<-done
+	if rebase != nil {
+		rebase.Flush()
+	}
 	rep := p.Report()
-	code, reason := peerOutcome(ctx, runErr, rep, *channel, *duration, *wait)
+	code, reason := peerOutcome(ctx, runErr, stop, rep, *channel, *duration, *wait)
 	if code == exitNoChannel {
 		reason += channelList(*trk)
 	}
@@ -124,7 +138,7 @@ func runPeer(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			if fi.Size() == 0 && code != exitPlayed {
 				os.Remove(*out) // an empty file is not a recording
 			} else {
-				fmt.Fprintf(stdout, "wrote %s (%s, %s)\n", *out, sizeLabel(fi.Size()), fileDuration(*out, rep))
+				fmt.Fprintf(stdout, "wrote %s (%s, %s)\n", *out, sizeLabel(fi.Size()), fileDuration(*out))
 			}
 		}
 	}
@@ -150,8 +164,52 @@ type peerReport struct {
 	Reason string `json:"reason"`
 }
 
+// peerStop is why watchPeer ended a peer's run.
+type peerStop int
+
+const (
+	stopNone     peerStop = iota // it did not: Run ended by itself, or ctx did
+	stopDuration                 // --duration of play is done
+	stopNothing                  // joined, but nothing played within --wait
+)
+
+// watchPeer ends the run (by returning) once the peer played for
+// duration from its first chunk, or once it joined and played nothing
+// for wait. Joining itself is bounded by the peer's own Wait.
+func watchPeer(ctx context.Context, p *peer.Peer, duration, wait time.Duration) peerStop {
+	select {
+	case <-p.Joined():
+	case <-ctx.Done():
+		return stopNone
+	}
+	var nothing <-chan time.Time
+	if wait > 0 {
+		t := time.NewTimer(wait)
+		defer t.Stop()
+		nothing = t.C
+	}
+	select {
+	case <-p.Playing():
+	case <-nothing:
+		return stopNothing
+	case <-ctx.Done():
+		return stopNone
+	}
+	if duration == 0 {
+		return stopNone
+	}
+	t := time.NewTimer(duration)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return stopDuration
+	case <-ctx.Done():
+		return stopNone
+	}
+}
+
 // peerOutcome maps how Run ended to an exit status and a reason in words.
-func peerOutcome(ctx context.Context, err error, r peer.Report, channel string, duration, wait time.Duration) (int, string) {
+func peerOutcome(ctx context.Context, err error, stop peerStop, r peer.Report, channel string, duration, wait time.Duration) (int, string) {
 	switch {
 	case errors.Is(err, peer.ErrStreamEnded):
 		return exitPlayed, "the origin ended the stream"
@@ -168,8 +226,8 @@ func peerOutcome(ctx context.Context, err error, r peer.Report, channel string, 
 		return exitFailed, err.Error()
 	case ctx.Err() != nil:
 		return exitInterrupted, "interrupted"
-	case r.ChunksPlayed == 0:
-		return exitNotPlayed, fmt.Sprintf("played nothing in --duration %v", duration)
+	case stop == stopNothing:
+		return exitNotPlayed, fmt.Sprintf("joined channel %q, but nothing played within %v (--wait)", channel, wait)
 	case r.StreamStopped:
 		return exitNotPlayed, r.Stream + " before --duration ran out"
 	}
@@ -222,7 +280,16 @@ func sizeLabel(n int64) string {
 }
 
 // fileDuration reads back the fMP4 the peer wrote and says how long it
-// plays; "" for a stream that is not one (the synthetic source).
-func fileDuration(path string, _ peer.Report) string {
-	return "no media"
+// plays, or that it is not media (the synthetic source).
+func fileDuration(path string) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return "unreadable"
+	}
+	defer f.Close()
+	d, err := fmp4.Length(f)
+	if err != nil {
+		return "not media"
+	}
+	return fmt.Sprintf("%.1f s", d)
 }
