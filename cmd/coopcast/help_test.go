@@ -85,7 +85,7 @@ func TestUsageErrorOnce(t *testing.T) {
 // dashboard), then at a native peer with the same network flags and
 // channel, and says which addresses WebRTC peers are offered.
 func TestDemoBanner(t *testing.T) {
-	base, out := startDemo(t, "--channel", "Live")
+	base, out, _ := startDemo(t, "--channel", "Live")
 	want := []string{"Watch:      " + base + "/", "Dashboard:  " + base + "/dashboard",
 		"go run ./cmd/coopcast peer --tracker " + base + " --channel Live --ice-interface lo --duration 20s --out peer.mp4",
 		"WebRTC: the origin and native peers offer 127.0.0.1"}

@@ -8,38 +8,44 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
 
 // startDemo runs the demo in this process on a free loopback port and
-// returns its base URL and what it printed; it stops with the test.
-func startDemo(t *testing.T, args ...string) (string, *syncBuffer) {
+// returns its base URL and what it printed; it stops with the test, or
+// when stop is called (which waits for it).
+func startDemo(t *testing.T, args ...string) (base string, out *syncBuffer, stop func()) {
 	t.Helper()
 	t.Setenv("XDG_STATE_HOME", t.TempDir())
 	ctx, cancel := context.WithCancel(context.Background())
-	var out, errs syncBuffer
+	var stdout, errs syncBuffer
 	done := make(chan int, 1)
 	go func() {
 		defer cancel()
-		done <- run(ctx, append([]string{"demo", "--listen", "127.0.0.1:0", "--ice-interface", "lo", "--log-level", "error"}, args...), &out, &errs)
+		done <- run(ctx, append([]string{"demo", "--listen", "127.0.0.1:0", "--ice-interface", "lo", "--log-level", "error"}, args...), &stdout, &errs)
 	}()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(15 * time.Second):
-			t.Error("the demo did not stop")
-		}
-	})
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case <-done:
+			case <-time.After(15 * time.Second):
+				t.Error("the demo did not stop")
+			}
+		})
+	}
+	t.Cleanup(stop)
 	addr := regexp.MustCompile(`http://127\.0\.0\.1:\d+`)
 	deadline := time.Now().Add(15 * time.Second)
 	for {
-		if m := addr.FindString(out.String()); m != "" {
-			return m, &out
+		if m := addr.FindString(stdout.String()); m != "" {
+			return m, &stdout, stop
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("the demo printed no address; stdout %q stderr %q", out.String(), errs.String())
+			t.Fatalf("the demo printed no address; stdout %q stderr %q", stdout.String(), errs.String())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -49,7 +55,7 @@ func startDemo(t *testing.T, args ...string) (string, *syncBuffer) {
 // mistakes a new user makes, what coopcast says, and the exit status.
 // None hangs (each ends within its --wait and a margin), none exits 0.
 func TestMistakes(t *testing.T) {
-	base, _ := startDemo(t)
+	base, _, _ := startDemo(t)
 	dir := t.TempDir()
 	report := filepath.Join(dir, "r.json")
 	out := filepath.Join(dir, "o.mp4")
@@ -155,5 +161,41 @@ func TestPeerInterrupted(t *testing.T) {
 	b, _ := os.ReadFile(report)
 	if code != exitInterrupted || !strings.Contains(string(b), `"reason": "interrupted"`) || !strings.Contains(string(b), `"exit": 130`) {
 		t.Fatalf("exit %d, report %s\nstderr %s", code, b, stderr.String())
+	}
+}
+
+// TestPeerOutlivesNoDemo: a peer watching the demo when the demo is
+// stopped (Ctrl-C) does not reconnect for ever: it ends after --wait
+// with "tracker unreachable" (exit 4), and its report says so.
+func TestPeerOutlivesNoDemo(t *testing.T) {
+	base, _, stopDemo := startDemo(t)
+	report := filepath.Join(t.TempDir(), "r.json")
+	var stdout, stderr syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- run(t.Context(), []string{"peer", "--tracker", base, "--channel", "demo", "--ice-interface", "lo", "--wait", "2s",
+			"--report", report}, &stdout, &stderr)
+	}()
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(stderr.String(), "msg=joined") {
+		if time.Now().After(deadline) {
+			t.Fatalf("the peer did not join: %s", stderr.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	stopDemo()
+	stopped := time.Now()
+	select {
+	case code := <-done:
+		if code != exitUnreachable || !strings.Contains(stderr.String(), "tracker unreachable for 2s (--wait)") {
+			t.Fatalf("exit %d; stderr:\n%s", code, stderr.String())
+		}
+		t.Logf("ended %v after the demo stopped", time.Since(stopped).Round(time.Millisecond))
+	case <-time.After(20 * time.Second):
+		t.Fatal("the peer still runs 20 s after the demo stopped")
+	}
+	b, _ := os.ReadFile(report)
+	if !strings.Contains(string(b), `"exit": 4`) {
+		t.Errorf("report: %s", b)
 	}
 }

@@ -17,7 +17,7 @@ func TestPeerOutputStartsAtZero(t *testing.T) {
 	if _, err := exec.LookPath("ffprobe"); err != nil {
 		t.Fatal("ffprobe is needed (apt-get install ffmpeg)")
 	}
-	base, _ := startDemo(t)
+	base, _, _ := startDemo(t)
 	out := filepath.Join(t.TempDir(), "peer.mp4")
 	var stdout, stderr syncBuffer
 	code := run(t.Context(), []string{"peer", "--tracker", base, "--channel", "demo", "--ice-interface", "lo", "--duration", "20s",

@@ -188,12 +188,19 @@ func watchPeer(ctx context.Context, p *peer.Peer, duration, wait time.Duration) 
 		defer t.Stop()
 		nothing = t.C
 	}
-	select {
-	case <-p.Playing():
-	case <-nothing:
-		return stopNothing
-	case <-ctx.Done():
-		return stopNone
+	for waiting := true; waiting; {
+		select {
+		case <-p.Playing():
+			waiting = false
+		case <-nothing:
+			if p.Member().TrackerUp() {
+				return stopNothing
+			}
+			// The tracker is gone too: the peer's own Wait says so.
+			nothing = nil
+		case <-ctx.Done():
+			return stopNone
+		}
 	}
 	if duration == 0 {
 		return stopNone

@@ -129,6 +129,8 @@ type Member struct {
 	unconfirmed atomic.Uint64
 	closed      bool
 
+	// up: a session with the tracker is open and welcomed.
+	up             atomic.Bool
 	retiredRelay   atomic.Uint64 // relay counters of neighbours gone
 	retiredDropped atomic.Uint64
 	// attempts numbers our link attempts. It starts at the clock in µs,
@@ -207,6 +209,10 @@ func wsURL(base string) (string, error) {
 	return u.String(), nil
 }
 
+// TrackerUp reports whether the Member has a session with the tracker
+// now (welcomed, or its publish accepted).
+func (m *Member) TrackerUp() bool { return m.up.Load() }
+
 // ID returns the node's peer id (0 for the origin, or before welcome).
 func (m *Member) ID() forest.PeerID {
 	m.mu.Lock()
@@ -237,11 +243,13 @@ func (m *Member) Run(ctx context.Context) error {
 	for {
 		var joined time.Time // when the tracker welcomed us in this session
 		err := m.session(ctx, u, func() {
+			m.up.Store(true)
 			joined = m.cfg.Now()
 			if out.Up(joined) == backoff.Back {
 				m.log.Info("tracker reachable again; joined", "down", out.Down(joined).Round(time.Millisecond), "attempts", out.Failures())
 			}
 		})
+		m.up.Store(false)
 		if ctx.Err() != nil {
 			return nil
 		}
