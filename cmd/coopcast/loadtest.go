@@ -111,6 +111,17 @@ func runLoadtest(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	res, err := loadtest.Run(ctx, cfg)
 	if res != nil {
 		res.Summary(stdout)
+		if *outDir != "" {
+			if ents, derr := os.ReadDir(*outDir); derr == nil {
+				var size int64
+				for _, e := range ents {
+					if fi, ierr := e.Info(); ierr == nil && fi.Mode().IsRegular() {
+						size += fi.Size()
+					}
+				}
+				fmt.Fprintf(stdout, "wrote %d files to %s (%s in all, each peer's %v run)\n", len(ents), *outDir, sizeLabel(size), cfg.Duration)
+			}
+		}
 		if *jsonOut != "" {
 			b, _ := json.MarshalIndent(res, "", "  ")
 			if werr := os.WriteFile(*jsonOut, append(b, '\n'), 0o644); werr != nil {
