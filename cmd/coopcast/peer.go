@@ -122,6 +122,12 @@ func runPeer(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if rebase != nil {
 		rebase.Flush()
 	}
+	// What the peer says of its files goes to stdout, unless the stream
+	// does.
+	say := stdout
+	if *out == "-" {
+		say = stderr
+	}
 	rep := p.Report()
 	code, reason := peerOutcome(ctx, runErr, stop, rep, *channel, *duration, *wait)
 	if code == exitNoChannel {
@@ -138,7 +144,7 @@ func runPeer(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			if fi.Size() == 0 && code != exitPlayed {
 				os.Remove(*out) // an empty file is not a recording
 			} else {
-				fmt.Fprintf(stdout, "wrote %s (%s, %s)\n", *out, sizeLabel(fi.Size()), fileDuration(*out))
+				fmt.Fprintf(say, "wrote %s (%s, %s)\n", *out, sizeLabel(fi.Size()), fileDuration(*out))
 			}
 		}
 	}
@@ -146,9 +152,8 @@ func runPeer(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		b, _ := json.MarshalIndent(peerReport{Report: rep, Exit: code, Reason: reason}, "", "  ")
 		if err := os.WriteFile(*report, append(b, '\n'), 0o644); err != nil {
 			return exitError{exitFailed, fmt.Errorf("--report: %v", err)}
-		} else {
-			fmt.Fprintf(stdout, "wrote %s (%s)\n", *report, sizeLabel(int64(len(b)+1)))
 		}
+		fmt.Fprintf(say, "wrote %s (%s)\n", *report, sizeLabel(int64(len(b)+1)))
 	}
 	if code == exitPlayed {
 		return nil
