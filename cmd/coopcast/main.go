@@ -51,7 +51,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case name == "version" || (name == "demo" && len(args) > 0 && args[0] == "--version"):
 		fmt.Fprintln(stdout, version())
 		return 0
-	case name == "help" && len(args) == 0:
+	case name == "help" && (len(args) == 0 || args[0] == "help" || args[0] == "version"):
 		usage(stdout)
 		return 0
 	case name == "help":
