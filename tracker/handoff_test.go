@@ -81,25 +81,25 @@ func TestMoveMakesBeforeBreak(t *testing.T) {
 	d := join(t, base, "m", 10_000)
 	d.heartbeat(100 * time.Millisecond)
 	before := st.HandoffsExpired
-	held := 0
-	for _, l := range []*tclient{a, b} {
-		l.mu.Lock()
-		for _, m := range l.all {
-			if m.Type == TypeAssignParent && m.Keep != nil && m.Parent == d.peerID() {
-				held++
+	checkFor(t, 5*time.Second, "a leaf moved under the second mover with keep", func() error {
+		for _, l := range []*tclient{a, b} {
+			l.mu.Lock()
+			for _, m := range l.all {
+				if m.Type == TypeAssignParent && m.Keep != nil && m.Parent == d.peerID() {
+					l.mu.Unlock()
+					return nil
+				}
 			}
+			l.mu.Unlock()
 		}
-		l.mu.Unlock()
-	}
-	t.Logf("second mover: %d leaves held their old parent", held)
-	if held > 0 {
-		checkFor(t, handoffTimeout+3*time.Second, "stuck handoff expired", func() error {
-			if srv.channel("m").stats().HandoffsExpired <= before {
-				return fmt.Errorf("not expired")
-			}
-			return agree(srv, "m", origin, []*tclient{a, b, c, d})
-		})
-	}
+		return fmt.Errorf("no leaf was moved under %d", d.peerID())
+	})
+	checkFor(t, handoffTimeout+3*time.Second, "stuck handoff expired", func() error {
+		if srv.channel("m").stats().HandoffsExpired <= before {
+			return fmt.Errorf("not expired")
+		}
+		return agree(srv, "m", origin, []*tclient{a, b, c, d})
+	})
 }
 
 // TestMovesIn: only a detach followed by an attach of the same peer in the

@@ -367,7 +367,8 @@ func browserSwarm(t *testing.T) {
 	tabs := make([]context.Context, pages)
 	for i := range tabs {
 		tabs[i] = openPage(t, bctx, st, i)
-		time.Sleep(700 * time.Millisecond)
+		// One page at a time, so that they join in order.
+		waitFor(t, 15*time.Second, fmt.Sprintf("page %d to join", i), func() bool { return pageStatsOf(t, tabs[i], i).PeerID != 0 })
 	}
 	stats := func(i int) pageStats { return pageStatsOf(t, tabs[i], i) }
 
@@ -713,10 +714,16 @@ func screenshots(t *testing.T, bctx, watch context.Context, base, dir string) {
 	}
 	dctx, dcancel := chromedp.NewContext(bctx)
 	defer dcancel()
-	if err := chromedp.Do(dctx, chromedp.EmulateViewport(1400, 1600), chromedp.Navigate(base+"/dashboard?channel="+channelID),
-		chromedp.Sleep(5*time.Second)); err != nil {
+	if err := chromedp.Do(dctx, chromedp.EmulateViewport(1400, 1600), chromedp.Navigate(base+"/dashboard?channel="+channelID)); err != nil {
 		t.Fatalf("dashboard: %v", err)
 	}
+	// The picture is worth taking once the dashboard has drawn the trees
+	// and the lines of the rate chart (which need two forest polls).
+	waitFor(t, 20*time.Second, "the dashboard to draw the trees and the rate chart", func() bool {
+		drawn, err := chromedp.Run(dctx, chromedp.Evaluate[bool](`document.querySelectorAll('svg[aria-label^="tree"]').length > 0 &&
+			document.querySelector('path.ln.egress') !== null`))
+		return err == nil && drawn
+	})
 	if png, err = chromedp.Run(dctx, chromedp.CaptureScreenshot()); err != nil {
 		t.Fatalf("dashboard screenshot: %v", err)
 	}
