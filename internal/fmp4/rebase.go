@@ -76,7 +76,12 @@ func (r *Rebaser) passRest() error {
 
 // rebase returns moof with each traf's decode time less its track's base
 // (the first it saw), fixing the sample data offsets if the size changed.
-func (r *Rebaser) rebase(b []byte) ([]byte, error) {
+func (r *Rebaser) rebase(b []byte) (out []byte, err error) {
+	defer func() {
+		if p := recover(); p != nil { // mp4ff on a hostile moof
+			out, err = nil, fmt.Errorf("%w: moof: %v", ErrMalformed, p)
+		}
+	}()
 	moof, err := decodeMoof(b)
 	if err != nil {
 		return nil, err
@@ -106,11 +111,11 @@ func (r *Rebaser) rebase(b []byte) ([]byte, error) {
 			}
 		}
 	}
-	var out bytes.Buffer
-	if err := moof.Encode(&out); err != nil {
+	var buf bytes.Buffer
+	if err := moof.Encode(&buf); err != nil {
 		return nil, err
 	}
-	return out.Bytes(), nil
+	return buf.Bytes(), nil
 }
 
 // Length reads an fMP4 stream to its end and returns how long its main
