@@ -81,11 +81,21 @@ func NewFile(path string, loop bool) (*Media, error) {
 		src, err := fmp4.Open(f)
 		if err != nil {
 			f.Close()
+			if errors.Is(err, fmp4.ErrNotMP4) {
+				return nil, nil, notMP4File{err}
+			}
 			return nil, nil, err
 		}
 		return f, src, nil
 	}, loop, true)
 }
+
+// notMP4File is a file source that is no MP4 at all (a text file, say):
+// a plain message, the parser's detail only for errors.Is.
+type notMP4File struct{ err error }
+
+func (notMP4File) Error() string   { return "not an MP4 file" }
+func (e notMP4File) Unwrap() error { return e.err }
 
 // NewLive reads a live fMP4 stream from r (standard input, an HTTP
 // body): chunks go out as they arrive, and the stream ends when r does.

@@ -6,12 +6,15 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -130,6 +133,54 @@ type stack struct {
 	ice    rtc.Config
 	log    *slog.Logger
 	origin *origin.Origin
+
+	mu       sync.Mutex // guards consoles
+	consoles []*console
+}
+
+// console collects the errors a tab writes to its console: errors logged
+// by the page, uncaught exceptions, and the browser's own error entries
+// (a failed request, such as a missing /favicon.ico).
+type console struct {
+	name string
+	mu   sync.Mutex
+	errs []string
+}
+
+// watchConsole starts collecting tab's console errors until the tab's
+// context ends.
+func (s *stack) watchConsole(tab context.Context, name string) {
+	c := &console{name: name}
+	msgs := chromedp.Console(tab)
+	go func() {
+		for m, err := range msgs {
+			if err != nil {
+				return
+			}
+			if m.Type == chromedp.ConsoleError || m.IsException() {
+				c.mu.Lock()
+				c.errs = append(c.errs, fmt.Sprintf("%s (%s)", m.String(), m.URL))
+				c.mu.Unlock()
+			}
+		}
+	}()
+	s.mu.Lock()
+	s.consoles = append(s.consoles, c)
+	s.mu.Unlock()
+}
+
+// checkConsoles fails the test for every console error any tab wrote.
+func (s *stack) checkConsoles(t *testing.T) {
+	t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, c := range s.consoles {
+		c.mu.Lock()
+		for _, e := range c.errs {
+			t.Errorf("%s: console error: %s", c.name, e)
+		}
+		c.mu.Unlock()
+	}
 }
 
 // startStack starts the demo with one origin slot per tree, so that most
@@ -211,6 +262,7 @@ func openPage(t *testing.T, bctx context.Context, s *stack, i int) context.Conte
 	t.Helper()
 	tctx, tcancel := chromedp.NewContext(bctx)
 	t.Cleanup(tcancel)
+	s.watchConsole(tctx, fmt.Sprintf("page %d", i))
 	err := chromedp.Do(tctx,
 		chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
 			_, err := cdp.Call(ctx, tg, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: watchVideo})
@@ -402,6 +454,14 @@ func browserSwarm(t *testing.T) {
 	if dir := os.Getenv(shotsEnv); dir != "" {
 		screenshots(t, bctx, tabs[0], base, dir)
 	}
+	onFallback := slices.Contains(rep.Fallback, true)
+	for _, s := range final {
+		for _, p := range s.Parents {
+			onFallback = onFallback || p.Kind == "http"
+		}
+	}
+	checkDashboard(t, bctx, st, onFallback)
+	st.checkConsoles(t)
 
 	// The viewer with the most children switches relaying off: the tracker
 	// hears of it (slots 0) and moves its children; everyone keeps playing.
@@ -441,6 +501,51 @@ func browserSwarm(t *testing.T) {
 		_, ok := forestNode(t, base, final[busy].PeerID)
 		return !ok && len(swarmForest(t, base).Nodes) == peersNow-1
 	})
+}
+
+// checkDashboard opens the dashboard and checks that its numbers agree:
+// the offload tile and the chart's legend say the same to 0.1 %, and no
+// fallback badge shows when no viewer is on HTTP fallback.
+func checkDashboard(t *testing.T, bctx context.Context, s *stack, onFallback bool) {
+	t.Helper()
+	tctx, tcancel := chromedp.NewContext(bctx)
+	defer tcancel()
+	s.watchConsole(tctx, "dashboard")
+	if err := chromedp.Do(tctx, chromedp.Navigate(s.base+"/dashboard?channel="+channelID)); err != nil {
+		t.Fatalf("open the dashboard: %v", err)
+	}
+	type view struct {
+		Tile     string `json:"tile"`
+		Legend   string `json:"legend"`
+		Fallback string `json:"fallback"`
+		Warn     bool   `json:"warn"`
+	}
+	var v view
+	pctOf := func(s string) (float64, bool) {
+		s = strings.TrimSpace(s)
+		f, err := strconv.ParseFloat(strings.TrimSuffix(s[strings.LastIndex(s, " ")+1:], "%"), 64)
+		return f, err == nil && strings.HasSuffix(s, "%")
+	}
+	waitFor(t, 30*time.Second, "the dashboard's offload tile and chart legend", func() bool {
+		var err error
+		v, err = chromedp.Run(tctx, chromedp.Evaluate[view](`(() => {
+  const text = (id) => (document.getElementById(id) || {}).textContent || '';
+  const legend = [...document.querySelectorAll('#chart text.lg')].map((e) => e.textContent).find((x) => x.startsWith('offload')) || '';
+  return {tile: text('c-offload'), legend, fallback: text('c-fallback'), warn: (document.getElementById('c-fallback') || {classList: {contains: () => false}}).classList.contains('warn')};
+})()`))
+		_, ok1 := pctOf(v.Tile)
+		_, ok2 := pctOf(v.Legend)
+		return err == nil && ok1 && ok2
+	})
+	tile, _ := pctOf(v.Tile)
+	legend, _ := pctOf(v.Legend)
+	t.Logf("dashboard: offload tile %q, legend %q, fallback badge %q (warn %v); a viewer on fallback: %v", v.Tile, v.Legend, v.Fallback, v.Warn, onFallback)
+	if math.Abs(tile-legend) > 0.1 {
+		t.Errorf("offload: tile %v%%, chart legend %v%%: want them within 0.1%%", tile, legend)
+	}
+	if !onFallback && (v.Fallback != "0" || v.Warn) {
+		t.Errorf("fallback badge %q (warn %v) while no viewer has an http parent", v.Fallback, v.Warn)
+	}
 }
 
 // TestBrowserJoins is the make-before-break check in real browsers:

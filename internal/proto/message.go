@@ -9,6 +9,7 @@ import (
 
 	"github.com/pion/webrtc/v4"
 
+	"github.com/coopcast/coopcast/internal/channelid"
 	"github.com/coopcast/coopcast/internal/ticket"
 )
 
@@ -218,22 +219,9 @@ func Decode(b []byte) (Message, error) {
 
 var messageType = reflect.TypeFor[Message]()
 
-// validChannel: channel ids go into URLs, metric labels and logs, so they
-// are kept to URL-safe characters.
-func validChannel(id string) bool {
-	if id == "" || len(id) > maxChannelLen {
-		return false
-	}
-	for i := 0; i < len(id); i++ {
-		switch b := id[i]; {
-		case 'a' <= b && b <= 'z', 'A' <= b && b <= 'Z', '0' <= b && b <= '9':
-		case i > 0 && (b == '.' || b == '_' || b == '-' || b == '~'):
-		default:
-			return false
-		}
-	}
-	return true
-}
+// validChannel is the one rule for channel ids (internal/channelid),
+// which the command line checks too.
+func validChannel(id string) bool { return channelid.Valid(id) }
 
 // clip shortens what a client sent before it is echoed in an error.
 func clip(s string) string {

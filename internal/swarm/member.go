@@ -84,6 +84,10 @@ type Config struct {
 	Reconnect backoff.Backoff
 	// Now is the clock of reconnect logging. Default time.Now.
 	Now func() time.Time
+	// GiveUpAfter ends Run with ErrNoChannel or ErrTrackerUnreachable
+	// once no session has lasted (no welcome, or none since the last
+	// one was lost) for this long. Zero: retry for ever (the origin).
+	GiveUpAfter time.Duration
 }
 
 // Member is a node in a channel's swarm.
@@ -125,6 +129,8 @@ type Member struct {
 	unconfirmed atomic.Uint64
 	closed      bool
 
+	// up: a session with the tracker is open and welcomed.
+	up             atomic.Bool
 	retiredRelay   atomic.Uint64 // relay counters of neighbours gone
 	retiredDropped atomic.Uint64
 	// attempts numbers our link attempts. It starts at the clock in µs,
@@ -203,6 +209,10 @@ func wsURL(base string) (string, error) {
 	return u.String(), nil
 }
 
+// TrackerUp reports whether the Member has a session with the tracker
+// now (welcomed, or its publish accepted).
+func (m *Member) TrackerUp() bool { return m.up.Load() }
+
 // ID returns the node's peer id (0 for the origin, or before welcome).
 func (m *Member) ID() forest.PeerID {
 	m.mu.Lock()
@@ -233,11 +243,13 @@ func (m *Member) Run(ctx context.Context) error {
 	for {
 		var joined time.Time // when the tracker welcomed us in this session
 		err := m.session(ctx, u, func() {
+			m.up.Store(true)
 			joined = m.cfg.Now()
 			if out.Up(joined) == backoff.Back {
 				m.log.Info("tracker reachable again; joined", "down", out.Down(joined).Round(time.Millisecond), "attempts", out.Failures())
 			}
 		})
+		m.up.Store(false)
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -251,9 +263,27 @@ func (m *Member) Run(ctx context.Context) error {
 			lasted = now.Sub(joined)
 		}
 		wait := rc.next(err, lasted, m.heartbeat())
-		switch out.Failed(now) {
+		ev := out.Failed(now)
+		if g := m.cfg.GiveUpAfter; g > 0 {
+			left := g - out.Down(now)
+			if left <= 0 {
+				if errors.Is(err, ErrNoChannel) {
+					return fmt.Errorf("%w for %v: %w", ErrNoChannel, out.Down(now).Round(time.Second), err)
+				}
+				return fmt.Errorf("%w for %v (%d attempts): %w", ErrTrackerUnreachable, out.Down(now).Round(time.Second), out.Failures(), err)
+			}
+			wait = min(wait, left)
+		}
+		switch ev {
 		case backoff.Lost:
-			m.log.Warn("tracker session lost; reconnecting with backoff", "err", err, "retry_in", wait.Round(time.Millisecond))
+			switch {
+			case errors.Is(err, ErrNoChannel):
+				m.log.Info("the tracker has no such channel (yet); waiting for its origin", "channel", m.cfg.Channel, "retry_in", wait.Round(time.Millisecond))
+			case lasted < 0:
+				m.log.Warn("tracker unreachable; retrying with backoff", "err", err, "retry_in", wait.Round(time.Millisecond))
+			default:
+				m.log.Warn("tracker session lost; reconnecting with backoff", "err", err, "retry_in", wait.Round(time.Millisecond))
+			}
 		case backoff.StillDown:
 			m.log.Warn("tracker still unreachable", "down", out.Down(now).Round(time.Second), "attempts", out.Failures(), "err", err, "retry_in", wait.Round(time.Millisecond))
 		default:
@@ -301,15 +331,20 @@ func (r *reconnect) next(err error, lasted, heartbeat time.Duration) time.Durati
 			r.bo.Max = min(backoff.DefaultMax, 2*heartbeat)
 		}
 	}
-	if errors.Is(err, errNoChannel) && !r.answered {
+	if errors.Is(err, ErrNoChannel) && !r.answered {
 		r.answered = true
 		r.bo.Reset()
 	}
 	return r.bo.Next()
 }
 
-// errNoChannel: the tracker has no such channel (yet): its origin may come.
-var errNoChannel = errors.New("no such channel on the tracker")
+// ErrNoChannel: the tracker has no such channel (yet): its origin may
+// come. Run retries it, and returns it after Config.GiveUpAfter.
+var ErrNoChannel = errors.New("no such channel on the tracker")
+
+// ErrTrackerUnreachable is what Run returns when no session with the
+// tracker could be made (or kept) for Config.GiveUpAfter.
+var ErrTrackerUnreachable = errors.New("tracker unreachable")
 
 // heartbeat is the interval the tracker asked for in its last welcome.
 func (m *Member) heartbeat() time.Duration {
@@ -470,13 +505,15 @@ func (m *Member) handle(ctx context.Context, msg proto.Message) error {
 		}
 		m.onSignal(forest.PeerID(*msg.From), rtc.Signal{SDP: msg.SDP, Candidate: msg.Candidate}, msg.Link)
 	case proto.TypeError:
-		m.log.Warn("tracker says", "code", msg.Code, "message", msg.Error)
 		switch msg.Code {
 		case proto.CodeUnauthorized, proto.CodeOriginLive, proto.CodeBadJoin, proto.CodeChannelFull:
 			return fatalError{fmt.Sprintf("tracker refused: %s", msg.Error)}
 		case proto.CodeNoChannel:
-			return fmt.Errorf("tracker: %s: %w", msg.Error, errNoChannel) // the origin may come: retry
+			// The origin may come: retry. Run logs the outage, not every
+			// answer.
+			return fmt.Errorf("tracker: %s: %w", msg.Error, ErrNoChannel)
 		}
+		m.log.Warn("tracker says", "code", msg.Code, "message", msg.Error)
 	}
 	return nil
 }

@@ -55,7 +55,7 @@ func TestReconnectVectors(t *testing.T) {
 	const s = time.Second
 	never := time.Duration(-1)
 	lost := errors.New("tracker connection: EOF")
-	noChan := fmt.Errorf("tracker: no channel: %w", errNoChannel)
+	noChan := fmt.Errorf("tracker: no channel: %w", ErrNoChannel)
 	type in struct {
 		err       error
 		lasted    time.Duration
@@ -95,7 +95,7 @@ func TestReconnectVectors(t *testing.T) {
 			draw = draws[k%len(draws)]
 			k++
 			d := r.next(x.err, x.lasted, x.heartbeat)
-			c.Steps = append(c.Steps, reconnectStep{NoChannel: errors.Is(x.err, errNoChannel), LastedNS: int64(x.lasted),
+			c.Steps = append(c.Steps, reconnectStep{NoChannel: errors.Is(x.err, ErrNoChannel), LastedNS: int64(x.lasted),
 				HeartbeatNS: int64(x.heartbeat), Rand: draw, DelayNS: int64(d)})
 		}
 		f.Cases = append(f.Cases, c)

@@ -518,7 +518,7 @@ export class Swarm {
       if (n.pc !== pc) return;
       n.openSince = Date.now();
       n.queue.pump();
-      this.event('link-open', { peer: n.id, kind: n.kind });
+      this.event('link-open', { peer: n.id, kind: n.id === 0 ? 'origin' : n.kind });
       if (n.childOf) this.cfg.onChildReady(n.id, n.childOf);
     };
     dc.onclose = () => this.lost(n, pc);
