@@ -43,6 +43,8 @@ const (
 	codeOriginLive    = "origin-live"
 	codeResumeRefused = "resume-refused" // not fatal: the peer is joined as a new one
 	codeRateLimited   = "rate-limited"
+	codeBadEvidence   = "bad-evidence" // a corrupt-data complaint whose evidence does not check
+	codeEvicted       = "evicted"      // fatal: the peer cheated; its resume token is refused for a while
 	codeInternal      = "internal"
 )
 

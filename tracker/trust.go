@@ -3,6 +3,7 @@ package tracker
 import (
 	"time"
 
+	"github.com/coder/websocket"
 	"golang.org/x/time/rate"
 
 	"github.com/coopcast/coopcast/internal/forest"
@@ -33,6 +34,18 @@ const (
 	complaintBurst = 8
 )
 
+// defaultProbationSlots is what a new peer's declared upload buys it at first:
+// two slots, whatever it claims. Two, not one, so that a tree of new
+// peers still fans out (one slot each would make a chain, as deep as the
+// crowd is large) and a new peer with real upload fills both at once;
+// not more, so that a peer that claims 10 Gbit/s and relays nothing
+// starves at most two children, each of whom notices within about a
+// chunk interval and moves. Every child that confirms the peer's
+// delivery (edge-open) buys it one more slot, up to what its upload
+// offers: a peer with real upload earns its 16 slots within a few
+// generations of children.
+const defaultProbationSlots = 2
+
 // victimWindow: a parent that reported its own parent in a tree silent
 // this recently is starved there, not silent by choice; its children's
 // complaints in that tree do not cut its slots. (A cheat could keep itself
@@ -40,14 +53,42 @@ const (
 // complaint moves it, which its own children see as nothing.)
 const victimWindow = 5 * time.Second
 
+// accuseWindow: a child whose evidence alone demoted a parent must, for
+// this long, find a second child with evidence against the next parent it
+// accuses. Evidence proves that data was bad, not who sent it (links are
+// not signed per message), so a liar who fabricates it can cost at most
+// one honest parent its slots per window, and moves itself each time.
+const accuseWindow = 60 * time.Second
+
+// strikeMemory is how long the tracker remembers a demoted or evicted
+// peer after it left: an evicted peer's resume token is refused that
+// long, and a demoted one that comes back within it comes back a leaf.
+const strikeMemory = 5 * time.Minute
+
+// strike is what the tracker remembers of a peer it demoted or evicted.
+type strike struct {
+	evicted bool
+	reason  string
+	until   time.Time
+}
+
 // trust is what the tracker has seen of one peer as a parent and as a
 // complainer.
 type trust struct {
 	declared  int                         // slots its offered upload buys
+	probation int                         // slots before any confirmation; -1: none
+	vouched   bool                        // restored after a tracker restart: its slots were earned before
 	cut       bool                        // its slots were cut: no more than it showed
+	cutTo     int                         // after a cut: what it has earned back
+	demoted   string                      // why it was made a leaf for good ("": it was not)
 	confirmed map[forest.PeerID]bool      // children that ever confirmed its delivery
 	silentBy  map[forest.PeerID]time.Time // children that reported it silent, when
+	provenBy  map[forest.PeerID]time.Time // children whose evidence of bad data from it checked, when
+	floodBy   map[forest.PeerID]time.Time // neighbours that reported it flooding them, when
 	budget    *rate.Limiter               // its own complaints
+	overrun   int                         // complaints refused past its budget lately
+	overAt    time.Time                   // when the last was refused
+	accusedAt time.Time                   // when its evidence alone last demoted a parent
 	complaint map[int]time.Time           // per tree, when it last reported its own parent silent
 }
 
@@ -55,27 +96,41 @@ type trust struct {
 func (ch *channel) trustLocked(id forest.PeerID) *trust {
 	t := ch.trust[id]
 	if t == nil {
-		t = &trust{budget: rate.NewLimiter(complaintRate, complaintBurst)}
+		t = &trust{budget: rate.NewLimiter(complaintRate, complaintBurst), probation: ch.srv.cfg.ProbationSlots}
 		ch.trust[id] = t
 	}
 	return t
 }
 
-// offer is the slots a peer whose record is t gets when it offers
-// declared slots anew (a reconnect) while it has current: what it offers,
-// but after a cut no more than it has earned since.
-func (t *trust) offer(declared, current int) int {
-	t.declared = declared
-	if t.cut {
-		return min(declared, current)
+// ceiling is the slots a peer has earned: none once demoted; after a
+// cut, what its confirmed children showed it can carry; otherwise its
+// probation slots plus one per child that confirmed its delivery. Never
+// more than its upload offers.
+func (t *trust) ceiling() int {
+	switch {
+	case t.demoted != "":
+		return 0
+	case t.cut:
+		return min(t.declared, t.cutTo)
+	case t.vouched || t.probation < 0:
+		return t.declared
+	default:
+		return min(t.declared, t.probation+len(t.confirmed))
 	}
-	return declared
+}
+
+// offer is the slots a peer whose record is t gets when it offers
+// declared slots anew (a reconnect that takes over its place): what it
+// offers, but no more than it has earned.
+func (t *trust) offer(declared int) int {
+	t.declared = declared
+	return t.ceiling()
 }
 
 // confirmLocked records that child got data from parent on a new edge.
-// A parent whose slots were cut earns them back one at a time: each new
-// child that confirms its delivery buys it room for one more, up to what
-// its upload offers. ch.mu held.
+// Each new child that confirms a parent's delivery buys it room for one
+// more, up to what its upload offers: probation ends by delivering, and a
+// parent whose slots were cut earns them back the same way. ch.mu held.
 func (ch *channel) confirmLocked(parent, child forest.PeerID) {
 	if parent == forest.Origin {
 		return
@@ -89,11 +144,14 @@ func (ch *channel) confirmLocked(parent, child forest.PeerID) {
 	}
 	t.confirmed[child] = true
 	delete(t.silentBy, child)
+	if t.cut {
+		t.cutTo = len(t.confirmed) + 1
+	}
 	v, ok := ch.f.Node(parent)
-	if !t.cut || !ok || v.Slots >= t.declared || len(t.confirmed) < v.Slots {
+	if !ok || t.ceiling() <= v.Slots {
 		return
 	}
-	if ds, err := ch.f.SetSlots(parent, min(t.declared, len(t.confirmed)+1)); err == nil {
+	if ds, err := ch.f.SetSlots(parent, t.ceiling()); err == nil {
 		ch.apply(ds, false)
 		ch.gauges()
 	}
@@ -117,14 +175,7 @@ func (ch *channel) silentLocked(parent, child forest.PeerID, tree int, now time.
 		t.silentBy = map[forest.PeerID]time.Time{}
 	}
 	t.silentBy[child] = now
-	n := 0
-	for c, at := range t.silentBy {
-		if now.Sub(at) > ch.srv.cfg.ComplaintWindow {
-			delete(t.silentBy, c)
-			continue
-		}
-		n++
-	}
+	n := ch.distinctLocked(t.silentBy, now)
 	if n < ch.srv.cfg.ComplaintLimit || now.Sub(t.complaint[tree]) < victimWindow {
 		return false
 	}
@@ -136,28 +187,108 @@ func (ch *channel) silentLocked(parent, child forest.PeerID, tree int, now time.
 	if err != nil {
 		return false
 	}
-	t.cut = true
+	t.cut, t.cutTo = true, len(t.confirmed)
 	ch.srv.log.Warn("cutting the slots of a parent its children report silent", "channel", ch.id, "peer", parent,
 		"slots", v.Slots, "now", len(t.confirmed), "complaints", n)
-	ch.srv.metrics.demotions.WithLabelValues("silent").Inc()
+	ch.srv.metrics.demotions.WithLabelValues(ReasonSilent).Inc()
 	ch.demotions++
 	t.silentBy = nil
 	ch.applyWith(ds, true, false)
 	return true
 }
 
-// complaintAllowedLocked spends one of child's complaints; false when its
-// budget is spent. ch.mu held.
-func (ch *channel) complaintAllowedLocked(child forest.PeerID, now time.Time) bool {
-	return ch.trustLocked(child).budget.AllowN(now, 1)
+// distinctLocked counts the complainers in by within the complaint
+// window, forgetting older ones. ch.mu held.
+func (ch *channel) distinctLocked(by map[forest.PeerID]time.Time, now time.Time) int {
+	n := 0
+	for c, at := range by {
+		if now.Sub(at) > ch.srv.cfg.ComplaintWindow {
+			delete(by, c)
+			continue
+		}
+		n++
+	}
+	return n
+}
+
+// Past its budget, a complainer is refused; one that keeps going is a
+// cheat trying to churn the forest: after overrunDemote refusals within
+// the complaint window it is made a leaf, after overrunEvict it is
+// evicted. An honest peer complains once per broken parent and moves, so
+// it never comes near.
+const (
+	overrunDemote = complaintBurst
+	overrunEvict  = 2 * complaintBurst
+)
+
+// complaintAllowedLocked spends one of c's complaints. When its budget is
+// spent it says so to c and returns false; past overrunDemote and
+// overrunEvict refusals it demotes, then evicts, c (check ch.peers[c.id]
+// before going on). ch.mu held.
+func (ch *channel) complaintAllowedLocked(c *client, now time.Time) bool {
+	t := ch.trustLocked(c.id)
+	if t.budget.AllowN(now, 1) {
+		return true
+	}
+	ch.srv.metrics.rejected.WithLabelValues("complaint-budget").Inc()
+	if now.Sub(t.overAt) > ch.srv.cfg.ComplaintWindow {
+		t.overrun = 0
+	}
+	t.overrun++
+	t.overAt = now
+	switch {
+	case t.overrun >= overrunEvict:
+		ch.evictLocked(c, reasonComplaints, "you kept complaining far past your budget")
+		return false
+	case t.overrun == overrunDemote:
+		ch.demoteLocked(c.id, reasonComplaints, false)
+	}
+	c.sendError(codeRateLimited, "too many complaints: the tracker ignores this one")
+	return false
+}
+
+// demoteLocked makes id a leaf for good (it earns no slots back) and
+// counts it under reason. atOnce: its children are cut from it at once,
+// since what it sends them is bad; otherwise they move make-before-break.
+// ch.mu held.
+func (ch *channel) demoteLocked(id forest.PeerID, reason string, atOnce bool) {
+	t := ch.trustLocked(id)
+	if t.demoted != "" {
+		return
+	}
+	t.demoted = reason
+	ch.strikes[id] = strike{reason: reason, until: time.Now().Add(strikeMemory)}
+	ch.srv.log.Warn("demoting a peer to a leaf", "channel", ch.id, "peer", id, "reason", reason)
+	ch.srv.metrics.demotions.WithLabelValues(reason).Inc()
+	ch.demotions++
+	if v, ok := ch.f.Node(id); ok && v.Slots > 0 {
+		if ds, err := ch.f.SetSlots(id, 0); err == nil {
+			ch.applyWith(ds, true, !atOnce)
+		}
+	}
+	ch.gauges()
+}
+
+// evictLocked disconnects c for cheating and refuses its resume token for
+// strikeMemory. ch.mu held.
+func (ch *channel) evictLocked(c *client, reason, why string) {
+	ch.srv.log.Warn("evicting a peer", "channel", ch.id, "peer", c.id, "reason", reason, "ip", c.ip)
+	ch.strikes[c.id] = strike{evicted: true, reason: reason, until: time.Now().Add(strikeMemory)}
+	ch.srv.metrics.evictions.WithLabelValues(reason).Inc()
+	ch.evictions++
+	ch.removeLocked(c)
+	c.kill(websocket.StatusPolicyViolation, "evicted: "+why)
 }
 
 // forgetTrustLocked drops what was known of a peer that left, and its
-// place in other peers' records. ch.mu held.
+// place in other peers' records. (Demotions and evictions are remembered
+// apart, in ch.strikes.) ch.mu held.
 func (ch *channel) forgetTrustLocked(id forest.PeerID) {
 	delete(ch.trust, id)
 	for _, t := range ch.trust {
 		delete(t.confirmed, id)
 		delete(t.silentBy, id)
+		delete(t.provenBy, id)
+		delete(t.floodBy, id)
 	}
 }

@@ -42,7 +42,7 @@ func slotsOf(srv *Server, channel string, id uint64) int {
 func TestSilentParentSlotsCut(t *testing.T) {
 	for _, victim := range []bool{false, true} {
 		t.Run(fmt.Sprintf("victim=%v", victim), func(t *testing.T) {
-			srv, base := startServer(t, Config{})
+			srv, base := startServer(t, Config{ProbationSlots: -1}) // slots to cut at once
 			origin := publish(t, base, "s")
 			p := join(t, base, "s", 10_000) // first: under the origin, slots to spare
 			var leaves []*tclient
