@@ -189,7 +189,7 @@ func (c Config) withDefaults() Config {
 		c.ComplaintLimit = 2
 	}
 	if c.ProbationSlots == 0 {
-		c.ProbationSlots = defaultProbationSlots
+		c.ProbationSlots = DefaultProbationSlots
 	}
 	if c.OutboundQueue == 0 {
 		c.OutboundQueue = 1024

@@ -84,8 +84,8 @@ func TestProbationSlots(t *testing.T) {
 	origin := publish(t, base, "p")
 	big := joinWith(t, base, "p", 10_000_000, true) // 16 slots' worth
 	checkFor(t, 2*time.Second, "placed", func() error { return agree(srv, "p", origin, []*tclient{big}) })
-	if got := slotsOf(srv, "p", big.peerID()); got != defaultProbationSlots {
-		t.Fatalf("a new peer got %d slots, want %d whatever it declares", got, defaultProbationSlots)
+	if got := slotsOf(srv, "p", big.peerID()); got != DefaultProbationSlots {
+		t.Fatalf("a new peer got %d slots, want %d whatever it declares", got, DefaultProbationSlots)
 	}
 	// New viewers keep coming; each child under it confirms, and its
 	// slots grow one per confirmation, so later viewers find room.
@@ -107,7 +107,7 @@ func TestProbationSlots(t *testing.T) {
 			ch.mu.Lock()
 			confirmed = len(ch.trust[forestID(big.peerID())].confirmed)
 			ch.mu.Unlock()
-			if want := min(16, defaultProbationSlots+confirmed); slotsOf(srv, "p", big.peerID()) != want {
+			if want := min(16, DefaultProbationSlots+confirmed); slotsOf(srv, "p", big.peerID()) != want {
 				return fmt.Errorf("slots %d with %d confirmations, want %d", slotsOf(srv, "p", big.peerID()), confirmed, want)
 			}
 			return nil

@@ -34,8 +34,8 @@ const (
 	complaintBurst = 8
 )
 
-// defaultProbationSlots is what a new peer's declared upload buys it at first:
-// two slots, whatever it claims. Two, not one, so that a tree of new
+// DefaultProbationSlots (Config.ProbationSlots) is what a new peer's
+// declared upload buys it at first: two slots, whatever it claims. Two, not one, so that a tree of new
 // peers still fans out (one slot each would make a chain, as deep as the
 // crowd is large) and a new peer with real upload fills both at once;
 // not more, so that a peer that claims 10 Gbit/s and relays nothing
@@ -44,7 +44,7 @@ const (
 // delivery (edge-open) buys it one more slot, up to what its upload
 // offers: a peer with real upload earns its 16 slots within a few
 // generations of children.
-const defaultProbationSlots = 2
+const DefaultProbationSlots = 2
 
 // victimWindow: a parent that reported its own parent in a tree silent
 // this recently is starved there, not silent by choice; its children's
