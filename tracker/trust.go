@@ -9,11 +9,14 @@ import (
 	"github.com/coopcast/coopcast/internal/forest"
 )
 
-// Trust earned, not claimed. A peer's declared upload buys it slots, but a
-// parent keeps them only while its children confirm that it delivers:
+// Trust earned, not claimed (ADR 0008, ADR 0010). A peer's declared
+// upload only bounds the slots it can earn; it keeps them only while its
+// children confirm that it delivers:
 //
-//   - Every child confirms its parent's first verified data on a new edge
-//     (edge-open); the tracker keeps, per parent, the children that did.
+//   - Probation: a new peer gets at most Config.ProbationSlots, and one
+//     more for each distinct child that confirms its delivery (edge-open,
+//     on a new parent's first verified data), up to what its upload
+//     offers. A peer restored after a tracker restart keeps its slots.
 //   - When ComplaintLimit distinct children report the same parent silent
 //     within ComplaintWindow, and the parent is not itself a victim (it did
 //     not report its own parent in that tree silent lately), its slots are
@@ -22,11 +25,13 @@ import (
 //     at once; one that served its children keeps what it showed it can
 //     carry, and earns a slot back with each new child that confirms it, up
 //     to what its upload offers. A reconnect cannot undo a cut.
-//   - Corrupt data from distinct children demotes the parent to a leaf
-//     (complain in channel.go); as a leaf it feeds nobody, and since peers
-//     take a tree's data only from that tree's parent, it can hurt nobody.
-//   - Each child's complaints have a budget (complaintRate, complaintBurst):
-//     a child cannot churn the forest by complaining.
+//   - Bad data, shown with evidence the tracker checks (evidence.go),
+//     demotes the sender to a leaf for good; caught again, it is evicted.
+//     As a leaf it feeds nobody, and since peers take a tree's data only
+//     from that tree's parent, it can hurt nobody.
+//   - Each peer's complaints have a budget (complaintRate, complaintBurst):
+//     a child cannot churn the forest by complaining, and one that keeps
+//     trying is demoted, then evicted (overrunDemote, overrunEvict).
 
 // Complaint budget per client: a burst, then one every two seconds.
 const (
