@@ -94,6 +94,7 @@ type trust struct {
 	overrun   int                         // complaints refused past its budget lately
 	overAt    time.Time                   // when the last was refused
 	accusedAt time.Time                   // when its evidence alone last demoted a parent
+	countedAt time.Time                   // when its silence complaint last counted towards a cut
 	complaint map[int]time.Time           // per tree, when it last reported its own parent silent
 }
 
@@ -175,6 +176,15 @@ func (ch *channel) silentLocked(parent, child forest.PeerID, tree int, now time.
 	if parent == forest.Origin {
 		return false
 	}
+	// One complaint per complainer per window counts towards cutting
+	// anyone: an honest child reports a parent silent and moves, and its
+	// next parent is rarely silent too; a framer that reports parent
+	// after parent counts once, so it and one honest false alarm cannot
+	// cut a parent each time it moves.
+	if !ct.countedAt.IsZero() && now.Sub(ct.countedAt) < ch.srv.cfg.ComplaintWindow {
+		return false
+	}
+	ct.countedAt = now
 	t := ch.trustLocked(parent)
 	if t.silentBy == nil {
 		t.silentBy = map[forest.PeerID]time.Time{}
@@ -263,6 +273,11 @@ func (ch *channel) demoteLocked(id forest.PeerID, reason string, atOnce bool) {
 	}
 	t.demoted = reason
 	ch.strikes[id] = strike{reason: reason, until: time.Now().Add(strikeMemory)}
+	// A cheat's accusations count for nothing any more.
+	for _, o := range ch.trust {
+		delete(o.silentBy, id)
+		delete(o.floodBy, id)
+	}
 	ch.srv.log.Warn("demoting a peer to a leaf", "channel", ch.id, "peer", id, "reason", reason)
 	ch.srv.metrics.demotions.WithLabelValues(reason).Inc()
 	ch.demotions++
