@@ -728,6 +728,11 @@ type ForestNode struct {
 	Children int          `json:"children"`
 	Trees    []ForestEdge `json:"trees"`
 	Report   *PeerReport  `json:"report,omitempty"`
+	// Cut: its slots were cut when distinct children reported it silent;
+	// Demoted: why it was made a leaf for good (corrupt, forged, flood,
+	// complaints), "" if it was not (docs/OPERATIONS.md "Cheating peers").
+	Cut     bool   `json:"cut,omitempty"`
+	Demoted string `json:"demoted,omitempty"`
 }
 
 // ForestEdge is a peer's place in one tree.
@@ -770,6 +775,9 @@ func (ch *channel) copyForest() (snap ForestSnapshot, forestVer, reportVer uint6
 		}
 		if r, ok := ch.reports[v.ID]; ok {
 			n.Report = &r
+		}
+		if t := ch.trust[v.ID]; t != nil {
+			n.Cut, n.Demoted = t.cut, t.demoted
 		}
 		snap.Nodes = append(snap.Nodes, n)
 		return true
