@@ -90,18 +90,26 @@ func (p *Peer) receive(from forest.PeerID, b []byte, viaHTTP bool) {
 // only a tree's parent (or the former parent of a move under way) may
 // send that tree's data, so a neighbour cannot make us hold, verify or
 // relay what we never asked it for, nor make us blame an honest parent.
-// A neighbour that keeps at it (more than floodLimit messages in a second)
-// is reported to the tracker, at most once per blameEvery.
+// A neighbour that keeps at it (floodLimit messages a second, floodSeconds
+// seconds in a row) is reported to the tracker, at most once per
+// blameEvery.
 func (p *Peer) unasked(from forest.PeerID, tree int) {
 	now := time.Now()
 	p.mu.Lock()
 	p.st.unasked++
 	f := p.floods[from]
 	if now.Sub(f.since) > time.Second {
-		f = floodCount{since: now}
+		// A new second: the last one counts towards a flood if it was
+		// one, and followed the one before.
+		if f.n >= floodLimit && now.Sub(f.since) < 2*time.Second {
+			f.hot++
+		} else {
+			f.hot = 0
+		}
+		f.since, f.n = now, 0
 	}
 	f.n++
-	report := f.n == floodLimit && now.Sub(p.floodAt[from]) >= blameEvery && from != forest.Origin
+	report := f.n == floodLimit && f.hot >= floodSeconds-1 && now.Sub(p.floodAt[from]) >= blameEvery && from != forest.Origin
 	if report {
 		p.floodAt[from] = now
 		p.st.floodReports++
@@ -125,6 +133,10 @@ const (
 	// fragments in flight (at 8 Mbit/s, about 20 a second per tree); a
 	// flood is far more.
 	floodLimit = 64
+	// floodSeconds: a flood is sustained. A parent released a moment ago
+	// may empty a queue that built up on a loaded link in one burst; a
+	// report of an honest peer would cost it its slots.
+	floodSeconds = 3
 	// blameEvery: a neighbour is reported (flood) or shown with evidence
 	// (bad data) at most this often: one report is all the tracker counts
 	// from one child, and each spends the child's complaint budget.
@@ -133,10 +145,12 @@ const (
 	maxBlamed = 256
 )
 
-// floodCount is unasked messages from one neighbour in the second since.
+// floodCount is unasked messages from one neighbour in the second since,
+// and how many seconds before it in a row were floods.
 type floodCount struct {
 	since time.Time
 	n     int
+	hot   int
 }
 
 // bad counts a message that failed checks. Garbage (what does not even

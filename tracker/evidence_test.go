@@ -122,14 +122,17 @@ func TestProbationSlots(t *testing.T) {
 	}
 }
 
-// TestComplaintOverrunDemotesThenEvicts: a peer that keeps complaining
-// far past its budget is made a leaf, then evicted.
-func TestComplaintOverrunDemotesThenEvicts(t *testing.T) {
+// TestComplaintChurnDemotesThenEvicts: a peer that complains faster
+// than any honest peer can (more than complaintsPerTree per tree in a
+// second) is made a leaf; doing it again, it is evicted. Complaining past
+// the budget alone is only refused.
+func TestComplaintChurnDemotesThenEvicts(t *testing.T) {
 	srv, base := startServer(t, Config{ProbationSlots: -1})
 	origin := publish(t, base, "o")
 	liar := join(t, base, "o", 5000)
 	checkFor(t, 2*time.Second, "placed", func() error { return agree(srv, "o", origin, []*tclient{liar}) })
-	for i := 0; i < complaintBurst+overrunDemote; i++ {
+	fast := complaintsPerTree*4 + 1 // the channel has 4 trees
+	for i := 0; i < fast; i++ {
 		liar.send(Message{Type: TypeComplaint, Tree: intp(0), Parent: 0, Reason: "silent"})
 	}
 	checkFor(t, 2*time.Second, "demoted", func() error {
@@ -141,10 +144,14 @@ func TestComplaintOverrunDemotesThenEvicts(t *testing.T) {
 		}
 		return nil
 	})
-	for i := 0; i < overrunEvict-overrunDemote; i++ {
-		liar.send(Message{Type: TypeComplaint, Tree: intp(0), Parent: 0, Reason: "silent"})
+	if liar.isClosed() || !liar.hasError(codeRateLimited) {
+		t.Fatalf("after one fast second: closed %v, errors %v", liar.isClosed(), liar.errors())
 	}
-	checkFor(t, 2*time.Second, "evicted", func() error {
+	// The next second, as fast again: evicted.
+	checkFor(t, 5*time.Second, "evicted", func() error {
+		for i := 0; i < fast && !liar.isClosed(); i++ {
+			liar.send(Message{Type: TypeComplaint, Tree: intp(0), Parent: 0, Reason: "silent"})
+		}
 		if !liar.isClosed() || metric(t, base, `coopcast_evictions_total{reason="complaints"}`) != 1 {
 			return fmt.Errorf("closed %v", liar.isClosed())
 		}
@@ -152,6 +159,24 @@ func TestComplaintOverrunDemotesThenEvicts(t *testing.T) {
 	})
 	if st := srv.channel("o").stats(); st.Evictions != 1 || st.Peers != 0 {
 		t.Fatalf("stats %+v", st)
+	}
+	// A peer that only complains past its budget, slowly, is refused and
+	// stays.
+	slow := join(t, base, "o", 5000)
+	for i := 0; i < 3*complaintBurst; i++ {
+		slow.send(Message{Type: TypeComplaint, Tree: intp(i % 4), Parent: 0, Reason: "silent"})
+		if i%(complaintsPerTree*4) == complaintsPerTree*4-1 {
+			time.Sleep(1100 * time.Millisecond) // the rate is per second: stay under it
+		}
+	}
+	checkFor(t, 2*time.Second, "refused", func() error {
+		if !slow.hasError(codeRateLimited) {
+			return fmt.Errorf("errors %v", slow.errors())
+		}
+		return nil
+	})
+	if slow.isClosed() || metric(t, base, `coopcast_demotions_total{reason="complaints"}`) != 1 {
+		t.Fatalf("a slow complainer was demoted or evicted")
 	}
 }
 

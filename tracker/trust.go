@@ -30,8 +30,9 @@ import (
 //     As a leaf it feeds nobody, and since peers take a tree's data only
 //     from that tree's parent, it can hurt nobody.
 //   - Each peer's complaints have a budget (complaintRate, complaintBurst):
-//     a child cannot churn the forest by complaining, and one that keeps
-//     trying is demoted, then evicted (overrunDemote, overrunEvict).
+//     a child cannot churn the forest by complaining, and one that
+//     complains faster than any honest peer can is demoted, then evicted
+//     (complaintsPerTree).
 
 // Complaint budget per client: a burst, then one every two seconds.
 const (
@@ -91,8 +92,10 @@ type trust struct {
 	provenBy  map[forest.PeerID]time.Time // children whose evidence of bad data from it checked, when
 	floodBy   map[forest.PeerID]time.Time // neighbours that reported it flooding them, when
 	budget    *rate.Limiter               // its own complaints
-	overrun   int                         // complaints refused past its budget lately
-	overAt    time.Time                   // when the last was refused
+	secondAt  time.Time                   // when the second its complaints are counted in began
+	inSecond  int                         // its complaints in that second
+	churned   int                         // seconds in which it complained too fast, lately
+	churnAt   time.Time                   // when the last such second was
 	accusedAt time.Time                   // when its evidence alone last demoted a parent
 	countedAt time.Time                   // when its silence complaint last counted towards a cut
 	complaint map[int]time.Time           // per tree, when it last reported its own parent silent
@@ -226,38 +229,42 @@ func (ch *channel) distinctLocked(by map[forest.PeerID]time.Time, now time.Time)
 	return n
 }
 
-// Past its budget, a complainer is refused; one that keeps going is a
-// cheat trying to churn the forest: after overrunDemote refusals within
-// the complaint window it is made a leaf, after overrunEvict it is
-// evicted. An honest peer complains once per broken parent and moves, so
-// it never comes near.
-const (
-	overrunDemote = complaintBurst
-	overrunEvict  = 2 * complaintBurst
-)
+// A complainer past its budget is refused. Refusals alone do not make a
+// cheat: in a storm on a starved machine an honest peer may complain of
+// parent after parent. What no honest peer does is complain more than
+// once per tree in a second (after a complaint it waits for its new
+// parent's link), so a peer that sends more than complaintsPerTree times
+// the trees' complaints within one second is churning the forest on
+// purpose: the first such second makes it a leaf, a second one within
+// the complaint window evicts it.
+const complaintsPerTree = 4
 
-// complaintAllowedLocked spends one of c's complaints. When its budget is
-// spent it says so to c and returns false; past overrunDemote and
-// overrunEvict refusals it demotes, then evicts, c (check ch.peers[c.id]
-// before going on). ch.mu held.
+// complaintAllowedLocked counts one of c's complaints against the rate
+// above (demoting, then evicting, c past it: check ch.peers[c.id] before
+// going on) and spends one of its budget; when the budget is spent it
+// says so to c and returns false. ch.mu held.
 func (ch *channel) complaintAllowedLocked(c *client, now time.Time) bool {
 	t := ch.trustLocked(c.id)
+	if now.Sub(t.secondAt) >= time.Second {
+		t.secondAt, t.inSecond = now, 0
+	}
+	t.inSecond++
+	if t.inSecond == complaintsPerTree*ch.trees+1 {
+		if now.Sub(t.churnAt) > ch.srv.cfg.ComplaintWindow {
+			t.churned = 0
+		}
+		t.churned++
+		t.churnAt = now
+		if t.churned >= 2 {
+			ch.evictLocked(c, reasonComplaints, "you kept complaining faster than any peer can lose parents")
+			return false
+		}
+		ch.demoteLocked(c.id, reasonComplaints, false)
+	}
 	if t.budget.AllowN(now, 1) {
 		return true
 	}
 	ch.srv.metrics.rejected.WithLabelValues("complaint-budget").Inc()
-	if now.Sub(t.overAt) > ch.srv.cfg.ComplaintWindow {
-		t.overrun = 0
-	}
-	t.overrun++
-	t.overAt = now
-	switch {
-	case t.overrun >= overrunEvict:
-		ch.evictLocked(c, reasonComplaints, "you kept complaining far past your budget")
-		return false
-	case t.overrun == overrunDemote:
-		ch.demoteLocked(c.id, reasonComplaints, false)
-	}
 	c.sendError(codeRateLimited, "too many complaints: the tracker ignores this one")
 	return false
 }
