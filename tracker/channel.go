@@ -631,6 +631,7 @@ func (ch *channel) sweep(now time.Time) bool {
 		}
 	}
 	ch.expireHandoffsLocked(now)
+	ch.regrowLocked()
 	if !ch.settled && now.After(ch.restoreUntil) {
 		ch.settled = true
 		ch.apply(ch.f.Settle(), true)

@@ -52,6 +52,32 @@ const (
 // generations of children.
 const DefaultProbationSlots = 2
 
+// cutCooldown: a parent whose slots were cut gets one back this long
+// after the cut, and one more each cooldown after that (trust.ceiling).
+const cutCooldown = 10 * time.Second
+
+// regrowLocked gives each parent whose slots were cut the slots its
+// cooldown has given back. Run by the sweep. ch.mu held.
+func (ch *channel) regrowLocked() {
+	changed := false
+	for id, t := range ch.trust {
+		if !t.cut || t.demoted != "" {
+			continue
+		}
+		v, ok := ch.f.Node(id)
+		if !ok || t.ceiling() <= v.Slots {
+			continue
+		}
+		if ds, err := ch.f.SetSlots(id, t.ceiling()); err == nil {
+			ch.apply(ds, false)
+			changed = true
+		}
+	}
+	if changed {
+		ch.gauges()
+	}
+}
+
 // victimWindow: a parent that reported its own parent in a tree silent
 // this recently is starved there, not silent by choice; its children's
 // complaints in that tree do not cut its slots. (A cheat could keep itself
@@ -86,6 +112,7 @@ type trust struct {
 	vouched   bool                        // restored after a tracker restart: its slots were earned before
 	cut       bool                        // its slots were cut: no more than it showed
 	cutTo     int                         // after a cut: what it has earned back
+	cutAt     time.Time                   // when it was cut
 	demoted   string                      // why it was made a leaf for good ("": it was not)
 	confirmed map[forest.PeerID]bool      // children that ever confirmed its delivery
 	silentBy  map[forest.PeerID]time.Time // children that reported it silent, when
@@ -120,7 +147,13 @@ func (t *trust) ceiling() int {
 	case t.demoted != "":
 		return 0
 	case t.cut:
-		return min(t.declared, t.cutTo)
+		// A cut is not for good: one more slot per cutCooldown since,
+		// so a parent that only looked silent (its links slow to open
+		// on a starved machine, before any child could confirm it)
+		// gets children again and can show that it delivers. A peer
+		// that relays nothing starves one or two children per
+		// cooldown, and is cut again.
+		return min(t.declared, t.cutTo+int(time.Since(t.cutAt)/cutCooldown))
 	case t.vouched || t.probation < 0:
 		return t.declared
 	default:
@@ -205,7 +238,7 @@ func (ch *channel) silentLocked(parent, child forest.PeerID, tree int, now time.
 	if err != nil {
 		return false
 	}
-	t.cut, t.cutTo = true, len(t.confirmed)
+	t.cut, t.cutTo, t.cutAt = true, len(t.confirmed), now
 	ch.srv.log.Warn("cutting the slots of a parent its children report silent", "channel", ch.id, "peer", parent,
 		"slots", v.Slots, "now", len(t.confirmed), "complaints", n)
 	ch.srv.metrics.demotions.WithLabelValues(ReasonSilent).Inc()
