@@ -130,3 +130,28 @@ func TestComplaintBudget(t *testing.T) {
 }
 
 func forestID(id uint64) forest.PeerID { return forest.PeerID(id) }
+
+// TestCeiling: what a peer's record lets it have.
+func TestCeiling(t *testing.T) {
+	now := time.Now()
+	kids := map[forest.PeerID]bool{1: true, 2: true, 3: true}
+	for _, tc := range []struct {
+		name string
+		t    trust
+		want int
+	}{
+		{"probation", trust{declared: 16, probation: 2}, 2},
+		{"probation, 3 confirmed", trust{declared: 16, probation: 2, confirmed: kids}, 5},
+		{"probation, small upload", trust{declared: 1, probation: 2, confirmed: kids}, 1},
+		{"no probation", trust{declared: 16, probation: -1}, 16},
+		{"restored", trust{declared: 16, probation: 2, vouched: true}, 16},
+		{"cut just now", trust{declared: 16, probation: 2, cut: true, cutTo: 0, cutAt: now}, 0},
+		{"cut 25 s ago", trust{declared: 16, probation: 2, cut: true, cutTo: 1, cutAt: now.Add(-25 * time.Second)}, 3},
+		{"cut long ago, small upload", trust{declared: 2, probation: 2, cut: true, cutAt: now.Add(-time.Hour)}, 2},
+		{"demoted", trust{declared: 16, probation: 2, confirmed: kids, demoted: reasonCorruptShard}, 0},
+	} {
+		if got := tc.t.ceiling(); got != tc.want {
+			t.Errorf("%s: ceiling %d, want %d", tc.name, got, tc.want)
+		}
+	}
+}
