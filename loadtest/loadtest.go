@@ -249,7 +249,12 @@ type Result struct {
 	// peers' fallback fetches from the origin.
 	Complaints  uint64 `json:"complaints"`
 	HTTPFetches uint64 `json:"http_fetches"`
-	Killed      int    `json:"peers_killed"`
+	// Demotions and Evictions: peers the tracker cut or sent away as
+	// cheats (its channel stats); an honest crowd should have few
+	// demotions (silent parents) and no evictions.
+	Demotions uint64 `json:"demotions"`
+	Evictions uint64 `json:"evictions"`
+	Killed    int    `json:"peers_killed"`
 	// For a media source: peers whose output ffmpeg decoded without an
 	// error, and those it did not (with the first errors).
 	OutputsDecoded int      `json:"outputs_decoded,omitempty"`
@@ -501,6 +506,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	wall := time.Since(start)
 	cpu := cpuTime() - cpu0
 	res := r.collect(o.Stats(), srv)
+	if st, err := channelStats(ctx, url); err == nil {
+		res.Demotions, res.Evictions = st.Demotions, st.Evictions
+	}
 	res.Interrupted = ctx.Err() != nil
 	res.WallSeconds = wall.Seconds()
 	res.CPUTotalPct = 100 * cpu.Seconds() / wall.Seconds()
@@ -937,6 +945,7 @@ func (res *Result) Summary(w io.Writer) {
 	} else {
 		rows = append(rows,
 			[2]string{"chunks identical / corrupt", fmt.Sprintf("%d / %d", res.ChunksGood, res.ChunksCorrupt)},
+			[2]string{"demotions / evictions (tracker)", fmt.Sprintf("%d / %d", res.Demotions, res.Evictions)},
 			[2]string{"cpu total / per peer", fmt.Sprintf("%.0f%% / %.2f%%", res.CPUTotalPct, res.CPUPerPeerPct)},
 			[2]string{"wall / max RSS", fmt.Sprintf("%.1f s / %.0f MB", res.WallSeconds, res.MaxRSSMB)})
 	}
@@ -1209,4 +1218,22 @@ func (c cutPacket) WriteTo(b []byte, a net.Addr) (int, error) {
 		return len(b), nil
 	}
 	return c.PacketConn.WriteTo(b, a)
+}
+
+// channelStats fetches the tracker's stats of the load test's channel.
+func channelStats(ctx context.Context, base string) (proto.ChannelStats, error) {
+	var st proto.ChannelStats
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/api/v1/channels/loadtest/stats", nil)
+	if err != nil {
+		return st, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return st, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return st, fmt.Errorf("channel stats: %s", resp.Status)
+	}
+	return st, json.NewDecoder(resp.Body).Decode(&st)
 }

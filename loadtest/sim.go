@@ -10,6 +10,7 @@ import (
 	"github.com/coopcast/coopcast/internal/forest"
 	"github.com/coopcast/coopcast/internal/playout"
 	"github.com/coopcast/coopcast/internal/wire"
+	"github.com/coopcast/coopcast/tracker"
 )
 
 // The peer's and the tracker's timing rules, as their packages set them
@@ -55,7 +56,8 @@ const (
 	tJoin uint8 = iota
 	tLeave
 	tComplain
-	tSweep // the sweep finds p silent for HeartbeatMisses intervals
+	tSweep   // the sweep finds p silent for HeartbeatMisses intervals
+	tConfirm // p confirms that its parent q delivers (edge-open)
 )
 
 // Peer message ops (evMsg).
@@ -101,6 +103,13 @@ type linkRec struct {
 // simPeer is one peer's state; what a delivery touches comes first, in
 // one cache line (64 bytes: the playout state's 48 and the next 16), and
 // what it touches next in the line after.
+// simTrust is the tracker's probation record of one peer (tracker/trust.go):
+// the slots its upload offers and the children that confirmed it.
+type simTrust struct {
+	declared  int
+	confirmed map[int32]bool
+}
+
 type simPeer struct {
 	// play is the playout rule's state (internal/playout, as the peer
 	// runs it): the playout position, the offset, played/on time/missed.
@@ -170,6 +179,8 @@ type simulator struct {
 	links [][]linkRec
 	// lastMsg is a vanished peer's last message to the tracker.
 	lastMsg map[int32]int64
+	// trust: each peer's probation record, as the tracker keeps it.
+	trust map[int32]*simTrust
 	// lose, if set (tests), says which chunks the origin cuts but never
 	// sends or serves: for the peers, manifests that never come.
 	lose func(c int32) bool
@@ -217,6 +228,7 @@ func newSimulator(cfg Config, model NetModel) (*simulator, error) {
 		playout:  int64(simPlayout),
 		lead:     int64(simFallbackLead),
 		lastMsg:  map[int32]int64{},
+		trust:    map[int32]*simTrust{},
 		lat:      newLatHist(),
 	}
 	s.stall = max(int64(simSilence), 2*s.interval)
@@ -932,7 +944,10 @@ func (s *simulator) tracker(e *event) {
 		if s.ps[p].state != psJoining {
 			return
 		}
-		ds, err := s.f.Join(forest.PeerID(p), forest.Peer{Kind: forest.Native, Slots: int(e.c)})
+		// Probation, as the tracker does it: a new peer gets at most
+		// DefaultProbationSlots, and one more per child that confirms.
+		s.trust[p] = &simTrust{declared: int(e.c), confirmed: map[int32]bool{}}
+		ds, err := s.f.Join(forest.PeerID(p), forest.Peer{Kind: forest.Native, Slots: min(int(e.c), tracker.DefaultProbationSlots)})
 		if err != nil {
 			return
 		}
@@ -940,6 +955,28 @@ func (s *simulator) tracker(e *event) {
 		s.apply(ds, t)
 	case tLeave, tSweep:
 		s.remove(p, t)
+	case tConfirm:
+		q := e.q
+		tr := s.trust[q]
+		if tr == nil || tr.confirmed[p] {
+			return
+		}
+		feeds := false
+		for i := 0; i < s.m; i++ {
+			if par, ok := s.f.Parent(forest.PeerID(p), i); ok && int32(par) == q {
+				feeds = true
+			}
+		}
+		if !feeds {
+			return
+		}
+		tr.confirmed[p] = true
+		ceil := min(tr.declared, tracker.DefaultProbationSlots+len(tr.confirmed))
+		if v, ok := s.f.Node(forest.PeerID(q)); ok && v.Slots < ceil {
+			if ds, err := s.f.SetSlots(forest.PeerID(q), ceil); err == nil {
+				s.apply(ds, t)
+			}
+		}
 	case tComplain:
 		par, ok := s.f.Parent(forest.PeerID(p), int(e.tree))
 		if !ok || int32(par) != e.q {
@@ -960,6 +997,7 @@ func (s *simulator) tracker(e *event) {
 
 // remove takes p out of the forest and repairs around it.
 func (s *simulator) remove(p int32, t int64) {
+	delete(s.trust, p)
 	ds, err := s.f.Leave(forest.PeerID(p))
 	if err != nil {
 		return
@@ -1121,6 +1159,10 @@ func (s *simulator) linkOpen(par, c int32, openAt int64) {
 	}
 	if mask != 0 {
 		s.childReady(par, c, mask)
+		if par != 0 {
+			// The child confirms the new parent's first data.
+			s.push(event{at: s.now + s.ctrlNs(c), kind: evTracker, op: tConfirm, p: c, q: par})
+		}
 	}
 }
 

@@ -3,6 +3,7 @@ package peer
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"slices"
 	"time"
 
@@ -68,20 +69,20 @@ func (p *Peer) chunkLocked(seq uint32, verified bool) *chunk {
 // receive takes one data-channel message (or an HTTP-fetched manifest).
 func (p *Peer) receive(from forest.PeerID, b []byte, viaHTTP bool) {
 	if len(b) < 2 {
-		p.bad(from, -1, "short message")
+		p.bad(from, "short message")
 		return
 	}
 	switch b[1] {
 	case wire.TypeManifest:
 		if !viaHTTP && !p.member.AcceptsAny(from) {
-			p.unasked(from)
+			p.unasked(from, -1)
 			return
 		}
 		p.onManifest(from, b, viaHTTP)
 	case wire.TypeFragment:
 		p.onFragment(from, b)
 	default:
-		p.bad(from, -1, "unknown message type")
+		p.bad(from, "unknown message type")
 	}
 }
 
@@ -89,29 +90,113 @@ func (p *Peer) receive(from forest.PeerID, b []byte, viaHTTP bool) {
 // only a tree's parent (or the former parent of a move under way) may
 // send that tree's data, so a neighbour cannot make us hold, verify or
 // relay what we never asked it for, nor make us blame an honest parent.
-func (p *Peer) unasked(from forest.PeerID) {
+// A neighbour that keeps at it (floodLimit messages a second, floodSeconds
+// seconds in a row) is reported to the tracker, at most once per
+// blameEvery.
+func (p *Peer) unasked(from forest.PeerID, tree int) {
+	now := time.Now()
 	p.mu.Lock()
 	p.st.unasked++
+	f := p.floods[from]
+	if now.Sub(f.since) > time.Second {
+		// A new second: the last one counts towards a flood if it was
+		// one, and followed the one before.
+		if f.n >= floodLimit && now.Sub(f.since) < 2*time.Second {
+			f.hot++
+		} else {
+			f.hot = 0
+		}
+		f.since, f.n = now, 0
+	}
+	f.n++
+	report := f.n == floodLimit && f.hot >= floodSeconds-1 && now.Sub(p.floodAt[from]) >= blameEvery && from != forest.Origin
+	if report {
+		p.floodAt[from] = now
+		p.st.floodReports++
+	}
+	p.floods[from] = f
+	if len(p.floods) > maxBlamed {
+		clear(p.floods) // only neighbours can send; this bounds a churning swarm
+	}
 	p.mu.Unlock()
 	p.log.Debug("dropped data from a neighbour that does not feed us", "from", from)
+	if report {
+		p.log.Info("a neighbour floods us with data it does not feed us; reporting it", "from", from)
+		p.member.ReportFlood(max(tree, 0), from)
+	}
 }
 
-// bad counts a message that failed checks and, when it came from a parent,
-// reports that parent as corrupt so the tracker can demote it.
-func (p *Peer) bad(from forest.PeerID, tree int, why string) {
+// Flood and blame limits.
+const (
+	// floodLimit: unasked messages from one neighbour in one second that
+	// make a flood. A parent released a moment ago may still send a few
+	// fragments in flight (at 8 Mbit/s, about 20 a second per tree); a
+	// flood is far more.
+	floodLimit = 64
+	// floodSeconds: a flood is sustained. A parent released a moment ago
+	// may empty a queue that built up on a loaded link in one burst; a
+	// report of an honest peer would cost it its slots.
+	floodSeconds = 3
+	// blameEvery: a neighbour is reported (flood) or shown with evidence
+	// (bad data) at most this often: one report is all the tracker counts
+	// from one child, and each spends the child's complaint budget.
+	blameEvery = 10 * time.Second
+	// maxBlamed bounds the per-neighbour records.
+	maxBlamed = 256
+)
+
+// floodCount is unasked messages from one neighbour in the second since,
+// and how many seconds before it in a row were floods.
+type floodCount struct {
+	since time.Time
+	n     int
+	hot   int
+}
+
+// bad counts a message that failed checks. Garbage (what does not even
+// parse) proves nothing anyone else can check, so it is not complained
+// of: a parent that sends only garbage is silent, which the cadence rule
+// catches.
+func (p *Peer) bad(from forest.PeerID, why string) {
 	p.mu.Lock()
 	p.st.badMessages++
 	p.mu.Unlock()
 	p.log.Debug("dropped bad message", "from", from, "why", why)
+}
+
+// proven drops data from a neighbour that fails against the channel's
+// key, and shows the tracker the bytes (a manifest whose signature fails,
+// or the verified manifest and a fragment that does not match it), at
+// most once per neighbour per blameEvery. tree is the fragment's, or -1
+// for a manifest (then any tree the sender feeds us).
+func (p *Peer) proven(from forest.PeerID, tree int, manifest, fragment []byte, why string) {
+	p.bad(from, why)
 	if from == forest.Origin {
 		return
 	}
-	for i, ts := range p.member.Trees() {
-		if ts.HasParent && ts.Parent == from && (tree < 0 || tree == i) {
-			p.member.Complain(i, "corrupt")
-			return
+	now := time.Now()
+	p.mu.Lock()
+	if now.Sub(p.blamed[from]) < blameEvery {
+		p.mu.Unlock()
+		return
+	}
+	if len(p.blamed) > maxBlamed {
+		clear(p.blamed)
+	}
+	p.blamed[from] = now
+	p.st.evidence++
+	p.mu.Unlock()
+	if tree < 0 {
+		tree = 0
+		for i, ts := range p.member.Trees() {
+			if ts.HasParent && ts.Parent == from {
+				tree = i
+				break
+			}
 		}
 	}
+	p.log.Info("a neighbour sent data that fails the channel's signature; showing the tracker", "from", from, "tree", tree, "why", why)
+	p.member.ShowEvidence(tree, from, manifest, fragment)
 }
 
 func (p *Peer) onManifest(from forest.PeerID, raw []byte, viaHTTP bool) {
@@ -121,27 +206,30 @@ func (p *Peer) onManifest(from forest.PeerID, raw []byte, viaHTTP bool) {
 		return
 	}
 	// Each parent sends every manifest: a copy of one already verified
-	// costs a compare, not a signature check.
+	// costs a compare, not a signature check. One that differs is checked
+	// (it may be forged: then it is evidence).
 	if len(raw) >= 6 {
-		if c := p.chunks[binary.BigEndian.Uint32(raw[2:])]; c != nil && c.man != nil {
-			same := bytes.Equal(c.rawMan, raw)
+		if c := p.chunks[binary.BigEndian.Uint32(raw[2:])]; c != nil && c.man != nil && bytes.Equal(c.rawMan, raw) {
 			p.mu.Unlock()
-			if !same {
-				p.bad(from, -1, "manifest differs from the verified one")
-			}
 			return
 		}
 	}
 	m, err := wire.ParseManifest(raw)
-	if err == nil {
-		err = m.Verify(p.key, p.cfg.Channel)
-	}
-	if err == nil && (int(m.M) != p.m || int(m.K) != p.k) {
-		err = errShape
-	}
 	if err != nil {
 		p.mu.Unlock()
-		p.bad(from, -1, "manifest: "+err.Error())
+		p.bad(from, "manifest: "+err.Error())
+		return
+	}
+	if err := m.Verify(p.key, p.cfg.Channel); err != nil {
+		p.mu.Unlock()
+		if !viaHTTP {
+			p.proven(from, -1, raw, nil, "manifest: "+err.Error())
+		}
+		return
+	}
+	if int(m.M) != p.m || int(m.K) != p.k {
+		p.mu.Unlock()
+		p.bad(from, "manifest: "+errShape.Error())
 		return
 	}
 	// A manifest of an earlier epoch is a replay from a previous run of the
@@ -193,11 +281,11 @@ func (p *Peer) onManifest(from forest.PeerID, raw []byte, viaHTTP bool) {
 func (p *Peer) onFragment(from forest.PeerID, raw []byte) {
 	f, err := wire.ParseFragment(raw)
 	if err != nil {
-		p.bad(from, -1, "fragment: "+err.Error())
+		p.bad(from, "fragment: "+err.Error())
 		return
 	}
 	if !p.member.Accepts(int(f.Shard), from) {
-		p.unasked(from)
+		p.unasked(from, int(f.Shard))
 		return
 	}
 	p.mu.Lock()
@@ -214,8 +302,13 @@ func (p *Peer) onFragment(from forest.PeerID, raw []byte) {
 		return
 	}
 	if err := c.man.VerifyFragment(f); err != nil {
+		man := c.rawMan
 		p.mu.Unlock()
-		p.bad(from, int(f.Shard), "fragment: "+err.Error())
+		if errors.Is(err, wire.ErrHash) {
+			p.proven(from, int(f.Shard), man, raw, "fragment: "+err.Error())
+		} else {
+			p.bad(from, "fragment: "+err.Error())
+		}
 		return
 	}
 	tree := int(f.Shard)

@@ -148,6 +148,12 @@ type Peer struct {
 	endOnce    sync.Once
 	st         stats
 	wakeup     chan struct{}
+	// blamed: when each neighbour was last shown to the tracker with
+	// evidence of bad data; floods, floodAt: unasked messages from each
+	// neighbour, and when it was last reported for a flood (chunk.go).
+	blamed  map[forest.PeerID]time.Time
+	floods  map[forest.PeerID]floodCount
+	floodAt map[forest.PeerID]time.Time
 }
 
 // New returns a Peer; Run joins.
@@ -175,6 +181,7 @@ func New(cfg Config) (*Peer, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	p := &Peer{cfg: cfg, rule: newRule(cfg), log: log, http: cfg.HTTP, chunks: make(map[uint32]*chunk),
+		blamed: map[forest.PeerID]time.Time{}, floods: map[forest.PeerID]floodCount{}, floodAt: map[forest.PeerID]time.Time{},
 		welcomed: make(chan struct{}), wakeup: make(chan struct{}, 1), ended: make(chan struct{}), playing: make(chan struct{})}
 	var err error
 	p.member, err = swarm.New(swarm.Config{TrackerURL: cfg.TrackerURL, Channel: cfg.Channel, Kind: cfg.Kind,

@@ -22,6 +22,8 @@ type stats struct {
 	bytesFromPeers  uint64
 	badMessages     uint64
 	unasked         uint64 // data from neighbours that do not feed us that tree
+	evidence        uint64 // corrupt-data complaints sent, with evidence
+	floodReports    uint64 // neighbours reported for flooding us
 	regenerated     uint64
 	httpFetches     uint64
 	complaints      uint64
@@ -46,10 +48,14 @@ type Report struct {
 	BadMessages     uint64  `json:"bad_messages"`
 	// Unasked counts messages dropped because their sender does not feed
 	// this peer the tree they belong to.
-	Unasked     uint64 `json:"unasked_messages"`
-	Regenerated uint64 `json:"regenerated_shards"`
-	HTTPFetches uint64 `json:"http_fetches"`
-	Complaints  uint64 `json:"complaints"`
+	Unasked uint64 `json:"unasked_messages"`
+	// Evidence counts the neighbours shown to the tracker with evidence
+	// of bad data; FloodReports those reported for flooding unasked data.
+	Evidence     uint64 `json:"evidence_complaints"`
+	FloodReports uint64 `json:"flood_reports"`
+	Regenerated  uint64 `json:"regenerated_shards"`
+	HTTPFetches  uint64 `json:"http_fetches"`
+	Complaints   uint64 `json:"complaints"`
 	// StreamStopped: no manifest came for two chunk intervals (and half
 	// an interval's grace) past the time the next was due, so the stream
 	// has stopped at the origin; the chunks that do not come count as
@@ -77,7 +83,7 @@ func (p *Peer) Report() Report {
 		PeerID: uint64(p.member.ID()), ChunksPlayed: p.play.Played(), ChunksMissed: p.play.Missed(), ChunksRebuilt: s.rebuilt,
 		BytesFromOrigin: s.bytesFromOrigin, BytesFromPeers: s.bytesFromPeers, RelayBytes: sent, RelayDropped: dropped,
 		Children: children, BadMessages: s.badMessages, Regenerated: s.regenerated, HTTPFetches: s.httpFetches, Complaints: s.complaints,
-		Unasked: s.unasked, StartupMS: ms(s.startup), Continuity: p.play.Continuity(), StreamStopped: p.play.Stopped(),
+		Unasked: s.unasked, Evidence: s.evidence, FloodReports: s.floodReports, StartupMS: ms(s.startup), Continuity: p.play.Continuity(), StreamStopped: p.play.Stopped(),
 	}
 	switch {
 	case p.play.Stopped():

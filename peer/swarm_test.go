@@ -362,7 +362,13 @@ func TestSilentParentReplacedByCadence(t *testing.T) {
 // and waits until it is placed in every tree.
 func (e *swarmEnv) member(t *testing.T, h swarm.Handler, bind func(*swarm.Member)) *swarm.Member {
 	t.Helper()
-	m, err := swarm.New(swarm.Config{TrackerURL: e.url, Channel: "t", UploadKbps: 5000, RTC: rtc.Config{ICEInterfaces: []string{"lo"}}, Handler: h})
+	return e.memberUp(t, 5000, h, bind)
+}
+
+// memberUp is member with upload kbit/s of declared upload.
+func (e *swarmEnv) memberUp(t *testing.T, upload int64, h swarm.Handler, bind func(*swarm.Member)) *swarm.Member {
+	t.Helper()
+	m, err := swarm.New(swarm.Config{TrackerURL: e.url, Channel: "t", UploadKbps: upload, RTC: rtc.Config{ICEInterfaces: []string{"lo"}}, Handler: h})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -45,13 +45,14 @@ type channel struct {
 	recent       map[pair]time.Time  // recently linked pairs, for signaling
 	handoffs     map[edgeKey]handoff // make-before-break moves under way
 	trust        map[forest.PeerID]*trust
-	complaints   map[forest.PeerID]map[forest.PeerID]time.Time
+	strikes      map[forest.PeerID]strike // peers demoted or evicted, remembered after they leave
 	restoreUntil time.Time
 	settled      bool
 	joins        uint64
 	leaves       uint64
 	repairs      uint64
-	demotions    uint64 // parents whose slots were cut (silent or corrupt)
+	demotions    uint64 // peers whose slots were cut (any reason)
+	evictions    uint64 // peers evicted for cheating
 	originGone   time.Time
 	// handoffsStarted, handoffsDone (the new edge delivered) and
 	// handoffsExpired (it did not in handoffTimeout) count the moves.
@@ -90,7 +91,7 @@ func newChannel(s *Server, id string, trees, k int, bitrate int64, key, fallback
 		stripeRate: (bitrate + int64(k) - 1) / int64(k),
 		publicKey:  key, fallbackURL: fallback, created: now,
 		f: f, peers: make(map[forest.PeerID]*client), reports: make(map[forest.PeerID]proto.PeerReport),
-		recent: make(map[pair]time.Time), handoffs: make(map[edgeKey]handoff), trust: make(map[forest.PeerID]*trust), complaints: make(map[forest.PeerID]map[forest.PeerID]time.Time),
+		recent: make(map[pair]time.Time), handoffs: make(map[edgeKey]handoff), trust: make(map[forest.PeerID]*trust), strikes: make(map[forest.PeerID]strike),
 		restoreUntil: now.Add(s.cfg.RestoreWindow),
 	}, nil
 }
@@ -179,6 +180,10 @@ func (ch *channel) join(c *client, m proto.Message) (fatal string, ok bool) {
 	restored := false
 	if r := m.Resume; r != nil {
 		rid := forest.PeerID(r.PeerID)
+		if st, ok := ch.strikes[rid]; ok && st.evicted && time.Now().Before(st.until) {
+			return c.fatalError(proto.CodeEvicted, fmt.Sprintf("peer %d was evicted from channel %q for cheating (%s); its resume token is refused until %s",
+				rid, ch.id, st.reason, st.until.UTC().Format(time.RFC3339))), true
+		}
 		switch {
 		case rid == forest.Origin || !ch.srv.validToken(ch.id, rid, r.Token):
 			c.sendError(proto.CodeResumeRefused, "resume token not valid on this tracker (it restarted with another resume secret, or the token is for another channel); you join as a new peer")
@@ -204,7 +209,15 @@ func (ch *channel) join(c *client, m proto.Message) (fatal string, ok bool) {
 	if len(ch.peers) >= ch.srv.cfg.MaxPeersPerChannel {
 		return c.fatalError(proto.CodeChannelFull, fmt.Sprintf("channel %q is full (%d peers); try again later", ch.id, ch.srv.cfg.MaxPeersPerChannel)), true
 	}
+	// Trust is earned: a new peer starts on probation, whatever upload it
+	// declares (trust.go). One restored after a tracker restart earned its
+	// slots before; one demoted lately comes back a leaf.
+	tr := &trust{declared: p.Slots, vouched: restored, probation: ch.srv.cfg.ProbationSlots}
+	if st, ok := ch.strikes[id]; ok && id != 0 && time.Now().Before(st.until) {
+		tr.demoted = st.reason
+	}
 	if !restored {
+		p.Slots = tr.ceiling()
 		if id == 0 {
 			for id = newPeerID(); ; id = newPeerID() {
 				if _, ok := ch.f.Node(id); !ok {
@@ -220,7 +233,8 @@ func (ch *channel) join(c *client, m proto.Message) (fatal string, ok bool) {
 	}
 	c.ch, c.id, c.kind = ch, id, kind
 	ch.peers[id] = c
-	ch.trustLocked(id).declared = p.Slots
+	t := ch.trustLocked(id)
+	t.declared, t.vouched, t.demoted = tr.declared, tr.vouched, tr.demoted
 	ch.joins++
 	ch.srv.metrics.joins.Inc()
 	ch.welcome(c)
@@ -288,7 +302,7 @@ func (ch *channel) takeOver(c, old *client, p forest.Peer) string {
 	}
 	// A new connection may offer other upload (relaying switched off or
 	// on), but it cannot undo a cut its children's complaints caused.
-	slots := ch.trustLocked(c.id).offer(p.Slots, v.Slots)
+	slots := ch.trustLocked(c.id).offer(p.Slots)
 	if slots != v.Slots {
 		if ds, err := ch.f.SetSlots(c.id, slots); err == nil {
 			ch.apply(ds, true)
@@ -342,7 +356,6 @@ func (ch *channel) removeLocked(c *client) {
 	}
 	delete(ch.peers, c.id)
 	delete(ch.reports, c.id)
-	delete(ch.complaints, c.id)
 	ch.dropHandoffsLocked(c.id)
 	ch.forgetTrustLocked(c.id)
 	ds, err := ch.f.Leave(c.id)
@@ -477,10 +490,11 @@ func (ch *channel) treeOf(c *client, m proto.Message) (int, bool) {
 	return tree, true
 }
 
-// complain handles "my parent in tree i sends nothing" (or sends corrupt
-// data). A parent that has itself gone quiet is declared failed; otherwise
-// the child moves. A parent many children complain about is demoted to a
-// leaf everywhere.
+// complain handles "my parent in tree i sends nothing", "a neighbour
+// sent me bad data, here are the bytes" (evidence.go) and "a neighbour
+// floods me". For silence: a parent that has itself gone quiet is
+// declared failed; otherwise the child moves, and a parent that distinct
+// children report silent has its slots cut (trust.go).
 func (ch *channel) complain(c *client, m proto.Message) {
 	ch.mu.Lock()
 	defer ch.mu.Unlock()
@@ -493,9 +507,15 @@ func (ch *channel) complain(c *client, m proto.Message) {
 		return
 	}
 	now := time.Now()
-	if !ch.complaintAllowedLocked(c.id, now) {
-		ch.srv.metrics.rejected.WithLabelValues("complaint-budget").Inc()
-		c.sendError(proto.CodeRateLimited, "too many complaints: the tracker ignores this one")
+	if !ch.complaintAllowedLocked(c, now) {
+		return
+	}
+	switch m.Reason {
+	case proto.ReasonCorrupt:
+		ch.corruptLocked(c, m, tree, now)
+		return
+	case proto.ReasonFlood:
+		ch.floodLocked(c, m, now)
 		return
 	}
 	parent, ok := ch.f.Parent(c.id, tree)
@@ -504,16 +524,16 @@ func (ch *channel) complain(c *client, m proto.Message) {
 		return
 	}
 	pc := ch.client(parent)
-	if pc != nil && !pc.isOrigin && m.Reason != "corrupt" {
+	if pc != nil && !pc.isOrigin {
 		ch.probeLocked(pc)
 	}
-	if pc != nil && !pc.isOrigin && m.Reason != "corrupt" && pc.idle(now) > 2*ch.srv.cfg.HeartbeatInterval {
+	if pc != nil && !pc.isOrigin && pc.idle(now) > 2*ch.srv.cfg.HeartbeatInterval {
 		ch.srv.log.Info("complaint confirmed: parent silent", "channel", ch.id, "parent", parent, "child", c.id, "tree", tree)
 		ch.removeLocked(pc)
 		pc.kill(websocket.StatusPolicyViolation, "declared failed: a child reported you silent and you missed a heartbeat")
 		return
 	}
-	if m.Reason != "corrupt" && ch.silentLocked(parent, c.id, tree, now) {
+	if ch.silentLocked(parent, c.id, tree, now) {
 		if p, ok := ch.f.Parent(c.id, tree); !ok || p != parent {
 			ch.gauges()
 			return // the cut moved this child too
@@ -524,37 +544,10 @@ func (ch *channel) complain(c *client, m proto.Message) {
 		ch.srv.log.Error("forest complain", "err", err)
 		return
 	}
-	ch.applyWith(ds, true, m.Reason != "corrupt")
-	// Only corrupt data counts against a parent: a parent can be silent
-	// because its own parent is (a starved subtree during a flash crowd),
-	// and demoting it for that would throw away capacity exactly when it is
-	// needed; the child has moved, which is the cure for silence.
-	if parent == forest.Origin || m.Reason != "corrupt" {
-		ch.gauges()
-		return
-	}
-	by := ch.complaints[parent]
-	if by == nil {
-		by = make(map[forest.PeerID]time.Time)
-		ch.complaints[parent] = by
-	}
-	by[c.id] = now
-	n := 0
-	for _, t := range by {
-		if now.Sub(t) <= ch.srv.cfg.ComplaintWindow {
-			n++
-		}
-	}
-	if n >= ch.srv.cfg.ComplaintLimit {
-		ch.srv.log.Warn("demoting peer after corrupt-data complaints", "channel", ch.id, "peer", parent, "complaints", n)
-		delete(ch.complaints, parent)
-		ds, err := ch.f.SetSlots(parent, 0)
-		if err == nil {
-			ch.applyWith(ds, true, false)
-			ch.srv.metrics.demotions.WithLabelValues("corrupt").Inc()
-			ch.demotions++
-		}
-	}
+	// Silence alone does not demote: a parent can be silent because its
+	// own parent is (a starved subtree during a flash crowd); the child
+	// has moved, which is the cure for silence.
+	ch.apply(ds, true)
 	ch.gauges()
 }
 
@@ -639,6 +632,7 @@ func (ch *channel) sweep(now time.Time) bool {
 		}
 	}
 	ch.expireHandoffsLocked(now)
+	ch.regrowLocked()
 	if !ch.settled && now.After(ch.restoreUntil) {
 		ch.settled = true
 		ch.apply(ch.f.Settle(), true)
@@ -649,14 +643,9 @@ func (ch *channel) sweep(now time.Time) bool {
 			delete(ch.recent, p)
 		}
 	}
-	for p, by := range ch.complaints {
-		for c, t := range by {
-			if now.Sub(t) > ch.srv.cfg.ComplaintWindow {
-				delete(by, c)
-			}
-		}
-		if len(by) == 0 {
-			delete(ch.complaints, p)
+	for id, st := range ch.strikes {
+		if now.After(st.until) {
+			delete(ch.strikes, id)
 		}
 	}
 	return ch.origin == nil && len(ch.peers) == 0 && now.Sub(ch.originGone) > time.Minute
@@ -681,7 +670,7 @@ func (ch *channel) stats() proto.ChannelStats {
 	s := proto.ChannelStats{
 		Channel: ch.id, Origin: ch.origin != nil, Trees: ch.trees, K: ch.k, Bitrate: ch.bitrate, StripeRate: ch.stripeRate, Media: ch.media,
 		Peers: st.Peers, Joins: ch.joins, Leaves: ch.leaves, Repairs: ch.repairs,
-		Handoffs: ch.handoffsStarted, HandoffsDone: ch.handoffsDone, HandoffsExpired: ch.handoffsExpired, Demotions: ch.demotions,
+		Handoffs: ch.handoffsStarted, HandoffsDone: ch.handoffsDone, HandoffsExpired: ch.handoffsExpired, Demotions: ch.demotions, Evictions: ch.evictions,
 		MaxDepth: st.MaxDepth, FallbackPeers: st.FallbackPeers, Fallbacks: st.Fallbacks, Borrowed: st.Borrowed,
 		OriginChildren: st.OriginChildren, UptimeSeconds: time.Since(ch.created).Seconds(),
 	}
@@ -722,6 +711,9 @@ func (ch *channel) copyForest() (snap proto.ForestSnapshot, forestVer, reportVer
 		}
 		if r, ok := ch.reports[v.ID]; ok {
 			n.Report = &r
+		}
+		if t := ch.trust[v.ID]; t != nil {
+			n.Cut, n.Demoted = t.cut, t.demoted
 		}
 		snap.Nodes = append(snap.Nodes, n)
 		return true

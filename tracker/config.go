@@ -91,10 +91,18 @@ type Config struct {
 	// nothing is kept.
 	StateDir string
 	// ComplaintWindow and ComplaintLimit: this many distinct children
-	// reporting corrupt data from one parent within the window demote it
-	// to a leaf in every tree. Defaults 30 s and 2.
+	// reporting one parent silent (or neighbours reporting one peer
+	// flooding them) within the window cut its slots; a second child's
+	// checked evidence of bad data evicts a demoted peer. Defaults 30 s
+	// and 2.
 	ComplaintWindow time.Duration
 	ComplaintLimit  int
+	// ProbationSlots is what a new peer's declared upload buys it before
+	// any child has confirmed its delivery; each child that does buys one
+	// more, up to what the upload offers (ADR 0010). Default 2; -1: none,
+	// declared upload buys its slots at once (for tests whose clients
+	// never confirm delivery).
+	ProbationSlots int
 	// TicketTTL is how long the fallback tickets the tracker hands peers
 	// (in welcome, and in a ticket message every TicketTTL/2) are valid.
 	// Default 2 minutes. The origin's clock may run up to TicketTTL/2
@@ -181,6 +189,9 @@ func (c Config) withDefaults() Config {
 	if c.ComplaintLimit == 0 {
 		c.ComplaintLimit = 2
 	}
+	if c.ProbationSlots == 0 {
+		c.ProbationSlots = DefaultProbationSlots
+	}
 	if c.OutboundQueue == 0 {
 		c.OutboundQueue = 1024
 	}
@@ -229,6 +240,8 @@ func (c Config) Validate() error {
 		return fieldErr("ComplaintWindow", "must be ≥ 0, got %v", c.ComplaintWindow)
 	case c.ComplaintLimit < 1:
 		return fieldErr("ComplaintLimit", "must be ≥ 1, got %d", c.ComplaintLimit)
+	case c.ProbationSlots < -1:
+		return fieldErr("ProbationSlots", "must be ≥ 1, or -1 for none, got %d", c.ProbationSlots)
 	case c.OutboundQueue < 16:
 		return fieldErr("OutboundQueue", "must be ≥ 16, got %d", c.OutboundQueue)
 	case c.Registerer != nil && c.Gatherer == nil:

@@ -2,6 +2,7 @@ package tracker
 
 import (
 	"context"
+	"crypto/ed25519"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -23,7 +24,12 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 const testToken = "test-token"
 
-var testKey = base64.StdEncoding.EncodeToString(make([]byte, 32))
+// testPriv signs the test channels' manifests; testKey is its public
+// half, as an origin publishes it.
+var (
+	testPriv = ed25519.NewKeyFromSeed(make([]byte, ed25519.SeedSize))
+	testKey  = base64.StdEncoding.EncodeToString(testPriv.Public().(ed25519.PublicKey))
+)
 
 // startServer runs a tracker on an httptest server until the test ends.
 func startServer(t testing.TB, cfg Config) (*Server, string) {

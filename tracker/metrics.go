@@ -21,6 +21,7 @@ type metrics struct {
 	relayed   prometheus.Counter
 	connected prometheus.Gauge
 	demotions *prometheus.CounterVec
+	evictions *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -35,9 +36,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		messages:  prometheus.NewCounterVec(prometheus.CounterOpts{Name: "coopcast_messages_total", Help: "Client messages received, by type."}, []string{"type"}),
 		relayed:   prometheus.NewCounter(prometheus.CounterOpts{Name: "coopcast_signals_relayed_total", Help: "Signaling messages relayed between paired peers."}),
 		connected: prometheus.NewGauge(prometheus.GaugeOpts{Name: "coopcast_connections", Help: "Open WebSocket connections."}),
-		demotions: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "coopcast_demotions_total", Help: "Parents whose slots were cut: reported silent by distinct children (to the children that confirmed delivery), or sending corrupt data (to none)."}, []string{"reason"}),
+		demotions: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "coopcast_demotions_total", Help: "Peers whose slots were cut, by reason: silent (reported by distinct children; cut to the children that confirmed delivery), corrupt or forged (a child's checked evidence of a bad shard or manifest; made a leaf), flood (distinct neighbours report unasked data; made a leaf), complaints (far past its complaint budget; made a leaf)."}, []string{"reason"}),
+		evictions: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "coopcast_evictions_total", Help: "Peers disconnected for cheating, their resume tokens refused for a while, by reason (corrupt, forged, flood, complaints)."}, []string{"reason"}),
 	}
-	reg.MustRegister(m.peers, m.joins, m.leaves, m.repairs, m.fallback, m.depth, m.rejected, m.messages, m.relayed, m.connected, m.demotions)
+	reg.MustRegister(m.peers, m.joins, m.leaves, m.repairs, m.fallback, m.depth, m.rejected, m.messages, m.relayed, m.connected, m.demotions, m.evictions)
 	return m
 }
 

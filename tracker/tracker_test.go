@@ -1,10 +1,13 @@
 package tracker
 
 import (
+	"bytes"
+	"crypto/ed25519"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +16,7 @@ import (
 
 	"github.com/coopcast/coopcast/internal/forest"
 	"github.com/coopcast/coopcast/internal/proto"
+	"github.com/coopcast/coopcast/internal/wire"
 )
 
 func get(t *testing.T, url string) (int, string) {
@@ -27,7 +31,7 @@ func get(t *testing.T, url string) (int, string) {
 }
 
 func TestHTTPEndpoints(t *testing.T) {
-	srv, base := startServer(t, Config{})
+	srv, base := startServer(t, Config{ProbationSlots: -1}) // these clients never confirm delivery
 	origin := publish(t, base, "live")
 	peers := []*tclient{join(t, base, "live", 2000), join(t, base, "live", 0), join(t, base, "live", 800)}
 	checkFor(t, 5*time.Second, "views agree", func() error { return agree(srv, "live", origin, peers) })
@@ -273,7 +277,7 @@ func TestHeartbeatTimeoutRepairs(t *testing.T) {
 }
 
 func TestComplaints(t *testing.T) {
-	srv, base := startServer(t, Config{})
+	srv, base := startServer(t, Config{ProbationSlots: -1}) // these clients never confirm delivery
 	origin := publish(t, base, "c")
 	var peers []*tclient
 	for i := 0; i < 30; i++ {
@@ -311,29 +315,41 @@ func TestComplaints(t *testing.T) {
 	if parent == 0 {
 		t.Fatal("no peer with three children")
 	}
-	for n, k := range kids {
-		reason := "silent"
-		if n > 0 {
-			reason = "corrupt" // one silent complaint moves the child; two corrupt ones demote
-		}
-		byID[k].send(proto.Message{Type: proto.TypeComplaint, Tree: intp(tree), Parent: parent, Reason: reason})
-		checkFor(t, 5*time.Second, "child moved", func() error {
-			byID[k].mu.Lock()
-			defer byID[k].mu.Unlock()
-			if byID[k].parents[tree] == parent {
-				return fmt.Errorf("still under %d", parent)
-			}
-			return nil
-		})
-		if n == 1 {
-			// One corrupt complaint (plus a silent one) is not enough.
-			for _, nd := range srv.channel("c").snapshot().Nodes {
-				if nd.ID == parent && nd.Slots == 0 {
-					t.Fatal("demoted before two corrupt complaints")
-				}
-			}
-		}
+	under := func(k uint64) bool {
+		byID[k].mu.Lock()
+		defer byID[k].mu.Unlock()
+		return byID[k].parents[tree] == parent
 	}
+	slots := func() int { return slotsOf(srv, "c", parent) }
+	before := slots()
+	// A silent complaint moves the child, and nothing more.
+	byID[kids[0]].send(proto.Message{Type: proto.TypeComplaint, Tree: intp(tree), Parent: parent, Reason: "silent"})
+	checkFor(t, 5*time.Second, "child moved", func() error {
+		if under(kids[0]) {
+			return fmt.Errorf("still under %d", parent)
+		}
+		return nil
+	})
+	// A corrupt-data complaint without evidence counts for nothing: the
+	// child is not moved, the parent keeps its slots.
+	byID[kids[1]].send(proto.Message{Type: proto.TypeComplaint, Tree: intp(tree), Parent: parent, Reason: "corrupt"})
+	checkFor(t, 5*time.Second, "refused for want of evidence", func() error {
+		if !byID[kids[1]].hasError(proto.CodeBadEvidence) {
+			return fmt.Errorf("errors %v", byID[kids[1]].errors())
+		}
+		return nil
+	})
+	if !under(kids[1]) || slots() != before {
+		t.Fatalf("an unproven corrupt complaint moved the child (%v) or cut the parent's slots (%d → %d)", !under(kids[1]), before, slots())
+	}
+	// Evidence that checks (a manifest whose signature fails) demotes the
+	// parent to a leaf at once.
+	man, frag := evidence(t, "c", uint8(tree))
+	forged, err := wire.SignManifest(ed25519.NewKeyFromSeed(bytes.Repeat([]byte{7}, ed25519.SeedSize)), "c", &man)
+	if err != nil {
+		t.Fatal(err)
+	}
+	byID[kids[1]].send(proto.Message{Type: proto.TypeComplaint, Tree: intp(tree), Parent: parent, Reason: "corrupt", Manifest: b64(forged)})
 	checkFor(t, 5*time.Second, "demoted", func() error {
 		for _, n := range srv.channel("c").snapshot().Nodes {
 			if n.ID == parent && (n.Slots != 0 || n.Children != 0) {
@@ -342,6 +358,42 @@ func TestComplaints(t *testing.T) {
 		}
 		return agree(srv, "c", origin, peers)
 	})
+	if got := metric(t, base, `coopcast_demotions_total{reason="forged"}`); got != 1 {
+		t.Fatalf("forged demotions %v, want 1", got)
+	}
+	// Another child, cut from it a moment ago, shows a fragment that
+	// fails the signed manifest: caught again, it is evicted, and its
+	// resume token is refused.
+	good, err := wire.SignManifest(testPriv, "c", &man)
+	if err != nil {
+		t.Fatal(err)
+	}
+	byID[kids[2]].send(proto.Message{Type: proto.TypeComplaint, Tree: intp(tree), Parent: parent, Reason: "corrupt", Manifest: b64(good), Fragment: b64(frag)})
+	pc := byID[parent]
+	checkFor(t, 5*time.Second, "evicted", func() error {
+		if !pc.isClosed() {
+			return fmt.Errorf("the proven bad sender is still connected")
+		}
+		return nil
+	})
+	if got := metric(t, base, `coopcast_evictions_total{reason="corrupt"}`); got != 1 {
+		t.Fatalf("corrupt evictions %v, want 1", got)
+	}
+	pc.mu.Lock()
+	r := proto.Resume{PeerID: pc.id, Token: pc.welcome.ResumeToken}
+	pc.mu.Unlock()
+	back, _, err := dial(t, base, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	back.send(proto.Message{Type: proto.TypeJoin, Channel: "c", Kind: "native", UploadKbps: 1000, Resume: &r})
+	checkFor(t, 5*time.Second, "resume refused", func() error {
+		if !back.hasError(proto.CodeEvicted) || !back.isClosed() {
+			return fmt.Errorf("errors %v, closed %v", back.errors(), back.isClosed())
+		}
+		return nil
+	})
+	peers = slices.DeleteFunc(peers, func(p *tclient) bool { return p == pc })
 	// A complaint about someone who is not your parent is refused.
 	kid := byID[kids[0]]
 	kid.send(proto.Message{Type: proto.TypeComplaint, Tree: intp(tree), Parent: parent})
@@ -355,7 +407,7 @@ func TestComplaints(t *testing.T) {
 
 func TestRestartResumesWithoutChurn(t *testing.T) {
 	secret := []byte("same on both runs")
-	srvA, baseA := startServer(t, Config{ResumeSecret: secret})
+	srvA, baseA := startServer(t, Config{ResumeSecret: secret, ProbationSlots: -1}) // these clients never confirm delivery
 	origin := publish(t, baseA, "c")
 	var peers []*tclient
 	upload := func(i int) int64 { // enough upload that nobody is on fallback

@@ -43,7 +43,7 @@ func slotsOf(srv *Server, channel string, id uint64) int {
 func TestSilentParentSlotsCut(t *testing.T) {
 	for _, victim := range []bool{false, true} {
 		t.Run(fmt.Sprintf("victim=%v", victim), func(t *testing.T) {
-			srv, base := startServer(t, Config{})
+			srv, base := startServer(t, Config{ProbationSlots: -1}) // slots to cut at once
 			origin := publish(t, base, "s")
 			p := join(t, base, "s", 10_000) // first: under the origin, slots to spare
 			var leaves []*tclient
@@ -131,3 +131,28 @@ func TestComplaintBudget(t *testing.T) {
 }
 
 func forestID(id uint64) forest.PeerID { return forest.PeerID(id) }
+
+// TestCeiling: what a peer's record lets it have.
+func TestCeiling(t *testing.T) {
+	now := time.Now()
+	kids := map[forest.PeerID]bool{1: true, 2: true, 3: true}
+	for _, tc := range []struct {
+		name string
+		t    trust
+		want int
+	}{
+		{"probation", trust{declared: 16, probation: 2}, 2},
+		{"probation, 3 confirmed", trust{declared: 16, probation: 2, confirmed: kids}, 5},
+		{"probation, small upload", trust{declared: 1, probation: 2, confirmed: kids}, 1},
+		{"no probation", trust{declared: 16, probation: -1}, 16},
+		{"restored", trust{declared: 16, probation: 2, vouched: true}, 16},
+		{"cut just now", trust{declared: 16, probation: 2, cut: true, cutTo: 0, cutAt: now}, 0},
+		{"cut 25 s ago", trust{declared: 16, probation: 2, cut: true, cutTo: 1, cutAt: now.Add(-25 * time.Second)}, 3},
+		{"cut long ago, small upload", trust{declared: 2, probation: 2, cut: true, cutAt: now.Add(-time.Hour)}, 2},
+		{"demoted", trust{declared: 16, probation: 2, confirmed: kids, demoted: reasonCorruptShard}, 0},
+	} {
+		if got := tc.t.ceiling(); got != tc.want {
+			t.Errorf("%s: ceiling %d, want %d", tc.name, got, tc.want)
+		}
+	}
+}

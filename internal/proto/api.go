@@ -21,8 +21,10 @@ type ChannelStats struct {
 	Handoffs        uint64 `json:"handoffs"`
 	HandoffsDone    uint64 `json:"handoffs_done"`
 	HandoffsExpired uint64 `json:"handoffs_expired"`
-	// Demotions counts parents whose slots were cut (silent or corrupt).
+	// Demotions counts peers whose slots were cut (silent, corrupt,
+	// forged, flood, complaints); Evictions peers evicted for cheating.
 	Demotions      uint64  `json:"demotions"`
+	Evictions      uint64  `json:"evictions"`
 	MaxDepth       []int   `json:"max_depth"`
 	FallbackPeers  int     `json:"fallback_peers"`
 	Fallbacks      []int   `json:"fallbacks"`
@@ -44,6 +46,11 @@ type ForestNode struct {
 	Children int          `json:"children"`
 	Trees    []ForestEdge `json:"trees"`
 	Report   *PeerReport  `json:"report,omitempty"`
+	// Cut: its slots were cut when distinct children reported it silent;
+	// Demoted: why it was made a leaf for good (corrupt, forged, flood,
+	// complaints), "" if it was not (docs/OPERATIONS.md "Cheating peers").
+	Cut     bool   `json:"cut,omitempty"`
+	Demoted string `json:"demoted,omitempty"`
 }
 
 // ForestEdge is a peer's place in one tree.

@@ -25,5 +25,7 @@ const (
 	CodeOriginLive    Code = "origin-live"
 	CodeResumeRefused Code = "resume-refused" // not fatal: the peer is joined as a new one
 	CodeRateLimited   Code = "rate-limited"
+	CodeBadEvidence   Code = "bad-evidence" // a corrupt-data complaint whose evidence does not check
+	CodeEvicted       Code = "evicted"      // fatal: the peer cheated; its resume token is refused for a while
 	CodeInternal      Code = "internal"
 )

@@ -41,6 +41,13 @@ const (
 	TypeTicket = "ticket"
 )
 
+// Complaint reasons.
+const (
+	ReasonSilent  = "silent"
+	ReasonCorrupt = "corrupt"
+	ReasonFlood   = "flood"
+)
+
 // Message is the union of every message's fields; Type says which apply.
 // One flat struct keeps decoding to a single pass and the fuzzer simple.
 type Message struct {
@@ -86,8 +93,18 @@ type Message struct {
 	// assign-parent / assign-child: the other side's kind
 	PeerKind string `json:"peer_kind,omitempty"`
 	URL      string `json:"url,omitempty"`
-	// complaint: "silent" (default) or "corrupt"
+	// complaint: "silent" (default), "corrupt" (with evidence) or
+	// "flood" (Sender sent data it does not feed the complainer)
 	Reason string `json:"reason,omitempty"`
+	// complaint "corrupt": the evidence the tracker checks, base64. With
+	// Fragment: Manifest is the signed manifest the complainer holds and
+	// Fragment the fragment (of the complaint's tree) whose hash does not
+	// match it. Without: Manifest is a manifest whose signature fails.
+	// A corrupt complaint without evidence that checks counts for nothing.
+	Manifest string `json:"manifest,omitempty"`
+	Fragment string `json:"fragment,omitempty"`
+	// complaint "flood": the neighbour that sent data unasked
+	Sender uint64 `json:"sender,omitempty"`
 	// assign-parent: make-before-break. The child keeps taking this tree
 	// from Keep, its former parent (which keeps feeding it), until the
 	// new parent delivers; then it sends edge-open. Absent: the former
@@ -197,8 +214,17 @@ func Decode(b []byte) (Message, error) {
 		if m.Tree == nil {
 			return m, fmt.Errorf("%w: complaint needs a tree", ErrBadMessage)
 		}
-		if m.Reason != "" && m.Reason != "silent" && m.Reason != "corrupt" {
-			return m, fmt.Errorf("%w: complaint reason must be \"silent\" or \"corrupt\", got %q", ErrBadMessage, m.Reason)
+		switch m.Reason {
+		case "", ReasonSilent, ReasonCorrupt:
+		case ReasonFlood:
+			if m.Sender == 0 {
+				return m, fmt.Errorf("%w: a flood complaint needs a sender", ErrBadMessage)
+			}
+		default:
+			return m, fmt.Errorf("%w: complaint reason must be \"silent\", \"corrupt\" or \"flood\", got %q", ErrBadMessage, clip(m.Reason))
+		}
+		if m.Fragment != "" && m.Manifest == "" {
+			return m, fmt.Errorf("%w: a complaint's fragment needs the manifest it fails against", ErrBadMessage)
 		}
 	case TypeEdgeOpen:
 		if m.Tree == nil {

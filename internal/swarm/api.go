@@ -1,6 +1,7 @@
 package swarm
 
 import (
+	"encoding/base64"
 	"time"
 
 	"github.com/coopcast/coopcast/internal/forest"
@@ -111,7 +112,8 @@ func (m *Member) Ticket() string {
 }
 
 // Complain tells the tracker that the parent in tree is silent (reason
-// "silent") or sent data that failed verification ("corrupt").
+// "silent"). Bad data is shown with ShowEvidence: a corrupt-data
+// complaint without evidence counts for nothing.
 func (m *Member) Complain(tree int, reason string) {
 	m.mu.Lock()
 	if tree < 0 || tree >= m.trees || !m.hasParent[tree] {
@@ -121,6 +123,29 @@ func (m *Member) Complain(tree int, reason string) {
 	p := m.parents[tree]
 	m.mu.Unlock()
 	m.send(proto.Message{Type: proto.TypeComplaint, Tree: &tree, Parent: uint64(p), Reason: reason})
+}
+
+// ShowEvidence tells the tracker that from, a neighbour that feeds the
+// node (now or a moment ago), sent data that fails the channel's
+// signature, and shows the bytes (proto.Message's Manifest and
+// Fragment): a manifest whose signature fails (fragment nil), or the
+// verified manifest and a fragment of tree that does not match it. The
+// tracker checks them itself; if they check, from is demoted, and if it
+// was proven bad before, evicted.
+func (m *Member) ShowEvidence(tree int, from forest.PeerID, manifest, fragment []byte) {
+	msg := proto.Message{Type: proto.TypeComplaint, Tree: &tree, Parent: uint64(from), Reason: proto.ReasonCorrupt,
+		Manifest: base64.StdEncoding.EncodeToString(manifest)}
+	if fragment != nil {
+		msg.Fragment = base64.StdEncoding.EncodeToString(fragment)
+	}
+	m.send(msg)
+}
+
+// ReportFlood tells the tracker that from, a neighbour, keeps sending the
+// node data it does not feed it (of tree). Distinct neighbours' reports
+// demote it; no single report does.
+func (m *Member) ReportFlood(tree int, from forest.PeerID) {
+	m.send(proto.Message{Type: proto.TypeComplaint, Tree: &tree, Reason: proto.ReasonFlood, Sender: uint64(from)})
 }
 
 // Report sends the node's stats to the tracker, for everyone to see.

@@ -84,7 +84,9 @@ func checkFor(t testing.TB, d time.Duration, cond func() error) {
 // for the longest lifetime rtc allows, and the test asserts every message
 // at every peer once the forest is built and every link is open.
 func TestSwarmRelaysOverRealLinks(t *testing.T) {
-	srv, err := tracker.New(tracker.Config{PublishToken: "tok", HeartbeatInterval: time.Second})
+	// No probation: the forest must be whole before any data flows, and
+	// slots are earned by confirmed data (ADR 0010).
+	srv, err := tracker.New(tracker.Config{PublishToken: "tok", HeartbeatInterval: time.Second, ProbationSlots: -1})
 	if err != nil {
 		t.Fatal(err)
 	}

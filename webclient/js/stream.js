@@ -21,11 +21,16 @@ const MAX_UNKNOWN = 8;
 const REPLACE_GRACE_MS = 1000;
 /** A parent whose link has not opened within this is reported. */
 const LINK_TIMEOUT_MS = 6000;
+/** A neighbour is shown to the tracker with evidence of bad data at most this often (Go: blameEvery). */
+const BLAME_EVERY_MS = 10_000;
 
 /**
+ * @typedef {{sender: number, manifest: Uint8Array, fragment?: Uint8Array}} Evidence what a corrupt-data
+ *   complaint shows the tracker: a manifest whose signature fails, or the verified manifest and a fragment
+ *   that does not match it; sender is the neighbour that sent it
  * @typedef {{tree: number, parent: number, hasParent: boolean, fallback: boolean, lostAt: number, openSince: number, children: number}} TreeState
  * @typedef {{fanout(tree: number, seq: number, msg: Uint8Array): void, sendTo(id: number, seq: number, msg: Uint8Array): void,
- *   trees(): TreeState[], complain(tree: number, reason: 'silent'|'corrupt'): void,
+ *   trees(): TreeState[], complain(tree: number, reason: 'silent'|'corrupt', evidence?: Evidence): void,
  *   accepts(tree: number, from: number): boolean, acceptsAny(from: number): boolean,
  *   delivered(tree: number, from: number): void}} Relay
  * @typedef {{seq: number, shard: number, whole: boolean, manifest: boolean, shards: number[]}} FetchJob
@@ -96,6 +101,8 @@ export class Stream {
     this.chunks = new Map();
     /** @type {Map<number, Promise<boolean>>} */
     this.verifying = new Map();
+    /** @type {Map<number, number>} when each neighbour was last shown to the tracker with evidence */
+    this.blamed = new Map();
     /** The newest epoch (origin run) known: manifests of earlier ones are replays. */
     this.epoch = cfg.epoch ?? 0n;
     this.newest = 0;
@@ -121,7 +128,7 @@ export class Stream {
     this.knownParents = new Map();
     this.st = {
       bytesFromOrigin: 0, bytesFromPeers: 0, badMessages: 0, rebuilt: 0, regenerated: 0,
-      played: 0, onTime: 0, missed: 0, startupMs: -1, httpFetches: 0, complaints: 0, unasked: 0,
+      played: 0, onTime: 0, missed: 0, startupMs: -1, httpFetches: 0, complaints: 0, unasked: 0, evidence: 0,
       /** per tree, the most its first fragment of a chunk came after the chunk's manifest (ms) @type {number[]} */
       lagMax: new Array(cfg.m).fill(0),
       /** per tree, the chunks whose first fragment came more than the cadence slack after the manifest @type {number[]} */
@@ -224,17 +231,56 @@ export class Stream {
     if (this.cfg.onBad) this.cfg.onBad(`data from ${from}, who does not feed us`);
   }
 
-  /** @param {number} from @param {number} tree @param {string} why */
+  /**
+   * Counts a message that failed checks. Garbage proves nothing anyone else
+   * can check, so it is not complained of: a parent that sends only garbage
+   * is silent, which the cadence rule catches.
+   * @param {number} from @param {number} tree @param {string} why
+   */
   bad(from, tree, why) {
     this.st.badMessages++;
     if (this.cfg.onBad) this.cfg.onBad(why);
+  }
+
+  /**
+   * Drops data from a neighbour that fails against the channel's key and
+   * shows the tracker the bytes (as the Go peer does), at most once per
+   * neighbour per BLAME_EVERY_MS. tree is the fragment's, or -1 for a
+   * manifest (then a tree the sender feeds us).
+   * @param {number} from @param {number} tree @param {Uint8Array} manifest @param {Uint8Array|undefined} fragment @param {string} why
+   */
+  proven(from, tree, manifest, fragment, why) {
+    this.bad(from, tree, why);
     if (from === 0) return;
-    for (const t of this.cfg.relay.trees()) {
-      if (t.hasParent && t.parent === from && (tree < 0 || tree === t.tree)) {
-        this.cfg.relay.complain(t.tree, 'corrupt');
-        return;
-      }
+    const now = this.now();
+    const last = this.blamed.get(from);
+    if (last !== undefined && now - last < BLAME_EVERY_MS) return;
+    if (this.blamed.size > 256) this.blamed.clear();
+    this.blamed.set(from, now);
+    this.st.evidence++;
+    if (tree < 0) {
+      const t = this.cfg.relay.trees().find((x) => x.hasParent && x.parent === from);
+      tree = t ? t.tree : 0;
     }
+    /** @type {Evidence} */
+    const ev = { sender: from, manifest: manifest.slice() };
+    if (fragment) ev.fragment = fragment.slice();
+    this.cfg.relay.complain(tree, 'corrupt', ev);
+  }
+
+  /**
+   * A manifest that differs from the verified one for its chunk: forged
+   * (then evidence), or validly signed (a straggler of another epoch).
+   * @param {number} from @param {Uint8Array} raw
+   */
+  async otherManifest(from, raw) {
+    let m;
+    try {
+      m = wire.parseManifest(raw);
+    } catch (e) {
+      return this.bad(from, -1, `manifest: ${e}`);
+    }
+    if (!(await passes(() => wire.verifyManifest(m, this.cfg.key, this.cfg.channel)))) this.proven(from, -1, raw, undefined, 'manifest: bad signature');
   }
 
   /** @param {number} from @param {Uint8Array} raw @param {boolean} viaHTTP */
@@ -243,14 +289,14 @@ export class Stream {
     const known = this.chunks.get(seq);
     if (known && known.man) {
       // Every parent sends every manifest: a copy costs a compare.
-      if (!equal(/** @type {Uint8Array} */ (known.rawMan), raw)) this.bad(from, -1, 'manifest differs from the verified one');
+      if (!equal(/** @type {Uint8Array} */ (known.rawMan), raw) && !viaHTTP) await this.otherManifest(from, raw);
       return;
     }
     const inFlight = this.verifying.get(seq);
     if (inFlight) {
       await inFlight;
       const c = this.chunks.get(seq);
-      if (c && c.man && !equal(/** @type {Uint8Array} */ (c.rawMan), raw)) this.bad(from, -1, 'manifest differs from the verified one');
+      if (c && c.man && !equal(/** @type {Uint8Array} */ (c.rawMan), raw) && !viaHTTP) await this.otherManifest(from, raw);
       if (c && c.man) return;
     }
     let m;
@@ -263,7 +309,7 @@ export class Stream {
     this.verifying.set(m.seq, check);
     const ok = await check;
     this.verifying.delete(m.seq);
-    if (!ok) return this.bad(from, -1, 'manifest: bad signature');
+    if (!ok) return viaHTTP ? this.bad(from, -1, 'manifest: bad signature') : this.proven(from, -1, raw, undefined, 'manifest: bad signature');
     if (m.m !== this.m || m.k !== this.k) return this.bad(from, -1, "manifest: M or k differ from the channel's");
     // An earlier run's manifest is dropped, not blamed on the parent (it may
     // be a straggler from before the origin restarted); a later one is the
@@ -329,7 +375,12 @@ export class Stream {
       if (equal(f.payload, held.subarray(f.offset, f.offset + f.payload.byteLength))) this.heard(c, tree, from);
       return;
     }
-    if (!(await passes(() => wire.verifyFragment(c.man, f)))) return this.bad(from, tree, 'fragment: hash mismatch');
+    try {
+      await wire.verifyFragment(c.man, f);
+    } catch (e) {
+      if (e instanceof wire.WireError && e.code === 'ErrHash') return this.proven(from, tree, /** @type {Uint8Array} */ (c.rawMan), raw, `fragment: ${e.message}`);
+      return this.bad(from, tree, `fragment: ${e}`);
+    }
     if (!c.got[tree]) c.got[tree] = new Uint8Array(wire.fragmentCount(c.man.shardSize));
     if (c.shards[tree] || c.got[tree][idx]) return; // a copy verified meanwhile
     c.got[tree][idx] = 1;

@@ -621,8 +621,23 @@ export class Swarm {
     return { sent, dropped, children, served: this.servedChildren.size };
   }
 
-  /** @param {number} tree @param {'silent'|'corrupt'} reason */
-  complain(tree, reason) {
+  /**
+   * Tells the tracker that the parent in tree is silent, or (with evidence)
+   * that a neighbour that feeds us sent data failing the channel's
+   * signature: the tracker checks the bytes itself (a corrupt-data
+   * complaint without evidence counts for nothing).
+   * @param {number} tree @param {'silent'|'corrupt'} reason
+   * @param {import('./stream.js').Evidence} [evidence]
+   */
+  complain(tree, reason, evidence) {
+    if (evidence) {
+      /** @type {Record<string, any>} */
+      const msg = { type: 'complaint', tree, parent: evidence.sender, reason, manifest: base64(evidence.manifest) };
+      if (evidence.fragment) msg.fragment = base64(evidence.fragment);
+      this.send(msg);
+      this.event('complaint', { tree, parent: evidence.sender, reason });
+      return;
+    }
     if (!this.hasParent[tree]) return;
     this.send({ type: 'complaint', tree, parent: this.parents[tree], reason });
     this.event('complaint', { tree, parent: this.parents[tree], reason });
@@ -681,4 +696,14 @@ function gathered(pc) {
     }
     pc.addEventListener('icegatheringstatechange', check);
   });
+}
+
+/**
+ * Standard base64 of bytes, as Go's encoding/base64.StdEncoding.
+ * @param {Uint8Array} b
+ */
+export function base64(b) {
+  let s = '';
+  for (let i = 0; i < b.length; i += 0x8000) s += String.fromCharCode(...b.subarray(i, i + 0x8000));
+  return btoa(s);
 }

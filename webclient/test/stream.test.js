@@ -44,11 +44,11 @@ function fakeRelay(m, children = []) {
   return {
     trees: () => trees,
     /** @type {{tree: number, seq: number, msg: Uint8Array}[]} */ out: [],
-    /** @type {{tree: number, reason: string}[]} */ complaints: [],
+    /** @type {{tree: number, reason: string, evidence?: any}[]} */ complaints: [],
     /** @type {{id: number, seq: number, msg: Uint8Array}[]} */ direct: [],
     fanout(tree, seq, msg) { this.out.push({ tree, seq, msg }); },
     sendTo(id, seq, msg) { this.direct.push({ id, seq, msg }); },
-    complain(tree, reason) { this.complaints.push({ tree, reason }); },
+    complain(tree, reason, evidence) { this.complaints.push(evidence ? { tree, reason, evidence } : { tree, reason }); },
     accepts(tree, from) { return trees[tree].hasParent && trees[tree].parent === from; },
     acceptsAny(from) { return trees.some((t) => t.hasParent && t.parent === from); },
     /** @type {{tree: number, from: number}[]} */ deliveries: [],
@@ -96,7 +96,7 @@ test('rebuilds a chunk from any k shards, forwards verified pieces and regenerat
   assert.equal(s.st.badMessages, 0);
 });
 
-test('a corrupt fragment is dropped, counted, not forwarded, and its parent reported', async () => {
+test('a corrupt fragment is dropped, counted, not forwarded, and its parent shown to the tracker with the evidence', async () => {
   const k = await keys();
   const relay = fakeRelay(4);
   const { s } = newStream(k, relay);
@@ -106,7 +106,12 @@ test('a corrupt fragment is dropped, counted, not forwarded, and its parent repo
   bad[bad.length - 1] ^= 1;
   await s.receive(101, bad);
   assert.equal(s.st.badMessages, 1);
-  assert.deepEqual(relay.complaints, [{ tree: 1, reason: 'corrupt' }]);
+  // The evidence: the signed manifest and the fragment that fails it.
+  assert.deepEqual(relay.complaints, [{ tree: 1, reason: 'corrupt', evidence: { sender: 101, manifest: c.manifest, fragment: bad } }]);
+  // Once per neighbour: a second bad fragment is counted, not complained of again.
+  await s.receive(101, bad);
+  assert.equal(s.st.badMessages, 2);
+  assert.equal(relay.complaints.length, 1);
   assert.equal(relay.out.filter((o) => o.msg[1] === wire.TYPE_FRAGMENT).length, 0);
   // The good copy still counts.
   await s.receive(101, c.fragments[1][0]);
@@ -170,6 +175,24 @@ test('a forged or foreign manifest is refused; fragments that came first wait fo
   // A differing copy of a verified manifest is bad; an identical one is not.
   await s.receive(102, c.manifest);
   assert.equal(s.st.badMessages, 2);
+  // The tracker was shown the forged manifest (once for its sender, though
+  // it also sent one signed for another channel), as the evidence.
+  assert.deepEqual(relay.complaints, [{ tree: 0, reason: 'corrupt', evidence: { sender: 100, manifest: forged.manifest } }]);
+  // A forged copy of a manifest verified already is checked, and shown too.
+  await s.receive(101, forged.manifest);
+  assert.equal(s.st.badMessages, 3);
+  assert.deepEqual(relay.complaints.at(-1), { tree: 1, reason: 'corrupt', evidence: { sender: 101, manifest: forged.manifest } });
+});
+
+test('garbage is counted, never complained of: it proves nothing the tracker could check', async () => {
+  const k = await keys();
+  const relay = fakeRelay(4);
+  const { s } = newStream(k, relay);
+  await s.receive(100, new Uint8Array([1]));
+  await s.receive(100, new Uint8Array([1, 99, 0, 0]));
+  await s.receive(100, new Uint8Array([1, wire.TYPE_MANIFEST, 0, 0, 0, 1]));
+  assert.equal(s.st.badMessages, 3);
+  assert.deepEqual(relay.complaints, []);
 });
 
 test('garbage never throws', async () => {

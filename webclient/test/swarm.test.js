@@ -4,7 +4,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Swarm, SendQueue, MAX_QUEUED, HIGH_WATER } from '../js/swarm.js';
+import { Swarm, SendQueue, MAX_QUEUED, HIGH_WATER, base64 } from '../js/swarm.js';
 
 function newSwarm() {
   /** @type {any[]} */
@@ -150,4 +150,24 @@ test('the fallback ticket comes with welcome and is replaced by each ticket mess
   s.onTracker(JSON.stringify({ type: 'ticket', ticket: '500.1764040180.BBBB' }));
   assert.equal(s.ticket, '500.1764040180.BBBB');
   assert.equal(s.errors.badTracker, 0);
+});
+
+test('a corrupt-data complaint carries its evidence as the tracker reads it: standard base64 of the bytes', () => {
+  const { s } = newSwarm();
+  s.onTracker(JSON.stringify(welcome));
+  clearInterval(s.heartbeat);
+  s.stopped = true;
+  /** @type {any[]} */
+  const sent = [];
+  s.send = (/** @type {any} */ m) => { sent.push(m); };
+  s.onTracker(JSON.stringify({ type: 'assign-parent', tree: 1, parent: 700, peer_kind: 'native' }));
+  const manifest = new Uint8Array(70_000).map((_, i) => (i * 7) & 0xff);
+  const fragment = new Uint8Array([1, 2, 0xfb, 0xff]);
+  s.complain(1, 'corrupt', { sender: 700, manifest, fragment });
+  s.complain(1, 'corrupt', { sender: 700, manifest });
+  assert.deepEqual(sent, [
+    { type: 'complaint', tree: 1, parent: 700, reason: 'corrupt', manifest: Buffer.from(manifest).toString('base64'), fragment: 'AQL7/w==' },
+    { type: 'complaint', tree: 1, parent: 700, reason: 'corrupt', manifest: Buffer.from(manifest).toString('base64') },
+  ]);
+  assert.equal(base64(new Uint8Array()), '');
 });
