@@ -23,6 +23,7 @@ import (
 	"github.com/coder/websocket"
 	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/time/rate"
 
@@ -73,6 +74,9 @@ func New(cfg Config) (*Server, error) {
 	reg, gath := cfg.Registerer, cfg.Gatherer
 	if reg == nil {
 		r := prometheus.NewRegistry()
+		// The process's own figures (resident memory, heap, goroutines)
+		// beside the tracker's: what an operator watches under a flood.
+		r.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 		reg, gath = r, r
 	}
 	secret := cfg.ResumeSecret
@@ -210,15 +214,20 @@ func (s *Server) channel(id string) *channel {
 	return s.channels[id]
 }
 
-// smallBuffers hands the WebSocket library 1 KiB read and write buffers
-// instead of net/http's 4 KiB each: most tracker messages are far
+// smallBuffers hands the WebSocket library 512-byte read and write
+// buffers instead of net/http's 4 KiB each: most tracker messages are
 // smaller, larger reads and writes bypass the buffers anyway, and an idle
-// socket then holds 6 KiB less.
-type smallBuffers struct{ http.ResponseWriter }
+// socket then holds 7 KiB less. It keeps the reader, which the session
+// peeks at before the first message (see client.awaitFirst).
+type smallBuffers struct {
+	http.ResponseWriter
+	conn net.Conn
+	br   *bufio.Reader
+}
 
-const wsBufferSize = 1 << 10
+const wsBufferSize = 512
 
-func (w smallBuffers) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+func (w *smallBuffers) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	conn, brw, err := http.NewResponseController(w.ResponseWriter).Hijack()
 	if err != nil {
 		return nil, nil, err
@@ -229,12 +238,13 @@ func (w smallBuffers) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		// net/http's reader, where the library looks for them.
 		br = bufio.NewReaderSize(conn, wsBufferSize)
 	}
+	w.conn, w.br = conn, br
 	return conn, bufio.NewReadWriter(br, bufio.NewWriterSize(conn, wsBufferSize)), nil
 }
 
 // WriteHeaderNow is gin's: the library calls it to send the 101 before
 // hijacking.
-func (w smallBuffers) WriteHeaderNow() {
+func (w *smallBuffers) WriteHeaderNow() {
 	if g, ok := w.ResponseWriter.(interface{ WriteHeaderNow() }); ok {
 		g.WriteHeaderNow()
 	}
@@ -274,7 +284,8 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, msg, status)
 		return
 	}
-	conn, err := websocket.Accept(smallBuffers{w}, r, nil)
+	sb := &smallBuffers{ResponseWriter: w}
+	conn, err := websocket.Accept(sb, r, nil)
 	if err != nil {
 		s.log.Debug("websocket accept", "ip", ip, "err", err)
 		s.leave(ip, authed)
@@ -284,16 +295,17 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	// returns and net/http lets go of the request, its headers and the
 	// handler's deep stack: an idle socket holds only what its session
 	// needs.
-	go s.session(conn, ip, authed)
+	go s.session(conn, sb.conn, sb.br, ip, authed)
 }
 
 // session serves one WebSocket until it closes. It holds s.wg and the
 // connection's place under the caps, given by admit.
-func (s *Server) session(conn *websocket.Conn, ip string, authed bool) {
+func (s *Server) session(conn *websocket.Conn, raw net.Conn, br *bufio.Reader, ip string, authed bool) {
 	defer s.leave(ip, authed)
 	conn.SetReadLimit(s.cfg.MaxMessageBytes)
 	c := &client{srv: s, conn: conn, ip: ip, authed: authed, dying: make(chan struct{}), wdone: make(chan struct{}),
-		out: outq{limit: min(preJoinQueue, s.cfg.OutboundQueue), ready: make(chan struct{}, 1)}}
+		out: outq{limit: min(preJoinQueue, s.cfg.OutboundQueue), ready: make(chan struct{}, 1)},
+		raw: raw, br: br, peeking: true, peeked: make(chan struct{})}
 	c.ctx, c.cancel = context.WithCancel(s.ctx)
 	c.wctx, c.wcancel = context.WithCancel(c.ctx)
 	defer c.cancel()
@@ -317,7 +329,10 @@ func (s *Server) session(conn *websocket.Conn, ip string, authed bool) {
 	})
 	defer noJoin.Stop()
 
-	code, reason := s.readLoop(c)
+	code, reason := websocket.StatusNormalClosure, ""
+	if c.awaitFirst() {
+		code, reason = s.readLoop(c)
+	}
 	if c.ch != nil {
 		c.ch.remove(c)
 	}
