@@ -1,10 +1,8 @@
 package tracker
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
-	"net"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -66,15 +64,7 @@ type client struct {
 	// channel's sweep sends a fresh one at half its life. Guarded by ch.mu.
 	ticketAt time.Time
 
-	// raw is the connection under the library, br its buffered reader,
-	// which awaitFirst peeks at while peeking; peeked is closed when that
-	// is over.
-	raw    net.Conn
-	br     *bufio.Reader
-	peeked chan struct{}
-
 	closeMu sync.Mutex // guards the fields below
-	peeking bool       // in awaitFirst: kill wakes it, finish waits for peeked
 	killed  bool
 	aborted bool
 	code    websocket.StatusCode
@@ -132,27 +122,6 @@ func (c *client) fatalError(code, msg string) string {
 	return msg
 }
 
-// awaitFirst waits until the client has sent its first bytes, and
-// reports whether they came (false: it was killed or went away first).
-//
-// Until then the session's goroutine waits here, outside the WebSocket
-// library, a few frames deep: the thousands of sockets that may open and
-// never send anything then each hold a goroutine whose stack the garbage
-// collector shrinks to its smallest, instead of one parked deep in the
-// library's reader. Nothing else reads the connection meanwhile: kill
-// wakes the peek (by a read deadline in the past), and finish waits for
-// peeked before the close handshake reads.
-func (c *client) awaitFirst() bool {
-	_, err := c.br.Peek(1)
-	c.closeMu.Lock()
-	c.peeking = false
-	killed := c.killed
-	c.closeMu.Unlock()
-	c.raw.SetReadDeadline(time.Time{}) // kill's, if any, was set before
-	close(c.peeked)
-	return err == nil && !killed
-}
-
 // kill asks writeLoop to flush what is queued and close the connection
 // with code and reason. It never blocks; the first call's reason wins. The
 // read loop then ends and removes the client from its channel.
@@ -165,15 +134,6 @@ func (c *client) kill(code websocket.StatusCode, reason string) {
 	}
 	c.killed, c.code, c.reason = true, code, reason
 	close(c.dying)
-	c.wakePeek()
-}
-
-// wakePeek ends awaitFirst's wait. Under closeMu.
-func (c *client) wakePeek() {
-	if !c.peeking {
-		return
-	}
-	c.raw.SetReadDeadline(time.Now())
 }
 
 // abort is kill without the flush: for a client that does not read, whose
@@ -186,7 +146,6 @@ func (c *client) abort(reason string) bool {
 	if !c.killed {
 		c.killed, c.code, c.reason = true, websocket.StatusPolicyViolation, reason
 		close(c.dying)
-		c.wakePeek()
 	}
 	c.closeMu.Unlock()
 	c.wcancel() // a write blocked on the full socket ends now
@@ -239,7 +198,6 @@ func (c *client) writeLoop() {
 // close handshake is bounded by the websocket library (5 s each way); it
 // also ends the read loop's pending read.
 func (c *client) finish() {
-	<-c.peeked
 	code, reason, aborted := c.closeState()
 	if aborted {
 		c.conn.CloseNow()

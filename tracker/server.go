@@ -1,7 +1,6 @@
 package tracker
 
 import (
-	"bufio"
 	"context"
 	"crypto/hmac"
 	"crypto/rand"
@@ -49,6 +48,7 @@ type Server struct {
 	mu       sync.Mutex // guards the fields below
 	channels map[string]*channel
 	conns    map[*client]struct{}
+	waiting  map[net.Conn]struct{} // upgraded, waiting for their first bytes
 	closed   bool
 	// open counts the connections that MaxConns and MaxConnsPerIP bound
 	// (all but origins'), from before the handshake to the session's end;
@@ -104,6 +104,7 @@ func New(cfg Config) (*Server, error) {
 		cancel:   cancel,
 		channels: make(map[string]*channel),
 		conns:    make(map[*client]struct{}),
+		waiting:  make(map[net.Conn]struct{}),
 		perIP:    make(map[string]int),
 	}
 	gin.SetMode(gin.ReleaseMode) // no route listing or debug warnings on stdout
@@ -164,6 +165,9 @@ func (s *Server) Close() error {
 		for c := range s.conns {
 			conns = append(conns, c)
 		}
+		for raw := range s.waiting {
+			raw.SetReadDeadline(time.Now()) // wakes waitFirst, which closes it
+		}
 		s.mu.Unlock()
 		for _, c := range conns {
 			c.kill(websocket.StatusGoingAway, "tracker shutting down")
@@ -214,42 +218,6 @@ func (s *Server) channel(id string) *channel {
 	return s.channels[id]
 }
 
-// smallBuffers hands the WebSocket library 512-byte read and write
-// buffers instead of net/http's 4 KiB each: most tracker messages are
-// smaller, larger reads and writes bypass the buffers anyway, and an idle
-// socket then holds 7 KiB less. It keeps the reader, which the session
-// peeks at before the first message (see client.awaitFirst).
-type smallBuffers struct {
-	http.ResponseWriter
-	conn net.Conn
-	br   *bufio.Reader
-}
-
-const wsBufferSize = 512
-
-func (w *smallBuffers) Hijack() (net.Conn, *bufio.ReadWriter, error) {
-	conn, brw, err := http.NewResponseController(w.ResponseWriter).Hijack()
-	if err != nil {
-		return nil, nil, err
-	}
-	br := brw.Reader
-	if br.Buffered() == 0 {
-		// Else a client sent before the 101 arrived: those bytes stay in
-		// net/http's reader, where the library looks for them.
-		br = bufio.NewReaderSize(conn, wsBufferSize)
-	}
-	w.conn, w.br = conn, br
-	return conn, bufio.NewReadWriter(br, bufio.NewWriterSize(conn, wsBufferSize)), nil
-}
-
-// WriteHeaderNow is gin's: the library calls it to send the 101 before
-// hijacking.
-func (w *smallBuffers) WriteHeaderNow() {
-	if g, ok := w.ResponseWriter.(interface{ WriteHeaderNow() }); ok {
-		g.WriteHeaderNow()
-	}
-}
-
 func clientIP(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
@@ -284,8 +252,14 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, msg, status)
 		return
 	}
-	sb := &smallBuffers{ResponseWriter: w}
-	conn, err := websocket.Accept(sb, r, nil)
+	joinBy := time.Now().Add(s.cfg.JoinTimeout)
+	if !authed {
+		// A peer's socket is upgraded now and taken up by the WebSocket
+		// library only when its first bytes arrive (see upgrade.go).
+		s.upgradeLater(w, r, ip, joinBy)
+		return
+	}
+	conn, err := websocket.Accept(w, r, nil)
 	if err != nil {
 		s.log.Debug("websocket accept", "ip", ip, "err", err)
 		s.leave(ip, authed)
@@ -293,19 +267,17 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	}
 	// The session runs on a goroutine of its own so that this handler
 	// returns and net/http lets go of the request, its headers and the
-	// handler's deep stack: an idle socket holds only what its session
-	// needs.
-	go s.session(conn, sb.conn, sb.br, ip, authed)
+	// handler's deep stack.
+	go s.session(conn, ip, authed, joinBy)
 }
 
 // session serves one WebSocket until it closes. It holds s.wg and the
 // connection's place under the caps, given by admit.
-func (s *Server) session(conn *websocket.Conn, raw net.Conn, br *bufio.Reader, ip string, authed bool) {
+func (s *Server) session(conn *websocket.Conn, ip string, authed bool, joinBy time.Time) {
 	defer s.leave(ip, authed)
 	conn.SetReadLimit(s.cfg.MaxMessageBytes)
 	c := &client{srv: s, conn: conn, ip: ip, authed: authed, dying: make(chan struct{}), wdone: make(chan struct{}),
-		out: outq{limit: min(preJoinQueue, s.cfg.OutboundQueue), ready: make(chan struct{}, 1)},
-		raw: raw, br: br, peeking: true, peeked: make(chan struct{})}
+		out: outq{limit: min(preJoinQueue, s.cfg.OutboundQueue), ready: make(chan struct{}, 1)}}
 	c.ctx, c.cancel = context.WithCancel(s.ctx)
 	c.wctx, c.wcancel = context.WithCancel(c.ctx)
 	defer c.cancel()
@@ -320,7 +292,7 @@ func (s *Server) session(conn *websocket.Conn, raw net.Conn, br *bufio.Reader, i
 	defer s.untrack(c)
 	s.metrics.connected.Inc()
 	defer s.metrics.connected.Dec()
-	noJoin := time.AfterFunc(s.cfg.JoinTimeout, func() {
+	noJoin := time.AfterFunc(time.Until(joinBy), func() {
 		if !c.joined.Load() {
 			s.metrics.rejected.WithLabelValues(reasonNoJoin).Inc()
 			s.log.Debug("no join or publish in time; closing", "ip", ip, "timeout", s.cfg.JoinTimeout)
@@ -329,10 +301,7 @@ func (s *Server) session(conn *websocket.Conn, raw net.Conn, br *bufio.Reader, i
 	})
 	defer noJoin.Stop()
 
-	code, reason := websocket.StatusNormalClosure, ""
-	if c.awaitFirst() {
-		code, reason = s.readLoop(c)
-	}
+	code, reason := s.readLoop(c)
 	if c.ch != nil {
 		c.ch.remove(c)
 	}
