@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/coopcast/coopcast/internal/forest"
+	"github.com/coopcast/coopcast/internal/httpserver"
 	"github.com/coopcast/coopcast/internal/rtc"
 	"github.com/coopcast/coopcast/origin"
 	"github.com/coopcast/coopcast/peer"
@@ -462,7 +463,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	mux := http.NewServeMux()
 	mux.Handle("/fallback/", o.Handler())
 	mux.Handle("/", srv.Handler())
-	hs := &http.Server{Handler: mux}
+	hs := httpserver.New(mux)
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()

@@ -135,6 +135,7 @@ func readBody(resp *http.Response) string {
 // /proc) stays within 20 MB of where it started, and after they are
 // closed it is not above that mark either.
 func TestIdleSocketsBounded(t *testing.T) {
+	t.Parallel() // a tracker process of its own, mostly waiting
 	n := 2000
 	if v := os.Getenv("IDLE_N"); v != "" {
 		fmt.Sscan(v, &n)
