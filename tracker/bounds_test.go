@@ -27,6 +27,7 @@ import (
 // JoinTimeout is closed with a reason that says so, even if it sends
 // heartbeats; one that joined in time stays.
 func TestJoinTimeout(t *testing.T) {
+	boundHeap(t)
 	_, base := startServer(t, Config{JoinTimeout: 300 * time.Millisecond})
 	origin := publish(t, base, "c")
 	peer := join(t, base, "c", 0)
@@ -66,6 +67,7 @@ func TestJoinTimeout(t *testing.T) {
 // closed one gives its place back, an origin (with the publish token) is
 // exempt, and the global cap answers 503 with Retry-After.
 func TestConnectionCaps(t *testing.T) {
+	boundHeap(t)
 	srv, base := startServer(t, Config{MaxConnsPerIP: Config{}.withDefaults().MaxConnsPerIP})
 	var open []*tclient
 	for i := 0; i < 64; i++ {
@@ -385,6 +387,7 @@ func readClose(c net.Conn) (websocket.StatusCode, string, error) {
 // in the same packet as the upgrade request, before the 101 came back, is
 // still read (the bytes net/http had buffered are not lost).
 func TestMessageBeforeUpgradeAnswer(t *testing.T) {
+	boundHeap(t)
 	_, base := startServer(t, Config{})
 	u, _ := url.Parse(base)
 	c, err := net.DialTimeout("tcp", u.Host, 5*time.Second)
