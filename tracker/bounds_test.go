@@ -11,8 +11,6 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
-	"runtime"
-	"runtime/debug"
 	"strconv"
 	"strings"
 	"testing"
@@ -293,31 +291,7 @@ func (p *trackerProc) rss(t *testing.T) uint64 {
 	return 0
 }
 
-// connections is how many WebSockets the server holds.
-func (s *Server) connections() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.conns)
-}
-
 func mb(b uint64) float64 { return float64(b) / (1 << 20) }
-
-// memNow returns the heap in use after a full GC, the process's RSS
-// after returning freed memory to the OS, and the goroutine stacks.
-func memNow() (heap, rss, stacks uint64) {
-	runtime.GC()
-	debug.FreeOSMemory()
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	b, _ := os.ReadFile("/proc/self/status")
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			fmt.Sscan(strings.TrimSuffix(strings.TrimSpace(v), " kB"), &rss)
-			rss <<= 10
-		}
-	}
-	return ms.HeapAlloc, rss, ms.StackInuse
-}
 
 // rawUpgrade opens a WebSocket by hand on a bare TCP connection, so that
 // each idle socket costs the test itself almost nothing.

@@ -79,7 +79,9 @@ func (s *Server) upgradeLater(w http.ResponseWriter, r *http.Request, ip string,
 	probe := &probeWriter{h: http.Header{}}
 	if _, err := websocket.Accept(probe, r, nil); !probe.ok {
 		// Refused: Accept answers the real writer the same way.
-		websocket.Accept(w, r, nil)
+		if c, err := websocket.Accept(w, r, nil); err == nil {
+			c.CloseNow() // not expected: the probe said no
+		}
 		s.log.Debug("websocket accept", "ip", ip, "err", err)
 		s.leave(ip, false)
 		return
