@@ -3,9 +3,6 @@ package peer
 import (
 	"bytes"
 	"context"
-	"net/http"
-	"net/http/httptest"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -13,6 +10,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/coopcast/coopcast/internal/rtc"
+	"github.com/coopcast/coopcast/internal/stack"
 	"github.com/coopcast/coopcast/origin"
 	"github.com/coopcast/coopcast/tracker"
 )
@@ -28,8 +26,7 @@ const (
 type swarmEnv struct {
 	url    string
 	origin *origin.Origin
-	ctx    context.Context
-	wg     sync.WaitGroup
+	ctx    context.Context // ends when the test's cleanup stops the stack
 	// interval is the chunk interval of the origin's synthetic stream.
 	interval time.Duration
 }
@@ -48,30 +45,22 @@ func startSwarmEvery(t *testing.T, interval time.Duration) *swarmEnv {
 // startSwarmWith starts a tracker and an origin streaming src.
 func startSwarmWith(t *testing.T, src origin.Source, bitrate int64) *swarmEnv {
 	t.Helper()
-	srv, err := tracker.New(tracker.Config{PublishToken: "tok", HeartbeatInterval: time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	mux := http.NewServeMux()
-	hs := httptest.NewServer(mux)
-	o, err := origin.New(origin.Config{TrackerURL: hs.URL, Channel: "t", PublishToken: "tok", Source: src, Bitrate: bitrate,
-		FallbackURL: hs.URL + "/fallback/t", RTC: rtc.Config{ICEInterfaces: []string{"lo"}},
-		FallbackPerIP: -1, FallbackRequests: -1}) // every peer shares the loopback address
-	if err != nil {
-		t.Fatal(err)
-	}
-	mux.Handle("/fallback/", o.Handler())
-	mux.Handle("/", srv.Handler())
 	ctx, cancel := context.WithCancel(context.Background())
-	e := &swarmEnv{url: hs.URL, origin: o, ctx: ctx}
-	e.wg.Add(2)
-	go func() { defer e.wg.Done(); srv.Run(ctx) }()
-	go func() { defer e.wg.Done(); o.Run(ctx) }()
+	st, err := stack.Start(ctx, stack.Config{
+		Tracker: tracker.Config{HeartbeatInterval: time.Second},
+		Origin: origin.Config{Channel: "t", Source: src, Bitrate: bitrate, RTC: rtc.Config{ICEInterfaces: []string{"lo"}},
+			FallbackPerIP: -1, FallbackRequests: -1}}) // every peer shares the loopback address
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	o := st.Origin
+	e := &swarmEnv{url: st.URL(), origin: o, ctx: ctx}
 	t.Cleanup(func() {
 		cancel()
-		e.wg.Wait()
-		srv.Close()
-		hs.Close()
+		if err := st.Close(); err != nil {
+			t.Errorf("stack: %v", err)
+		}
 		// Every peer's fallback fetches carried a valid ticket.
 		st := o.Stats()
 		t.Logf("origin fallback: %d bytes served, %d refused 401, %d refused 429 at the cap", st.HTTPBytes, st.FallbackUnauthorized, st.FallbackCapped)

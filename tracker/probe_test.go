@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/coopcast/coopcast/internal/proto"
 )
 
 // frozenJoin joins channel and reads its welcome, then reads nothing
@@ -24,7 +26,7 @@ func frozenJoin(t *testing.T, base, channel string, uploadKbps int64) uint64 {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.CloseNow() })
-	b, _ := json.Marshal(Message{Type: TypeJoin, Channel: channel, Kind: "native", UploadKbps: uploadKbps})
+	b, _ := json.Marshal(proto.Message{Type: proto.TypeJoin, Channel: channel, Kind: "native", UploadKbps: uploadKbps})
 	if err := conn.Write(ctx, websocket.MessageText, b); err != nil {
 		t.Fatal(err)
 	}
@@ -33,8 +35,8 @@ func frozenJoin(t *testing.T, base, channel string, uploadKbps int64) uint64 {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var m Message
-		if json.Unmarshal(b, &m) == nil && m.Type == TypeWelcome {
+		var m proto.Message
+		if json.Unmarshal(b, &m) == nil && m.Type == proto.TypeWelcome {
 			return m.PeerID
 		}
 	}
@@ -86,7 +88,7 @@ func TestSilentParentProbed(t *testing.T) {
 	}
 
 	kid, tree := childUnder(live.peerID())
-	kid.send(Message{Type: TypeComplaint, Tree: intp(tree), Parent: live.peerID(), Reason: "silent"})
+	kid.send(proto.Message{Type: proto.TypeComplaint, Tree: intp(tree), Parent: live.peerID(), Reason: "silent"})
 	time.Sleep(600 * time.Millisecond) // twice the probe timeout: what must not happen, has had time to
 	if !inForest(live.peerID()) || live.isClosed() {
 		t.Fatal("a parent that answers pings was declared failed on one complaint")
@@ -94,7 +96,7 @@ func TestSilentParentProbed(t *testing.T) {
 
 	kid, tree = childUnder(frozen)
 	at := time.Now()
-	kid.send(Message{Type: TypeComplaint, Tree: intp(tree), Parent: frozen, Reason: "silent"})
+	kid.send(proto.Message{Type: proto.TypeComplaint, Tree: intp(tree), Parent: frozen, Reason: "silent"})
 	checkFor(t, 3*time.Second, "the frozen parent declared failed", func() error {
 		if inForest(frozen) {
 			return fmt.Errorf("still in the forest")
