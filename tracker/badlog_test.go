@@ -48,6 +48,7 @@ func (r *recorder) find(level slog.Level, msg string) []map[string]any {
 // addresses and which sent most; nothing is said when nothing was
 // dropped.
 func TestBadMessagesSummarized(t *testing.T) {
+	boundHeap(t)
 	rec := &recorder{}
 	srv, base := startServer(t, Config{Logger: slog.New(rec)})
 	a, _, err := dial(t, base, nil)

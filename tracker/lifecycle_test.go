@@ -24,6 +24,7 @@ import (
 // TestCloseReasons: every way the tracker ends a connection tells the
 // client why, in the close frame.
 func TestCloseReasons(t *testing.T) {
+	boundHeap(t)
 	srv, base := startServer(t, Config{HeartbeatInterval: 50 * time.Millisecond, MaxMessageBytes: 4096})
 	origin := publish(t, base, "c")
 	origin.heartbeat(20 * time.Millisecond)
@@ -143,6 +144,7 @@ func slowDial(t *testing.T, base string) *websocket.Conn {
 // its outbound queue is full, and the forest repairs around it; nobody
 // else waits or notices beyond the repair.
 func TestSlowClientDropped(t *testing.T) {
+	boundHeap(t)
 	srv, base := startServer(t, Config{OutboundQueue: 16})
 	origin := publish(t, base, "c")
 	good := join(t, base, "c", 1000)
@@ -323,6 +325,7 @@ func TestOriginReconnect(t *testing.T) {
 // TestMessageRateLimit: a peer flooding messages gets one "rate-limited"
 // error and its excess dropped, and stays connected; the origin is exempt.
 func TestMessageRateLimit(t *testing.T) {
+	boundHeap(t)
 	_, base := startServer(t, Config{MessagesPerSecond: 1, MessageBurst: 5})
 	origin := publish(t, base, "c")
 	p := join(t, base, "c", 0)

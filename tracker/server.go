@@ -1,7 +1,6 @@
 package tracker
 
 import (
-	"bufio"
 	"context"
 	"crypto/hmac"
 	"crypto/rand"
@@ -23,6 +22,7 @@ import (
 	"github.com/coder/websocket"
 	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/time/rate"
 
@@ -49,6 +49,7 @@ type Server struct {
 	mu       sync.Mutex // guards the fields below
 	channels map[string]*channel
 	conns    map[*client]struct{}
+	waiting  map[net.Conn]struct{} // upgraded, waiting for their first bytes
 	closed   bool
 	// open counts the connections that MaxConns and MaxConnsPerIP bound
 	// (all but origins'), from before the handshake to the session's end;
@@ -74,6 +75,9 @@ func New(cfg Config) (*Server, error) {
 	reg, gath := cfg.Registerer, cfg.Gatherer
 	if reg == nil {
 		r := prometheus.NewRegistry()
+		// The process's own figures (resident memory, heap, goroutines)
+		// beside the tracker's: what an operator watches under a flood.
+		r.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 		reg, gath = r, r
 	}
 	secret := cfg.ResumeSecret
@@ -101,6 +105,7 @@ func New(cfg Config) (*Server, error) {
 		cancel:   cancel,
 		channels: make(map[string]*channel),
 		conns:    make(map[*client]struct{}),
+		waiting:  make(map[net.Conn]struct{}),
 		perIP:    make(map[string]int),
 	}
 	gin.SetMode(gin.ReleaseMode) // no route listing or debug warnings on stdout
@@ -161,6 +166,9 @@ func (s *Server) Close() error {
 		for c := range s.conns {
 			conns = append(conns, c)
 		}
+		for raw := range s.waiting {
+			raw.SetReadDeadline(time.Now()) // wakes waitFirst, which closes it
+		}
 		s.mu.Unlock()
 		for _, c := range conns {
 			c.kill(websocket.StatusGoingAway, "tracker shutting down")
@@ -211,36 +219,6 @@ func (s *Server) channel(id string) *channel {
 	return s.channels[id]
 }
 
-// smallBuffers hands the WebSocket library 1 KiB read and write buffers
-// instead of net/http's 4 KiB each: most tracker messages are far
-// smaller, larger reads and writes bypass the buffers anyway, and an idle
-// socket then holds 6 KiB less.
-type smallBuffers struct{ http.ResponseWriter }
-
-const wsBufferSize = 1 << 10
-
-func (w smallBuffers) Hijack() (net.Conn, *bufio.ReadWriter, error) {
-	conn, brw, err := http.NewResponseController(w.ResponseWriter).Hijack()
-	if err != nil {
-		return nil, nil, err
-	}
-	br := brw.Reader
-	if br.Buffered() == 0 {
-		// Else a client sent before the 101 arrived: those bytes stay in
-		// net/http's reader, where the library looks for them.
-		br = bufio.NewReaderSize(conn, wsBufferSize)
-	}
-	return conn, bufio.NewReadWriter(br, bufio.NewWriterSize(conn, wsBufferSize)), nil
-}
-
-// WriteHeaderNow is gin's: the library calls it to send the 101 before
-// hijacking.
-func (w smallBuffers) WriteHeaderNow() {
-	if g, ok := w.ResponseWriter.(interface{ WriteHeaderNow() }); ok {
-		g.WriteHeaderNow()
-	}
-}
-
 func clientIP(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
@@ -275,7 +253,14 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, msg, status)
 		return
 	}
-	conn, err := websocket.Accept(smallBuffers{w}, r, nil)
+	joinBy := time.Now().Add(s.cfg.JoinTimeout)
+	if !authed {
+		// A peer's socket is upgraded now and taken up by the WebSocket
+		// library only when its first bytes arrive (see upgrade.go).
+		s.upgradeLater(w, r, ip, joinBy)
+		return
+	}
+	conn, err := websocket.Accept(w, r, nil)
 	if err != nil {
 		s.log.Debug("websocket accept", "ip", ip, "err", err)
 		s.leave(ip, authed)
@@ -283,14 +268,13 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	}
 	// The session runs on a goroutine of its own so that this handler
 	// returns and net/http lets go of the request, its headers and the
-	// handler's deep stack: an idle socket holds only what its session
-	// needs.
-	go s.session(conn, ip, authed)
+	// handler's deep stack.
+	go s.session(conn, ip, authed, joinBy)
 }
 
 // session serves one WebSocket until it closes. It holds s.wg and the
 // connection's place under the caps, given by admit.
-func (s *Server) session(conn *websocket.Conn, ip string, authed bool) {
+func (s *Server) session(conn *websocket.Conn, ip string, authed bool, joinBy time.Time) {
 	defer s.leave(ip, authed)
 	conn.SetReadLimit(s.cfg.MaxMessageBytes)
 	c := &client{srv: s, conn: conn, ip: ip, authed: authed, dying: make(chan struct{}), wdone: make(chan struct{}),
@@ -309,7 +293,7 @@ func (s *Server) session(conn *websocket.Conn, ip string, authed bool) {
 	defer s.untrack(c)
 	s.metrics.connected.Inc()
 	defer s.metrics.connected.Dec()
-	noJoin := time.AfterFunc(s.cfg.JoinTimeout, func() {
+	noJoin := time.AfterFunc(time.Until(joinBy), func() {
 		if !c.joined.Load() {
 			s.metrics.rejected.WithLabelValues(reasonNoJoin).Inc()
 			s.log.Debug("no join or publish in time; closing", "ip", ip, "timeout", s.cfg.JoinTimeout)

@@ -85,6 +85,7 @@ func TestHTTPEndpoints(t *testing.T) {
 }
 
 func TestPublishAuth(t *testing.T) {
+	boundHeap(t)
 	_, base := startServer(t, Config{})
 	for _, tc := range []struct {
 		name   string
@@ -127,6 +128,7 @@ func dialURL(t *testing.T, url string, h http.Header) (*websocket.Conn, *http.Re
 }
 
 func TestJoinFloodRateLimited(t *testing.T) {
+	boundHeap(t)
 	_, base := startServer(t, Config{JoinsPerIP: 1, JoinBurst: 3})
 	var codes []int
 	for i := 0; i < 5; i++ {
@@ -146,6 +148,7 @@ func TestJoinFloodRateLimited(t *testing.T) {
 }
 
 func TestBadInput(t *testing.T) {
+	boundHeap(t)
 	srv, base := startServer(t, Config{MaxMessageBytes: 4096})
 	origin := publish(t, base, "c")
 	good := join(t, base, "c", 1000)
@@ -218,6 +221,7 @@ func TestBadInput(t *testing.T) {
 }
 
 func TestSignalOnlyBetweenPaired(t *testing.T) {
+	boundHeap(t)
 	srv, base := startServer(t, Config{})
 	origin := publish(t, base, "c")
 	a := join(t, base, "c", 0)

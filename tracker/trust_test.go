@@ -116,6 +116,7 @@ func TestSilentParentSlotsCut(t *testing.T) {
 // TestComplaintBudget: a child that keeps complaining is refused once its
 // budget is spent.
 func TestComplaintBudget(t *testing.T) {
+	boundHeap(t)
 	_, base := startServer(t, Config{})
 	publish(t, base, "b")
 	c := join(t, base, "b", 0)

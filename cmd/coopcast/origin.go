@@ -10,8 +10,8 @@ import (
 	"net/http"
 	"os"
 	"strings"
-	"time"
 
+	"github.com/coopcast/coopcast/internal/httpserver"
 	"github.com/coopcast/coopcast/origin"
 )
 
@@ -115,7 +115,7 @@ func runOrigin(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		mux := http.NewServeMux()
 		mux.Handle(in.Path(), in)
 		mux.Handle("/fallback/", &fb)
-		hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		hs := httpserver.New(mux)
 		go hs.Serve(ln)
 		defer hs.Close()
 		fmt.Fprintf(stdout, "coopcast origin: channel %q at %s; push a live fMP4 to %s%s\n", *channel, *trk, base, in.Path())
@@ -125,7 +125,7 @@ func runOrigin(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
-	hs := &http.Server{Handler: o.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	hs := httpserver.New(o.Handler())
 	go hs.Serve(ln)
 	defer hs.Close()
 	fmt.Fprintf(stdout, "coopcast origin: channel %q at %s, fallback on %s\n", *channel, *trk, base)

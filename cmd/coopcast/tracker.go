@@ -18,6 +18,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/coopcast/coopcast/internal/forest"
+	"github.com/coopcast/coopcast/internal/httpserver"
 	"github.com/coopcast/coopcast/tracker"
 )
 
@@ -201,7 +202,7 @@ func (f *iceServerFlags) servers() ([]webrtc.ICEServer, error) {
 // serve runs an HTTP server on ln with srv's background work until ctx
 // ends, then shuts both down.
 func serve(ctx context.Context, log *slog.Logger, ln net.Listener, h http.Handler, srv *tracker.Server) error {
-	hs := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	hs := httpserver.New(h)
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
 		if err := hs.Serve(ln); !errors.Is(err, http.ErrServerClosed) {

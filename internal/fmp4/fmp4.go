@@ -196,6 +196,9 @@ func parseMoov(b []byte) (in *Init, err error) {
 			in, err = nil, fmt.Errorf("%w: moov: %v", ErrMalformed, p)
 		}
 	}()
+	if err := checkNesting(b); err != nil {
+		return nil, err
+	}
 	box, err := mp4.DecodeBox(0, bytes.NewReader(b))
 	if err != nil {
 		return nil, fmt.Errorf("%w: moov: %w", ErrMalformed, err)
@@ -416,6 +419,9 @@ func decodeMoof(b []byte) (moof *mp4.MoofBox, err error) {
 			moof, err = nil, fmt.Errorf("%w: moof: %v", ErrMalformed, p)
 		}
 	}()
+	if err := checkNesting(b[:firstBoxLen(b)]); err != nil {
+		return nil, err
+	}
 	box, err := mp4.DecodeBox(0, bytes.NewReader(b))
 	if err != nil {
 		return nil, fmt.Errorf("%w: moof: %w", ErrMalformed, err)

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/coopcast/coopcast/internal/httpserver"
 	"github.com/coopcast/coopcast/origin"
 	"github.com/coopcast/coopcast/tracker"
 )
@@ -149,7 +150,7 @@ func build(cfg Config, ln net.Listener) (*Stack, error) {
 		mux.Handle("/fallback/", fallback)
 	}
 	mux.Handle("/", srv.Handler())
-	st.hs = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	st.hs = httpserver.New(mux)
 	return st, nil
 }
 
