@@ -52,6 +52,25 @@ type guard struct {
 	mu     sync.Mutex // guards ips and pruned
 	ips    map[string]*ipBudget
 	pruned time.Time
+
+	// tmu serialises the buckets' use, and last keeps the times they see
+	// in order: rate.Limiter given a time before its last one moves its
+	// clock back, and the next call is credited the same interval again
+	// (concurrent requests read the clock in one order and reach the
+	// buckets in another: thousands a second overshot the cap by up to
+	// half a chunk).
+	tmu  sync.Mutex
+	last time.Time
+}
+
+// monotonic returns now, or the latest time the buckets saw if now is
+// before it. Call with tmu held.
+func (g *guard) monotonic(now time.Time) time.Time {
+	if now.Before(g.last) {
+		return g.last
+	}
+	g.last = now
+	return now
 }
 
 type ipBudget struct {
@@ -195,12 +214,18 @@ func (g *guard) request(ip string, now time.Time) (time.Duration, bool) {
 	if g.reqRate == rate.Inf {
 		return 0, true
 	}
+	g.tmu.Lock()
+	defer g.tmu.Unlock()
+	now = g.monotonic(now)
 	return take(g.budget(ip, now).req, 1, g.reqBurst, now)
 }
 
 // send takes n bytes from ip's budget and the origin's cap. ok false:
 // over one of them (capped: the origin's); wait is when to retry.
 func (g *guard) send(ip string, n int, now time.Time) (wait time.Duration, capped, ok bool) {
+	g.tmu.Lock()
+	defer g.tmu.Unlock()
+	now = g.monotonic(now)
 	var b *ipBudget
 	if g.ipBytes != rate.Inf {
 		b = g.budget(ip, now)
