@@ -126,6 +126,7 @@ type Peer struct {
 	endOnce    sync.Once
 	st         stats
 	wakeup     chan struct{}
+	reportNow  chan struct{} // cap 1: the stream stopped or resumed, report it (reportSoon)
 }
 
 // New returns a Peer; Run joins.
@@ -153,7 +154,7 @@ func New(cfg Config) (*Peer, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	p := &Peer{cfg: cfg, rule: newRule(cfg), log: log, http: cfg.HTTP, chunks: make(map[uint32]*chunk),
-		welcomed: make(chan struct{}), wakeup: make(chan struct{}, 1), ended: make(chan struct{})}
+		welcomed: make(chan struct{}), wakeup: make(chan struct{}, 1), reportNow: make(chan struct{}, 1), ended: make(chan struct{})}
 	var err error
 	p.member, err = swarm.New(swarm.Config{TrackerURL: cfg.TrackerURL, Channel: cfg.Channel, Kind: cfg.Kind,
 		UploadKbps: cfg.UploadKbps, RTC: cfg.RTC, Relay: cfg.Relay, Handler: (*handler)(p), Logger: log})

@@ -33,6 +33,10 @@ func (p *Peer) repairLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		case <-p.reportNow:
+			lastReport = time.Now()
+			p.member.Report(p.trackerReport())
+			continue
 		}
 		now := time.Now()
 		trees := p.member.Trees()
@@ -164,11 +168,13 @@ func (p *Peer) fetchJobs(now time.Time, trees []swarmTree) []fetchJob {
 			jobs = append(jobs, fetchJob{seq: seq, shard: -1, whole: true, shards: want})
 		}
 	}
-	// No manifest for a while, every tree on fallback, or a manifest
-	// missing below the newest whose chunk is due within the fallback
-	// lead (the trees are not bringing it in time): ask the origin.
+	// The next manifest overdue (the origin's answer then also says
+	// whether the stream stopped there), every tree on fallback, or a
+	// manifest missing below the newest whose chunk is due within the
+	// fallback lead (the trees are not bringing it in time): ask the
+	// origin.
 	interval := p.intervalLocked()
-	quiet := p.haveAny && interval > 0 && now.Sub(p.newestAt) > 2*interval+interval/2
+	quiet := p.rule.Overdue(&p.play, now.UnixMicro())
 	pollEvery := interval
 	if pollEvery <= 0 {
 		pollEvery = 250 * time.Millisecond
@@ -214,6 +220,10 @@ func (p *Peer) unmark(j fetchJob) {
 // errNotFound is a 404 from the origin.
 var errNotFound = errors.New("not found")
 
+// errStatus: the origin answered, with a status other than 200, 404 or
+// 429 (a refused ticket, an error of its own).
+var errStatus = errors.New("unexpected status")
+
 // errBackingOff: the origin answered 429 and its Retry-After has not
 // passed; nothing was asked.
 var errBackingOff = errors.New("backing off: the origin asked to retry later")
@@ -254,7 +264,7 @@ func (p *Peer) getWithHeader(ctx context.Context, url string) ([]byte, http.Head
 		p.log.Info("the origin is limiting fallback; backing off", "retry_after", wait)
 		return nil, nil, fmt.Errorf("GET %s: %s: %w", url, resp.Status, errBackingOff)
 	default:
-		return nil, nil, fmt.Errorf("GET %s: %s", url, resp.Status)
+		return nil, nil, fmt.Errorf("GET %s: %s: %w", url, resp.Status, errStatus)
 	}
 	b, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
 	return b, resp.Header, err
@@ -285,10 +295,24 @@ func (p *Peer) fetchManifests(ctx context.Context, base string) {
 	}()
 	b, err := p.get(ctx, base+"/latest")
 	var latest struct{ Seq uint32 }
-	if err != nil || json.Unmarshal(b, &latest) != nil {
-		return
+	if err == nil {
+		err = json.Unmarshal(b, &latest)
 	}
 	p.mu.Lock()
+	now := time.Now()
+	if trusted(ctx, err) {
+		// The playout rule judges from this whether the stream stopped at
+		// the origin: no answer, or nothing newer while the next manifest
+		// is overdue.
+		p.rule.Origin(&p.play, now.UnixMicro(), latest.Seq, err == nil)
+	}
+	if err != nil {
+		p.mu.Unlock()
+		return
+	}
+	if p.haveAny && int32(latest.Seq-p.newest) > 0 && p.rule.Overdue(&p.play, now.UnixMicro()) {
+		p.starvedLocked(now)
+	}
 	want := p.rule.Gaps(&p.play, time.Now().UnixMicro(), (*ruleWindow)(p), nil, maxGap)
 	from := latest.Seq
 	if p.haveAny && int32(latest.Seq-p.newest) > 0 {
@@ -308,6 +332,20 @@ func (p *Peer) fetchManifests(ctx context.Context, base string) {
 			p.receive(forest.Origin, raw, true)
 		}
 	}
+}
+
+// trusted reports whether an answer to /latest (err: how it failed) says
+// what the origin has: yes for one, for a 404 (nothing) and for no answer
+// at all; not for a refusal, a rate limit, a garbled body, or this peer
+// shutting down.
+func trusted(ctx context.Context, err error) bool {
+	var syn *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case ctx.Err() != nil, errors.Is(err, errBackingOff), errors.Is(err, errStatus), errors.As(err, &syn), errors.As(err, &typ):
+		return false
+	}
+	return true
 }
 
 func (p *Peer) fetch(ctx context.Context, base string, j fetchJob) {
@@ -469,6 +507,32 @@ func (p *Peer) watchParents(now time.Time, trees []swarmTree, parents map[int]fo
 			p.st.complaints++
 			p.member.Complain(i, "silent")
 		}
+	}
+}
+
+// starvedLocked complains about every parent that sent nothing newer
+// than the newest manifest known here, when the origin has newer chunks
+// and the next manifest is half an interval overdue: no tree brought its
+// news, so no tree's cadence can show which parent went quiet, and
+// waiting for the manifests fetched over HTTP to age by the slack would
+// cost that slack again. This is what a peer sees when every parent
+// stopped at once (a mass failure of the interior peers). A parent that
+// is itself starved answers the tracker's ping and keeps its place; only
+// this child moves. p.mu held.
+func (p *Peer) starvedLocked(now time.Time) {
+	interval := p.intervalLocked()
+	for i, t := range p.member.Trees() {
+		if i >= len(p.lastRx) || !t.HasParent || t.ParentOpenSince.IsZero() {
+			continue
+		}
+		slack := p.cadenceSlackLocked(i)
+		if now.Sub(t.ParentOpenSince) <= interval+slack || now.Sub(p.lastRx[i]) <= slack || int32(p.lastSeqRx[i]-p.newest) > 0 {
+			continue
+		}
+		p.lastRx[i] = now
+		p.lastSeqRx[i] = p.newest
+		p.st.complaints++
+		p.member.Complain(i, "silent")
 	}
 }
 

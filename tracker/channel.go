@@ -503,6 +503,7 @@ func (ch *channel) complain(c *client, m Message) {
 		return
 	}
 	pc := ch.client(parent)
+	ch.srv.log.Debug("complaint", "channel", ch.id, "parent", parent, "child", c.id, "tree", tree, "reason", m.Reason)
 	if pc != nil && !pc.isOrigin && m.Reason != "corrupt" {
 		ch.probeLocked(pc)
 	}
@@ -576,9 +577,11 @@ func (ch *channel) probeLocked(c *client) {
 		defer s.wg.Done()
 		defer c.probing.Store(false)
 		ctx, cancel := context.WithTimeout(c.ctx, s.cfg.ProbeTimeout)
+		sent := time.Now()
 		err := c.conn.Ping(ctx)
 		cancel()
 		if err == nil || c.ctx.Err() != nil {
+			s.log.Debug("probe answered", "channel", ch.id, "peer", c.id, "rtt", time.Since(sent), "err", err)
 			return // answered, or gone anyway
 		}
 		ch.mu.Lock()
