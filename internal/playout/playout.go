@@ -154,14 +154,14 @@ type State struct {
 }
 
 const (
-	fHaveAny uint8 = 1 << iota // a manifest is known: newest, newestTS, offset hold
-	fStarted                   // next holds
-	fNeedKey                   // a chunk was skipped: media resumes at a keyframe
-	fStopped                   // the stream has stopped at the origin
-	fEnded                     // the end of the stream was played
-	fEndSeen                   // the newest manifest ends the stream
-	fMedia                     // the stream is media: start and resume at keyframes
-	fOriginQuiet               // asked while the next manifest was overdue, the origin had nothing newer than newest
+	fHaveAny     uint8 = 1 << iota // a manifest is known: newest, newestTS, offset hold
+	fStarted                       // next holds
+	fNeedKey                       // a chunk was skipped: media resumes at a keyframe
+	fStopped                       // the stream has stopped at the origin
+	fEnded                         // the end of the stream was played
+	fEndSeen                       // the newest manifest ends the stream
+	fMedia                         // the stream is media: start and resume at keyframes
+	fOriginQuiet                   // asked while the next manifest was overdue, the origin had nothing newer than newest
 )
 
 func (st *State) is(f uint8) bool { return st.flags&f != 0 }
