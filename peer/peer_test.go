@@ -32,6 +32,9 @@ type swarmEnv struct {
 	wg     sync.WaitGroup
 	// interval is the chunk interval of the origin's synthetic stream.
 	interval time.Duration
+	// killOrigin stops the origin for good, as a killed process: it
+	// leaves the tracker, and its HTTP fallback drops every connection.
+	killOrigin func()
 }
 
 func startSwarm(t *testing.T) *swarmEnv { return startSwarmEvery(t, testInterval) }
@@ -60,13 +63,26 @@ func startSwarmWith(t *testing.T, src origin.Source, bitrate int64) *swarmEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mux.Handle("/fallback/", o.Handler())
+	var dead atomic.Bool
+	fallback := o.Handler()
+	mux.Handle("/fallback/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if dead.Load() {
+			if hj, ok := w.(http.Hijacker); ok {
+				if conn, _, err := hj.Hijack(); err == nil {
+					conn.Close() // what a client of a killed process sees
+					return
+				}
+			}
+		}
+		fallback.ServeHTTP(w, r)
+	}))
 	mux.Handle("/", srv.Handler())
 	ctx, cancel := context.WithCancel(context.Background())
-	e := &swarmEnv{url: hs.URL, origin: o, ctx: ctx}
+	octx, killOrigin := context.WithCancel(ctx)
+	e := &swarmEnv{url: hs.URL, origin: o, ctx: ctx, killOrigin: func() { dead.Store(true); killOrigin() }}
 	e.wg.Add(2)
 	go func() { defer e.wg.Done(); srv.Run(ctx) }()
-	go func() { defer e.wg.Done(); o.Run(ctx) }()
+	go func() { defer e.wg.Done(); o.Run(octx) }()
 	t.Cleanup(func() {
 		cancel()
 		e.wg.Wait()

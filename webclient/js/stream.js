@@ -151,6 +151,18 @@ export class Stream {
     return this.play.stopped;
   }
 
+  /**
+   * Tells the playout rule what the origin said when asked for its newest
+   * chunk: latest (ok), or nothing or no answer (!ok). With nothing newer
+   * than the newest manifest while the next is overdue, the stream has
+   * stopped at the origin. As peer/repair.go fetchManifests. Call it only
+   * for answers to trust: not a refusal or a rate limit.
+   * @param {number} latest @param {boolean} ok
+   */
+  originSaid(latest, ok) {
+    this.rule.origin(this.play, this.nowUs(), latest, ok);
+  }
+
   /** @returns {number} the chunk interval the manifests show (ms); 0 before two */
   get intervalMs() {
     return this.rule.interval(this.play) / 1000;
@@ -534,10 +546,11 @@ export class Stream {
       if (want.length === 1) jobs.push({ seq, shard: want[0], whole: false, manifest: false, shards: want });
       else if (want.length > 1) jobs.push({ seq, shard: -1, whole: true, manifest: false, shards: want });
     }
-    // No manifest for a while, none yet, every tree stalled, or one missing
-    // below the newest whose chunk is due within the fallback lead: ask
-    // the origin.
-    const quiet = this.haveAny && this.intervalMs > 0 && now - this.newestAt > 2.5 * this.intervalMs;
+    // The next manifest overdue (the origin's answer then also says
+    // whether the stream stopped there), none yet, every tree stalled, or
+    // one missing below the newest whose chunk is due within the fallback
+    // lead: ask the origin.
+    const quiet = this.rule.overdue(this.play, Math.round(now * 1000));
     const pollEvery = this.intervalMs > 0 ? this.intervalMs : 250;
     const hole = this.rule.gapUrgent(this.play, Math.round(now * 1000), (seq) => this.look(seq));
     if (!this.polling && now - this.lastPoll >= pollEvery && (quiet || hole || !this.haveAny || nStalled === this.m)) {
