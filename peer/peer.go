@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/coopcast/coopcast/internal/cadence"
 	"github.com/coopcast/coopcast/internal/fec"
 	"github.com/coopcast/coopcast/internal/forest"
 	"github.com/coopcast/coopcast/internal/playout"
@@ -127,6 +128,9 @@ type Peer struct {
 	st         stats
 	wakeup     chan struct{}
 	reportNow  chan struct{} // cap 1: the stream stopped or resumed, report it (reportSoon)
+	cad        cadence.Rule  // when a parent counts as silent
+	cadTrees   []cadence.Tree
+	why        []cadence.Reason
 }
 
 // New returns a Peer; Run joins.
@@ -153,7 +157,7 @@ func New(cfg Config) (*Peer, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	p := &Peer{cfg: cfg, rule: newRule(cfg), log: log, http: cfg.HTTP, chunks: make(map[uint32]*chunk),
+	p := &Peer{cfg: cfg, rule: newRule(cfg), cad: cadence.New(cadence.Config{SilenceTimeout: cfg.SilenceTimeout}), log: log, http: cfg.HTTP, chunks: make(map[uint32]*chunk),
 		welcomed: make(chan struct{}), wakeup: make(chan struct{}, 1), reportNow: make(chan struct{}, 1), ended: make(chan struct{})}
 	var err error
 	p.member, err = swarm.New(swarm.Config{TrackerURL: cfg.TrackerURL, Channel: cfg.Channel, Kind: cfg.Kind,

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/coopcast/coopcast/internal/cadence"
 	"github.com/coopcast/coopcast/internal/forest"
 	"github.com/coopcast/coopcast/internal/wire"
 	"github.com/coopcast/coopcast/tracker"
@@ -83,12 +84,13 @@ type fetchJob struct {
 const replaceGrace = time.Second
 
 // stallAfterLocked is how long a tree may carry nothing before the peer
-// stops counting on it: the silence timeout, after which it complains
-// too, or two chunk intervals when chunks are longer (a tree is quiet
-// between chunks). Shorter, ordinary jitter on a loaded machine sends
-// shards to HTTP, which loads the machine more: a feedback loop.
+// stops counting on it (cadence.Rule.StallAfter): the silence timeout,
+// after which it complains too, or two chunk intervals when chunks are
+// longer (a tree is quiet between chunks). Shorter, ordinary jitter on a
+// loaded machine sends shards to HTTP, which loads the machine more: a
+// feedback loop.
 func (p *Peer) stallAfterLocked() time.Duration {
-	return max(p.cfg.SilenceTimeout, 2*p.intervalLocked())
+	return time.Duration(p.cad.StallAfter(p.cadenceStreamLocked(false))) * time.Microsecond
 }
 
 // fetchJobs picks what to fetch now: shards a chunk still needs near its
@@ -438,39 +440,76 @@ func (p *Peer) fetchChunk(ctx context.Context, base string, j fetchJob) {
 	p.sendRegenerated(fwd)
 }
 
-// linkTimeout is how long a link to a new parent may take to open before
-// the peer asks for another parent. Link setup is slow on a loaded machine
-// (DTLS handshakes), so it is well above the silence timeout.
-const linkTimeout = 6 * time.Second
-
-// cadenceSlackLocked is how long after a chunk's manifest arrived tree
-// may still have sent nothing of that chunk before its parent counts as
-// silent: twice the lag the tree has shown lately (a deep tree, or one
-// through a loaded relay, runs behind the others), and at least a quarter
-// of a chunk interval or 300 ms.
-func (p *Peer) cadenceSlackLocked(tree int) time.Duration {
-	return max(300*time.Millisecond, p.intervalLocked()/4, 2*p.treeLag[tree])
+// cadenceStreamLocked is the stream as the cadence rule sees it;
+// originAhead: the origin, asked while the next manifest was overdue, has
+// newer chunks. p.mu held.
+func (p *Peer) cadenceStreamLocked(originAhead bool) cadence.Stream {
+	s := cadence.Stream{Interval: p.rule.Interval(&p.play), OriginAhead: originAhead}
+	if p.haveAny {
+		s.NewestAt = p.newestAt.UnixMicro()
+	}
+	return s
 }
 
-// watchParents complains about a parent that stopped delivering while
-// chunks keep arriving by other trees. Silence is judged by the chunk
-// cadence: a chunk whose manifest came (by other trees) more than the
-// tree's slack ago has nothing of this tree from the parent; so a frozen
+// judgeLocked runs the cadence rule (internal/cadence) over trees at now
+// and complains about every parent it finds silent. p.mu held.
+func (p *Peer) judgeLocked(now time.Time, trees []swarmTree, originAhead bool) {
+	n := min(len(trees), len(p.lastRx))
+	if n == 0 {
+		return
+	}
+	ct := p.cadTrees[:0]
+	for i := range n {
+		t := trees[i]
+		ct = append(ct, cadence.Tree{HasParent: t.HasParent, LastRx: micros(p.lastRx[i]), Lag: p.treeLag[i].Microseconds(),
+			AheadOfNews: int32(p.lastSeqRx[i]-p.newest) > 0})
+		if !t.ParentOpenSince.IsZero() {
+			ct[i].OpenSince = t.ParentOpenSince.UnixMicro()
+		}
+	}
+	p.cadTrees = ct
+	// The oldest chunk newer than each tree brought has its news waiting
+	// since it came (the end of stream carries no stripes).
+	for seq, c := range p.chunks {
+		if c.man == nil || c.man.Flags&wire.FlagEnd != 0 {
+			continue
+		}
+		for i := range ct {
+			if at := c.manAt.UnixMicro(); int32(seq-p.lastSeqRx[i]) > 0 && (ct[i].Waiting == 0 || at < ct[i].Waiting) {
+				ct[i].Waiting = at
+			}
+		}
+	}
+	p.why = p.cad.Judge(now.UnixMicro(), p.cadenceStreamLocked(originAhead), ct, p.why[:0])
+	for i, why := range p.why {
+		if why == cadence.None {
+			continue
+		}
+		p.lastRx[i] = now // the next parent, or this one again, gets a full slack
+		p.lastSeqRx[i] = p.newest
+		p.st.complaints++
+		p.log.Debug("parent silent", "tree", i, "parent", trees[i].Parent, "why", why.String())
+		p.member.Complain(i, "silent")
+	}
+}
+
+// micros is t in µs since the epoch; 0 for the zero time.
+func micros(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMicro()
+}
+
+// watchParents complains about a parent that stopped delivering, by the
+// cadence rule (internal/cadence): judged by the chunk cadence, a frozen
 // or cheating parent is replaced about one chunk interval after it
 // stopped, well before the tracker's heartbeat expiry notices. A parent
-// that sent nothing at all for the silence timeout, or whose link never
-// opened, is reported too.
+// that sent nothing at all for the silence timeout while other trees
+// deliver, or whose link never opened, is reported too.
 func (p *Peer) watchParents(now time.Time, trees []swarmTree, parents map[int]forest.PeerID) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	quiet := p.stallAfterLocked()
-	interval := p.intervalLocked()
-	flowing := false
-	for _, t := range p.lastRx {
-		flowing = flowing || now.Sub(t) < quiet/2
-	}
-	// Only while the stream flows: a stopped stream is not silence.
-	cadence := p.haveAny && interval > 0 && now.Sub(p.newestAt) < 3*interval
 	for i, t := range trees {
 		if i >= len(p.lastRx) {
 			break
@@ -488,64 +527,22 @@ func (p *Peer) watchParents(now time.Time, trees []swarmTree, parents map[int]fo
 				// delivers.
 				p.switchAt[i], p.switchFrom[i] = t.ParentLostAt, t.Parent
 			}
-			continue
-		}
-		open := !t.ParentOpenSince.IsZero()
-		slack := p.cadenceSlackLocked(i)
-		// Silent by cadence: the link has been open for a chunk interval,
-		// and a chunk that other trees brought more than slack ago has
-		// nothing of this tree from it.
-		behind := cadence && open && now.Sub(t.ParentOpenSince) > interval+slack &&
-			now.Sub(p.lastRx[i]) > slack && p.overdueLocked(i, now, slack)
-		// Silent by time: open and carried nothing for the timeout while
-		// other trees deliver; or not open at all within linkTimeout.
-		silent := open && flowing && now.Sub(p.lastRx[i]) > quiet && now.Sub(t.ParentOpenSince) > quiet
-		stuck := !open && now.Sub(p.lastRx[i]) > linkTimeout
-		if behind || silent || stuck {
-			p.lastRx[i] = now
-			p.lastSeqRx[i] = p.newest
-			p.st.complaints++
-			p.member.Complain(i, "silent")
 		}
 	}
+	p.judgeLocked(now, trees, false)
 }
 
 // starvedLocked complains about every parent that sent nothing newer
 // than the newest manifest known here, when the origin has newer chunks
-// and the next manifest is half an interval overdue: no tree brought its
-// news, so no tree's cadence can show which parent went quiet, and
-// waiting for the manifests fetched over HTTP to age by the slack would
-// cost that slack again. This is what a peer sees when every parent
-// stopped at once (a mass failure of the interior peers). A parent that
-// is itself starved answers the tracker's ping and keeps its place; only
-// this child moves. p.mu held.
+// and the next manifest is half an interval overdue (cadence.Starved):
+// no tree brought its news, so no tree's cadence can show which parent
+// went quiet, and waiting for the manifests fetched over HTTP to age by
+// the slack would cost that slack again. This is what a peer sees when
+// every parent stopped at once (a mass failure of the interior peers). A
+// parent that is itself starved answers the tracker's ping and keeps its
+// place; only this child moves. p.mu held.
 func (p *Peer) starvedLocked(now time.Time) {
-	interval := p.intervalLocked()
-	for i, t := range p.member.Trees() {
-		if i >= len(p.lastRx) || !t.HasParent || t.ParentOpenSince.IsZero() {
-			continue
-		}
-		slack := p.cadenceSlackLocked(i)
-		if now.Sub(t.ParentOpenSince) <= interval+slack || now.Sub(p.lastRx[i]) <= slack || int32(p.lastSeqRx[i]-p.newest) > 0 {
-			continue
-		}
-		p.lastRx[i] = now
-		p.lastSeqRx[i] = p.newest
-		p.st.complaints++
-		p.member.Complain(i, "silent")
-	}
-}
-
-// overdueLocked reports whether a chunk after the newest that tree
-// brought had its manifest more than slack ago (the end of stream
-// carries no stripes).
-func (p *Peer) overdueLocked(tree int, now time.Time, slack time.Duration) bool {
-	for seq, c := range p.chunks {
-		if c.man != nil && c.man.Flags&wire.FlagEnd == 0 && int32(seq-p.lastSeqRx[tree]) > 0 && now.Sub(c.manAt) > slack {
-			return true
-		}
-	}
-	return false
+	p.judgeLocked(now, p.member.Trees(), true)
 }
 
 func (p *Peer) trackerReport() tracker.PeerReport {

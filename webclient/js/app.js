@@ -266,6 +266,7 @@ class App {
         const { seq } = await r.json();
         if (!Number.isInteger(seq)) throw new Error('latest: no seq');
         s.originSaid(seq, true);
+        s.originAhead(seq); // no tree brought what the origin has: every quiet parent is starved
         for (const want of s.missingManifests(seq)) {
           const m = await get(`${base}/manifest/${want}`);
           await s.receive(0, new Uint8Array(await m.arrayBuffer()), true);

@@ -10,6 +10,7 @@
 import * as wire from './wire.js';
 import { ReedSolomon } from './rs.js';
 import { Rule, State } from './playout.js';
+import { Rule as CadenceRule } from './cadence.js';
 
 /** Chunks kept around the newest. */
 export const WINDOW = 64;
@@ -19,8 +20,6 @@ const MAX_PENDING = 64;
 const MAX_UNKNOWN = 8;
 /** A new parent's link may take this long to open before its tree counts as stalled. */
 const REPLACE_GRACE_MS = 1000;
-/** A parent whose link has not opened within this is reported. */
-const LINK_TIMEOUT_MS = 6000;
 
 /**
  * @typedef {{tree: number, parent: number, hasParent: boolean, fallback: boolean, lostAt: number, openSince: number, children: number}} TreeState
@@ -106,6 +105,8 @@ export class Stream {
     // and whether the stream stopped. It works in µs.
     this.rule = new Rule({ delayUs: this.playoutMs * 1000, leadUs: this.fallbackLeadMs * 1000, window: WINDOW });
     this.play = new State();
+    // The cadence rule (cadence.js): when a parent counts as silent.
+    this.cadence = new CadenceRule({ silenceUs: this.silenceMs * 1000 });
     this.play.media = !!cfg.media;
     this.polling = false;
     this.lastPoll = 0;
@@ -485,9 +486,9 @@ export class Stream {
     return out;
   }
 
-  /** @returns {number} how long a tree may carry nothing before it counts as stalled */
+  /** @returns {number} how long a tree may carry nothing before it counts as stalled (ms; the cadence rule's) */
   stallAfter() {
-    return Math.max(this.silenceMs, 2 * this.intervalMs);
+    return this.cadence.stallAfter(this.cadenceStream(false)) / 1000;
   }
 
   /**
@@ -649,20 +650,16 @@ export class Stream {
   }
 
   /**
-   * Complains about a parent that stopped delivering while chunks keep
-   * arriving by other trees, judged by the chunk cadence: a chunk whose
-   * manifest came (by other trees) more than the tree's slack ago has
-   * nothing of this tree from the parent. Also a parent that sent nothing
-   * for the silence timeout, or whose link never opened. The twin of
-   * peer.watchParents.
+   * Complains about a parent that stopped delivering, by the cadence rule
+   * (cadence.js): a chunk whose news came (by other trees) more than the
+   * tree's slack ago with nothing of it from the parent; a parent that sent
+   * nothing for the silence timeout while others deliver; a link that never
+   * opened. The twin of peer.watchParents.
    */
   watchParents() {
     const now = this.now();
-    const quiet = this.stallAfter();
-    const flowing = this.lastRx.some((t) => now - t < quiet / 2);
-    // Only while the stream flows: a stopped stream is not silence.
-    const cadence = this.haveAny && this.intervalMs > 0 && now - this.newestAt < 3 * this.intervalMs;
-    for (const t of this.cfg.relay.trees()) {
+    const trees = this.cfg.relay.trees();
+    for (const t of trees) {
       const i = t.tree;
       if (!t.hasParent) {
         this.knownParents.delete(i);
@@ -671,49 +668,76 @@ export class Stream {
       const old = this.knownParents.get(i);
       if (old !== t.parent) {
         this.knownParents.set(i, t.parent);
-        this.lastRx[i] = now;
+        this.lastRx[i] = now; // a new parent gets a full timeout to deliver
         this.lastSeqRx[i] = this.newest;
         if (old !== undefined && t.lostAt > 0) {
           this.switchAt[i] = t.lostAt;
           this.switchFrom[i] = t.parent;
         }
-        continue;
       }
-      const open = t.openSince > 0;
-      const slack = this.cadenceSlack(i);
-      const behind = cadence && open && now - t.openSince > this.intervalMs + slack &&
-        now - this.lastRx[i] > slack && this.overdue(i, now, slack);
-      const silent = open && flowing && now - this.lastRx[i] > quiet && now - t.openSince > quiet;
-      const stuck = !open && now - this.lastRx[i] > LINK_TIMEOUT_MS;
-      if (behind || silent || stuck) {
-        this.lastRx[i] = now;
-        this.lastSeqRx[i] = this.newest;
-        this.st.complaints++;
-        this.cfg.relay.complain(i, 'silent');
-      }
+    }
+    this.judge(now, trees, false);
+  }
+
+  /**
+   * Asked while the next manifest was overdue, the origin said its newest
+   * chunk is latest: if it is newer than any news here, no tree brought it,
+   * and every parent that sent nothing is starved (every parent stopped at
+   * once). As peer.starvedLocked.
+   * @param {number} latest
+   */
+  originAhead(latest) {
+    if (this.haveAny && seqDiff(latest, this.newest) > 0 && this.rule.overdue(this.play, this.nowUs())) {
+      this.judge(this.now(), this.cfg.relay.trees(), true);
     }
   }
 
   /**
-   * How long after a chunk's manifest tree may still have sent nothing of
-   * it: twice the lag the tree has shown lately, at least a quarter of a
-   * chunk interval or 300 ms.
+   * Runs the cadence rule over the trees at now (ms) and complains about
+   * every parent it finds silent.
+   * @param {number} now @param {import('./swarm.js').TreeState[]} trees @param {boolean} originAhead
+   */
+  judge(now, trees, originAhead) {
+    const us = (/** @type {number} */ ms) => Math.round(ms * 1000);
+    const ct = [];
+    for (let i = 0; i < this.cfg.m; i++) {
+      const t = trees.find((x) => x.tree === i);
+      ct.push({
+        hasParent: !!(t && t.hasParent), openSince: t && t.openSince > 0 ? us(t.openSince) : 0, lastRx: us(this.lastRx[i]),
+        lagUs: us(this.treeLag[i]), waiting: 0, aheadOfNews: seqDiff(this.lastSeqRx[i], this.newest) > 0,
+      });
+    }
+    // The oldest chunk newer than each tree brought has its news waiting
+    // since it came (the end of stream carries no stripes).
+    for (const [seq, c] of this.chunks) {
+      if (!c.man || c.man.flags & wire.FLAG_END) continue;
+      for (let i = 0; i < ct.length; i++) {
+        const at = us(c.manAt);
+        if (seqDiff(seq, this.lastSeqRx[i]) > 0 && (ct[i].waiting === 0 || at < ct[i].waiting)) ct[i].waiting = at;
+      }
+    }
+    const why = this.cadence.judge(us(now), this.cadenceStream(originAhead), ct);
+    why.forEach((w, i) => {
+      if (!w) return;
+      this.lastRx[i] = now;
+      this.lastSeqRx[i] = this.newest;
+      this.st.complaints++;
+      this.cfg.relay.complain(i, 'silent');
+    });
+  }
+
+  /** @param {boolean} originAhead @returns {import('./cadence.js').Stream} the stream as the cadence rule sees it */
+  cadenceStream(originAhead) {
+    return { intervalUs: this.rule.interval(this.play), newestAt: this.haveAny ? Math.round(this.newestAt * 1000) : 0, originAhead };
+  }
+
+  /**
+   * How long after a chunk's news tree may still have sent nothing of it
+   * (ms): the cadence rule's slack.
    * @param {number} tree
    */
   cadenceSlack(tree) {
-    return Math.max(300, this.intervalMs / 4, 2 * this.treeLag[tree]);
-  }
-
-  /**
-   * Whether a chunk after the newest that tree brought had its manifest
-   * more than slack ago (the end of stream carries no stripes).
-   * @param {number} tree @param {number} now @param {number} slack
-   */
-  overdue(tree, now, slack) {
-    for (const [seq, c] of this.chunks) {
-      if (c.man && !(c.man.flags & wire.FLAG_END) && seqDiff(seq, this.lastSeqRx[tree]) > 0 && now - c.manAt > slack) return true;
-    }
-    return false;
+    return this.cadence.slack(this.cadenceStream(false), { hasParent: true, openSince: 0, lastRx: 0, lagUs: Math.round(this.treeLag[tree] * 1000), waiting: 0, aheadOfNews: false }) / 1000;
   }
 
   /** @returns {number} chunks played on time over chunks due */
