@@ -233,7 +233,16 @@ func (r *Rule) Deadline(st *State, ts int64) int64 { return ts + st.offset + r.d
 func (r *Rule) Manifest(st *State, now int64, seq uint32, ts int64, end bool) {
 	if !st.is(fHaveAny) || int32(seq-st.newest) > 0 {
 		if st.is(fHaveAny) && ts > st.newestTS {
-			st.interval = (ts - st.newestTS) / int64(seq-st.newest)
+			iv := (ts - st.newestTS) / int64(seq-st.newest)
+			// An origin catching up after a stall cuts chunks back to
+			// back: their spacing is no cadence, and deadlines
+			// extrapolated from it would fly by in a gap (a hundred
+			// thousand "missed" in seconds). A shorter interval is taken
+			// a quarter at a time; a longer one at once.
+			if st.interval > 0 {
+				iv = max(iv, st.interval*3/4)
+			}
+			st.interval = iv
 		}
 		st.newest, st.newestTS = seq, ts
 		st.set(fEndSeen, end)

@@ -287,6 +287,24 @@ var scenarios = []scenario{
 		},
 	},
 	{
+		name: "an origin catching up after a stall: chunks cut back to back shrink the interval a quarter at a time",
+		cfg:  defaults,
+		steps: []step{
+			man(1*sec+100, 1, 1*sec), done(1*sec+150, 1),
+			man(2*sec+100, 2, 2*sec), done(2*sec+150, 2),
+			adv(2*sec+150, "start 1; play 1; play 2", "next=3 played=2 ontime=2"),
+			// Stalled for 3 s, it cuts 3, 4 and 5 a millisecond apart.
+			man(5*sec+100, 3, 5*sec), man(5*sec+101, 4, 5*sec+1), man(5*sec+102, 5, 5*sec+2),
+			done(5*sec+150, 3), done(5*sec+150, 4), done(5*sec+150, 5),
+			adv(5*sec+150, "play 3; play 4; play 5", "next=6 played=5 ontime=5"),
+			// The interval went 3 s (the stall), then 2.25 s and 1.6875 s,
+			// not 1 ms: in the silence after, 6 is due at 8.79 s and 7 at
+			// 10.48 s. With 1 ms, 10 s would have counted thousands missed.
+			adv(10*sec, "miss 6", "next=7 played=5 ontime=5 missed=1"),
+			adv(12*sec, "stop 5; miss 7", "next=8 played=5 ontime=5 missed=2 stopped"),
+		},
+	},
+	{
 		name:  "a stream that comes back resumes at its next keyframe",
 		cfg:   defaults,
 		media: true,

@@ -100,7 +100,13 @@ export class Rule {
    */
   manifest(st, now, seq, ts, end) {
     if (!st.haveAny || seqDiff(seq, st.newest) > 0) {
-      if (st.haveAny && ts > st.newestTS) st.interval = Math.trunc((ts - st.newestTS) / ((seq - st.newest) >>> 0));
+      if (st.haveAny && ts > st.newestTS) {
+        let iv = Math.trunc((ts - st.newestTS) / ((seq - st.newest) >>> 0));
+        // A burst of chunks cut back to back (an origin catching up) is no
+        // cadence: a shorter interval is taken a quarter at a time.
+        if (st.interval > 0) iv = Math.max(iv, Math.trunc((st.interval * 3) / 4));
+        st.interval = iv;
+      }
       st.newest = seq;
       st.newestTS = ts;
       st.endSeen = end;
