@@ -566,7 +566,8 @@ func (ch *channel) complain(c *client, m Message) {
 // heartbeat expiry, 4–6 s later; and until then, repairs may move orphans
 // onto it, since the forest still counts its free slots. A live parent
 // answers within a round trip, even one starved by its own parent, so
-// complaints alone (honest or not) never fail it. ch.mu held.
+// complaints alone (honest or not) never fail it; nor does a late pong
+// from a peer that sent any message while the ping was out. ch.mu held.
 func (ch *channel) probeLocked(c *client) {
 	if c.conn == nil || ch.srv.cfg.ProbeTimeout == 0 || !c.probing.CompareAndSwap(false, true) {
 		return
@@ -583,6 +584,13 @@ func (ch *channel) probeLocked(c *client) {
 		if err == nil || c.ctx.Err() != nil {
 			s.log.Debug("probe answered", "channel", ch.id, "peer", c.id, "rtt", time.Since(sent), "err", err)
 			return // answered, or gone anyway
+		}
+		if c.lastSeen.Load() > sent.UnixNano() {
+			// No pong in time, but a message came meanwhile: a live peer on
+			// a loaded host (its pong, or our reading of it, is late). A
+			// stopped one sends nothing.
+			s.log.Info("probe unanswered, but the peer spoke meanwhile: kept", "channel", ch.id, "peer", c.id, "timeout", s.cfg.ProbeTimeout)
+			return
 		}
 		ch.mu.Lock()
 		defer ch.mu.Unlock()
