@@ -35,16 +35,20 @@ type channel struct {
 	// each client sees its assignments in the forest's order. It guards
 	// every field below, and each member client's kids. Lock order:
 	// Server.mu, then channel.mu, then client.closeMu.
-	mu           sync.Mutex
-	retired      bool // removed from the server: refuses new clients
-	f            *forest.Forest
-	origin       *client
-	peers        map[forest.PeerID]*client
-	reports      map[forest.PeerID]PeerReport
-	recent       map[pair]time.Time  // recently linked pairs, for signaling
-	handoffs     map[edgeKey]handoff // make-before-break moves under way
-	trust        map[forest.PeerID]*trust
-	complaints   map[forest.PeerID]map[forest.PeerID]time.Time
+	mu         sync.Mutex
+	retired    bool // removed from the server: refuses new clients
+	f          *forest.Forest
+	origin     *client
+	peers      map[forest.PeerID]*client
+	reports    map[forest.PeerID]PeerReport
+	recent     map[pair]time.Time  // recently linked pairs, for signaling
+	handoffs   map[edgeKey]handoff // make-before-break moves under way
+	trust      map[forest.PeerID]*trust
+	complaints map[forest.PeerID]map[forest.PeerID]time.Time
+	// held: silence complaints about a parent whose probe is under way,
+	// by parent; acted on when it answers, dropped when it is declared
+	// failed (its removal moves every child at once).
+	held         map[forest.PeerID][]heldComplaint
 	restoreUntil time.Time
 	settled      bool
 	joins        uint64
@@ -89,7 +93,7 @@ func newChannel(s *Server, id string, trees, k int, bitrate int64, key, fallback
 		stripeRate: (bitrate + int64(k) - 1) / int64(k),
 		publicKey:  key, fallbackURL: fallback, created: now,
 		f: f, peers: make(map[forest.PeerID]*client), reports: make(map[forest.PeerID]PeerReport),
-		recent: make(map[pair]time.Time), handoffs: make(map[edgeKey]handoff), trust: make(map[forest.PeerID]*trust), complaints: make(map[forest.PeerID]map[forest.PeerID]time.Time),
+		recent: make(map[pair]time.Time), handoffs: make(map[edgeKey]handoff), trust: make(map[forest.PeerID]*trust), complaints: make(map[forest.PeerID]map[forest.PeerID]time.Time), held: make(map[forest.PeerID][]heldComplaint),
 		restoreUntil: now.Add(s.cfg.RestoreWindow),
 	}, nil
 }
@@ -342,6 +346,7 @@ func (ch *channel) removeLocked(c *client) {
 	delete(ch.peers, c.id)
 	delete(ch.reports, c.id)
 	delete(ch.complaints, c.id)
+	delete(ch.held, c.id)
 	ch.dropHandoffsLocked(c.id)
 	ch.forgetTrustLocked(c.id)
 	ds, err := ch.f.Leave(c.id)
@@ -504,16 +509,63 @@ func (ch *channel) complain(c *client, m Message) {
 	}
 	pc := ch.client(parent)
 	ch.srv.log.Debug("complaint", "channel", ch.id, "parent", parent, "child", c.id, "tree", tree, "reason", m.Reason)
-	if pc != nil && !pc.isOrigin && m.Reason != "corrupt" {
-		ch.probeLocked(pc)
-	}
 	if pc != nil && !pc.isOrigin && m.Reason != "corrupt" && pc.idle(now) > 2*ch.srv.cfg.HeartbeatInterval {
 		ch.srv.log.Info("complaint confirmed: parent silent", "channel", ch.id, "parent", parent, "child", c.id, "tree", tree)
 		ch.removeLocked(pc)
 		pc.kill(websocket.StatusPolicyViolation, "declared failed: a child reported you silent and you missed a heartbeat")
 		return
 	}
-	if m.Reason != "corrupt" && ch.silentLocked(parent, c.id, tree, now) {
+	if pc != nil && !pc.isOrigin && m.Reason != "corrupt" && ch.probeLocked(pc) {
+		// Held until the parent answers its ping (then acted on) or is
+		// declared failed (then its removal moves all its children in
+		// one go). When many children lose one parent, or many parents
+		// stop at once, moving each complainer on its own would be work
+		// under the lock for nothing, and could move it under another
+		// parent that has stopped too.
+		ch.held[parent] = append(ch.held[parent], heldComplaint{child: c, tree: tree})
+		// The complainer is starved in this tree from now on, whatever
+		// the probe says: its own children's complaints meanwhile must
+		// not cut its slots (silentLocked records the same).
+		ct := ch.trustLocked(c.id)
+		if ct.complaint == nil {
+			ct.complaint = map[int]time.Time{}
+		}
+		ct.complaint[tree] = now
+		return
+	}
+	ch.moveComplainerLocked(c, parent, tree, m.Reason, now)
+}
+
+// heldComplaint is a silence complaint waiting for its parent's probe.
+type heldComplaint struct {
+	child *client
+	tree  int
+}
+
+// releaseHeldLocked acts on the complaints held for parent, which
+// answered its probe: each child still under it in that tree moves, as
+// if it had just complained. ch.mu held.
+func (ch *channel) releaseHeldLocked(parent forest.PeerID) {
+	held := ch.held[parent]
+	delete(ch.held, parent)
+	now := time.Now()
+	for _, h := range held {
+		if ch.peers[h.child.id] != h.child {
+			continue // gone since
+		}
+		if p, ok := ch.f.Parent(h.child.id, h.tree); !ok || p != parent {
+			continue // moved since
+		}
+		ch.moveComplainerLocked(h.child, parent, h.tree, "silent", now)
+	}
+}
+
+// moveComplainerLocked moves child c away from parent in tree after its
+// complaint (reason "silent" or "corrupt"), cutting the parent's slots
+// when distinct children report it silent, demoting it when they report
+// corrupt data. ch.mu held.
+func (ch *channel) moveComplainerLocked(c *client, parent forest.PeerID, tree int, reason string, now time.Time) {
+	if reason != "corrupt" && ch.silentLocked(parent, c.id, tree, now) {
 		if p, ok := ch.f.Parent(c.id, tree); !ok || p != parent {
 			ch.gauges()
 			return // the cut moved this child too
@@ -524,12 +576,12 @@ func (ch *channel) complain(c *client, m Message) {
 		ch.srv.log.Error("forest complain", "err", err)
 		return
 	}
-	ch.applyWith(ds, true, m.Reason != "corrupt")
+	ch.applyWith(ds, true, reason != "corrupt")
 	// Only corrupt data counts against a parent: a parent can be silent
 	// because its own parent is (a starved subtree during a flash crowd),
 	// and demoting it for that would throw away capacity exactly when it is
 	// needed; the child has moved, which is the cure for silence.
-	if parent == forest.Origin || m.Reason != "corrupt" {
+	if parent == forest.Origin || reason != "corrupt" {
 		ch.gauges()
 		return
 	}
@@ -567,40 +619,52 @@ func (ch *channel) complain(c *client, m Message) {
 // onto it, since the forest still counts its free slots. A live parent
 // answers within a round trip, even one starved by its own parent, so
 // complaints alone (honest or not) never fail it; nor does a late pong
-// from a peer that sent any message while the ping was out. ch.mu held.
-func (ch *channel) probeLocked(c *client) {
-	if c.conn == nil || ch.srv.cfg.ProbeTimeout == 0 || !c.probing.CompareAndSwap(false, true) {
-		return
+// from a peer that sent any message while the ping was out. It reports
+// whether a probe of c is under way (started now or before): the
+// complaint can then wait for its answer. ch.mu held.
+func (ch *channel) probeLocked(c *client) bool {
+	if c.conn == nil || ch.srv.cfg.ProbeTimeout == 0 {
+		return false
+	}
+	if !c.probing.CompareAndSwap(false, true) {
+		return true
 	}
 	s := ch.srv
 	s.wg.Add(1) // the complaining client's session holds s.wg too: never 0 here
 	go func() {
 		defer s.wg.Done()
-		defer c.probing.Store(false)
 		ctx, cancel := context.WithTimeout(c.ctx, s.cfg.ProbeTimeout)
 		sent := time.Now()
 		err := c.conn.Ping(ctx)
 		cancel()
-		if err == nil || c.ctx.Err() != nil {
-			s.log.Debug("probe answered", "channel", ch.id, "peer", c.id, "rtt", time.Since(sent), "err", err)
-			return // answered, or gone anyway
-		}
-		if c.lastSeen.Load() > sent.UnixNano() {
+		ch.mu.Lock()
+		defer ch.mu.Unlock()
+		// The flag drops under the lock, with the held complaints: one
+		// held after it would wait for a probe that never comes.
+		defer c.probing.Store(false)
+		switch {
+		case c.ctx.Err() != nil || ch.peers[c.id] != c:
+			delete(ch.held, c.id) // gone anyway: its removal moved its children
+			return
+		case err == nil:
+			s.log.Debug("probe answered", "channel", ch.id, "peer", c.id, "rtt", time.Since(sent))
+			ch.releaseHeldLocked(c.id)
+			ch.gauges()
+			return
+		case c.lastSeen.Load() > sent.UnixNano():
 			// No pong in time, but a message came meanwhile: a live peer on
 			// a loaded host (its pong, or our reading of it, is late). A
 			// stopped one sends nothing.
 			s.log.Info("probe unanswered, but the peer spoke meanwhile: kept", "channel", ch.id, "peer", c.id, "timeout", s.cfg.ProbeTimeout)
-			return
-		}
-		ch.mu.Lock()
-		defer ch.mu.Unlock()
-		if ch.peers[c.id] != c {
+			ch.releaseHeldLocked(c.id)
+			ch.gauges()
 			return
 		}
 		s.log.Info("complaint confirmed: parent silent and not answering a ping", "channel", ch.id, "peer", c.id, "timeout", s.cfg.ProbeTimeout)
 		ch.removeLocked(c)
 		c.kill(websocket.StatusPolicyViolation, "declared failed: a child reported you silent and you did not answer a ping")
 	}()
+	return true
 }
 
 // report keeps a peer's latest report. Its figures are the peer's own
