@@ -231,6 +231,7 @@ func (p *Peer) onFragment(from forest.PeerID, raw []byte) {
 	if len(p.lastRx) > tree {
 		now := time.Now()
 		p.lastRx[tree] = now
+		p.complained[tree] = time.Time{}
 		if int32(f.Seq-p.lastSeqRx[tree]) > 0 {
 			p.lastSeqRx[tree] = f.Seq
 			// How far this tree runs behind the first news of a chunk:

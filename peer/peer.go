@@ -130,6 +130,10 @@ type Peer struct {
 	reportNow  chan struct{} // cap 1: the stream stopped or resumed, report it (reportSoon)
 	cad        cadence.Rule  // when a parent counts as silent
 	cadTrees   []cadence.Tree
+	// complained: per tree, when its parent was last judged silent, until
+	// the tree delivers again: the tree counts as stalled meanwhile (its
+	// lastRx was reset to give the next parent a full slack).
+	complained []time.Time
 	why        []cadence.Reason
 }
 
@@ -236,6 +240,7 @@ func (h *handler) Welcome(m tracker.Message) {
 	p.epoch = max(p.epoch, m.Epoch)
 	if len(p.lastRx) != m.Trees {
 		p.lastRx = make([]time.Time, m.Trees)
+		p.complained = make([]time.Time, m.Trees)
 		p.lastSeqRx = make([]uint32, m.Trees)
 		p.treeLag = make([]time.Duration, m.Trees)
 		p.switchAt = make([]time.Time, m.Trees)

@@ -116,6 +116,8 @@ func (p *Peer) fetchJobs(now time.Time, trees []swarmTree) []fetchJob {
 			stalled[i] = true // lost its parent, and the new link is slow to come up
 		case i < len(p.lastRx) && !p.lastRx[i].IsZero() && now.Sub(p.lastRx[i]) > stallAfter:
 			stalled[i] = true
+		case i < len(p.complained) && !p.complained[i].IsZero():
+			stalled[i] = true // its parent was judged silent, and nothing came since
 		}
 		if stalled[i] {
 			nStalled++
@@ -486,6 +488,7 @@ func (p *Peer) judgeLocked(now time.Time, trees []swarmTree, originAhead bool) {
 			continue
 		}
 		p.lastRx[i] = now // the next parent, or this one again, gets a full slack
+		p.complained[i] = now
 		p.lastSeqRx[i] = p.newest
 		p.st.complaints++
 		p.log.Debug("parent silent", "tree", i, "parent", trees[i].Parent, "why", why.String())

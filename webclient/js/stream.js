@@ -112,6 +112,8 @@ export class Stream {
     this.lastPoll = 0;
     this.startAt = this.now();
     this.lastRx = new Array(cfg.m).fill(0);
+    /** per tree, when its parent was last judged silent, until it delivers again (ms; 0: not): stalled meanwhile @type {number[]} */
+    this.complained = new Array(cfg.m).fill(0);
     /** per tree, the newest chunk a fragment of that tree came for @type {number[]} */
     this.lastSeqRx = new Array(cfg.m).fill(0);
     /** per tree, a decaying maximum of how long after a chunk's manifest its first fragment comes (ms) @type {number[]} */
@@ -370,6 +372,7 @@ export class Stream {
     this.cfg.relay.delivered(tree, from);
     const now = this.now();
     this.lastRx[tree] = now;
+    this.complained[tree] = 0;
     if (seqDiff(c.seq, this.lastSeqRx[tree]) > 0) {
       this.lastSeqRx[tree] = c.seq;
       // How far behind the chunk's manifest (its first copy, by any tree)
@@ -508,7 +511,8 @@ export class Stream {
       const t = trees[i];
       const s = !t || t.fallback || !t.hasParent ||
         (t.lostAt > 0 && !t.openSince && now - t.lostAt > REPLACE_GRACE_MS) ||
-        (this.lastRx[i] > 0 && now - this.lastRx[i] > stallAfter);
+        (this.lastRx[i] > 0 && now - this.lastRx[i] > stallAfter) ||
+        this.complained[i] > 0;
       stalled.push(s);
       if (s) nStalled++;
     }
@@ -720,6 +724,7 @@ export class Stream {
     why.forEach((w, i) => {
       if (!w) return;
       this.lastRx[i] = now;
+      this.complained[i] = now;
       this.lastSeqRx[i] = this.newest;
       this.st.complaints++;
       this.cfg.relay.complain(i, 'silent');
