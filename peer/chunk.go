@@ -16,6 +16,7 @@ type chunk struct {
 	man      *wire.Manifest
 	rawMan   []byte
 	manAt    time.Time     // when its manifest was verified here
+	manHTTP  bool          // its manifest came over HTTP: no tree brought the news
 	pending  []pendingFrag // fragments that came before the manifest
 	reasm    []*wire.Reassembler
 	got      [][]bool // per shard, per fragment: seen
@@ -163,6 +164,7 @@ func (p *Peer) onManifest(from forest.PeerID, raw []byte, viaHTTP bool) {
 	}
 	c.man = &m
 	c.manAt = time.Now()
+	c.manHTTP = viaHTTP
 	c.rawMan = append([]byte(nil), raw...)
 	if m.Flags&wire.FlagEnd != 0 {
 		c.done, c.doneAt = true, time.Now() // nothing to rebuild
@@ -173,6 +175,12 @@ func (p *Peer) onManifest(from forest.PeerID, raw []byte, viaHTTP bool) {
 	c.fetching = make([]bool, p.m)
 	now := time.Now()
 	p.rule.Manifest(&p.play, now.UnixMicro(), m.Seq, m.Timestamp, m.Flags&wire.FlagEnd != 0)
+	if off, _ := p.play.Offset(); !viaHTTP && (!p.haveAny || int32(m.Seq-p.newest) > 0) {
+		// How late the news comes here, past the fastest ever: a
+		// decaying maximum (cadence.Stream.NewsLag).
+		late := time.Duration(max(0, now.UnixMicro()-m.Timestamp-off)) * time.Microsecond
+		p.newsLag = max(late, p.newsLag*15/16)
+	}
 	if !p.haveAny || int32(m.Seq-p.newest) > 0 {
 		p.newest, p.haveAny, p.newestAt = m.Seq, true, now
 	}

@@ -130,6 +130,7 @@ type Peer struct {
 	reportNow  chan struct{} // cap 1: the stream stopped or resumed, report it (reportSoon)
 	cad        cadence.Rule  // when a parent counts as silent
 	cadTrees   []cadence.Tree
+	newsLag    time.Duration // how late manifests come by the trees, past the fastest: a decaying maximum
 	// complained: per tree, when its parent was last judged silent, until
 	// the tree delivers again: the tree counts as stalled meanwhile (its
 	// lastRx was reset to give the next parent a full slack).

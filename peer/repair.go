@@ -446,9 +446,13 @@ func (p *Peer) fetchChunk(ctx context.Context, base string, j fetchJob) {
 // originAhead: the origin, asked while the next manifest was overdue, has
 // newer chunks. p.mu held.
 func (p *Peer) cadenceStreamLocked(originAhead bool) cadence.Stream {
-	s := cadence.Stream{Interval: p.rule.Interval(&p.play), OriginAhead: originAhead}
+	s := cadence.Stream{Interval: p.rule.Interval(&p.play), OriginAhead: originAhead, NewsLag: p.newsLag.Microseconds()}
 	if p.haveAny {
 		s.NewestAt = p.newestAt.UnixMicro()
+		if c := p.chunks[p.newest]; c != nil && c.man != nil && s.Interval > 0 {
+			off, _ := p.play.Offset()
+			s.Due = c.man.Timestamp + off + s.Interval
+		}
 	}
 	return s
 }
@@ -471,13 +475,20 @@ func (p *Peer) judgeLocked(now time.Time, trees []swarmTree, originAhead bool) {
 	}
 	p.cadTrees = ct
 	// The oldest chunk newer than each tree brought has its news waiting
-	// since it came (the end of stream carries no stripes).
+	// since it came (the end of stream carries no stripes); news that only
+	// HTTP brought was waiting since it was due by the trees (its cut time,
+	// the offset and the usual lateness here), not since the poll.
+	off, _ := p.play.Offset()
 	for seq, c := range p.chunks {
 		if c.man == nil || c.man.Flags&wire.FlagEnd != 0 {
 			continue
 		}
+		at := c.manAt.UnixMicro()
+		if c.manHTTP {
+			at = min(at, c.man.Timestamp+off+p.newsLag.Microseconds())
+		}
 		for i := range ct {
-			if at := c.manAt.UnixMicro(); int32(seq-p.lastSeqRx[i]) > 0 && (ct[i].Waiting == 0 || at < ct[i].Waiting) {
+			if int32(seq-p.lastSeqRx[i]) > 0 && (ct[i].Waiting == 0 || at < ct[i].Waiting) {
 				ct[i].Waiting = at
 			}
 		}

@@ -64,6 +64,13 @@ type Stream struct {
 	// OriginAhead: the next manifest is overdue, no tree brought it, and
 	// the origin, asked just now, has newer chunks.
 	OriginAhead bool
+	// Due is when the manifest after the newest was expected here (µs):
+	// its cut time plus the clock offset; 0: not known.
+	Due int64
+	// NewsLag is how late, past their expected time, manifests have come
+	// here lately (µs; a decaying maximum): a peer deep in loaded trees
+	// hears of every chunk late, and that is no parent's silence.
+	NewsLag int64
 }
 
 // Tree is one tree as the peer sees it.
@@ -103,8 +110,9 @@ const (
 	Silent
 	// Stuck: the link to the parent never opened within LinkTimeout.
 	Stuck
-	// Starved: the origin has newer chunks, no tree brought their news,
-	// and the parent sent nothing for the slack.
+	// Starved: the origin has newer chunks, no tree brought their news
+	// for the slack (or twice the news' usual lateness, if more) past
+	// their expected time, and the parent sent nothing for the slack.
 	Starved
 )
 
@@ -161,7 +169,7 @@ func (r Rule) Judge(now int64, s Stream, trees []Tree, dst []Reason) []Reason {
 			dst = append(dst, Silent)
 		case !open && now-t.LastRx > r.link:
 			dst = append(dst, Stuck)
-		case s.OriginAhead && settled && !t.AheadOfNews:
+		case s.OriginAhead && s.Due != 0 && now-s.Due > max(slack, 2*s.NewsLag) && settled && !t.AheadOfNews:
 			dst = append(dst, Starved)
 		default:
 			dst = append(dst, None)

@@ -112,10 +112,28 @@ var cases = []tcase{
 	},
 	{
 		name: "every parent quiet and the origin ahead: starved, save a tree that brought part of a newer chunk or delivered within the slack",
-		now:  now, stream: Stream{Interval: 500_000, NewestAt: at(9_200), OriginAhead: true},
+		now:  now, stream: Stream{Interval: 500_000, NewestAt: at(9_200), OriginAhead: true, Due: at(9_650)},
 		trees: []Tree{with(func(t *Tree) { t.LastRx = at(9_200) }), with(func(t *Tree) { t.LastRx, t.AheadOfNews = at(9_200), true }),
 			with(func(t *Tree) { t.LastRx = at(9_700) }), with(func(t *Tree) { t.LastRx = at(9_699) })},
 		want: "starved - - starved",
+	},
+	{
+		name: "the origin ahead, the next chunk's news not the slack past due: no starved",
+		now:  now, stream: Stream{Interval: 500_000, NewestAt: at(9_200), OriginAhead: true, Due: at(9_700)},
+		trees: []Tree{with(func(t *Tree) { t.LastRx = at(9_200) }), ok, ok, ok},
+		want:  "- - - -",
+	},
+	{
+		name: "news that comes late here as a rule: starved only past twice its lateness",
+		now:  now, stream: Stream{Interval: 500_000, NewestAt: at(9_000), OriginAhead: true, Due: at(9_200), NewsLag: 400_000},
+		trees: []Tree{with(func(t *Tree) { t.LastRx = at(9_000) }), ok, ok, ok},
+		want:  "- - - -",
+	},
+	{
+		name: "news that comes late here as a rule, and later still: starved",
+		now:  now, stream: Stream{Interval: 500_000, NewestAt: at(9_000), OriginAhead: true, Due: at(9_199), NewsLag: 400_000},
+		trees: []Tree{with(func(t *Tree) { t.LastRx = at(9_000) }), ok, ok, ok},
+		want:  "starved - - -",
 	},
 	{
 		name: "the origin ahead but nothing overdue told: no starved",

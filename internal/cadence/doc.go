@@ -10,9 +10,11 @@
 // others), and at least a quarter of a chunk interval or MinSlack. Besides
 // that: a parent that sent nothing for the silence timeout while other
 // trees deliver is silent; a link that never opened within LinkTimeout is
-// stuck; and when no tree brought the next chunk's news and the origin,
-// asked, has newer chunks, every parent that sent nothing is starved
-// (every parent stopped at once: no tree's cadence can tell).
+// stuck; and when no tree brought the next chunk's news for the slack
+// past its expected time (or twice the news' usual lateness here, if
+// more) and the origin, asked, has newer chunks, every parent that sent
+// nothing is starved (every parent stopped at once: no tree's cadence can
+// tell).
 //
 // The rule is pure: no I/O, no goroutines, no clock. Times are
 // microseconds, the caller says what time it is and describes the stream

@@ -37,6 +37,8 @@ type vecCase struct {
 		IntervalUS  int64 `json:"interval_us"`
 		NewestAt    int64 `json:"newest_at"`
 		OriginAhead bool  `json:"origin_ahead"`
+		Due         int64 `json:"due"`
+		NewsLagUS   int64 `json:"news_lag_us"`
 	} `json:"stream"`
 	Trees []vecTree `json:"trees"`
 	// Want: per tree, the reason ("" for none).
@@ -65,6 +67,7 @@ func buildVectors() vecFile {
 		c.Name, c.Now = tc.name, tc.now
 		c.Config.SilenceUS, c.Config.LinkUS, c.Config.MinSlackUS = tc.cfg.SilenceTimeout.Microseconds(), tc.cfg.LinkTimeout.Microseconds(), tc.cfg.MinSlack.Microseconds()
 		c.Stream.IntervalUS, c.Stream.NewestAt, c.Stream.OriginAhead = tc.stream.Interval, tc.stream.NewestAt, tc.stream.OriginAhead
+		c.Stream.Due, c.Stream.NewsLagUS = tc.stream.Due, tc.stream.NewsLag
 		for _, t := range tc.trees {
 			c.Trees = append(c.Trees, vecTree{HasParent: t.HasParent, OpenSince: t.OpenSince, LastRx: t.LastRx, LagUS: t.Lag, Waiting: t.Waiting, AheadOfNews: t.AheadOfNews})
 			c.Slack = append(c.Slack, r.Slack(tc.stream, t))

@@ -10,10 +10,11 @@
 // nothing of it from the tree's parent: behind. Nothing from the parent
 // for the stall time while other trees deliver: silent. A link not open
 // within the link timeout: stuck. The origin ahead while no tree brought
-// the next chunk's news: every parent that sent nothing is starved.
+// the next chunk's news for the slack past its expected time (or twice the
+// news' usual lateness): every parent that sent nothing is starved.
 
 /**
- * @typedef {{intervalUs: number, newestAt: number, originAhead: boolean}} Stream
+ * @typedef {{intervalUs: number, newestAt: number, originAhead: boolean, due: number, newsLagUs: number}} Stream
  * @typedef {{hasParent: boolean, openSince: number, lastRx: number, lagUs: number, waiting: number, aheadOfNews: boolean}} Tree
  * @typedef {''|'behind'|'silent'|'stuck'|'starved'} Reason
  */
@@ -55,7 +56,7 @@ export class Rule {
       if (cadence && settled && t.waiting !== 0 && now - t.waiting > slack) return 'behind';
       if (open && flowing && now - t.lastRx > quiet && now - t.openSince > quiet) return 'silent';
       if (!open && now - t.lastRx > this.link) return 'stuck';
-      if (s.originAhead && settled && !t.aheadOfNews) return 'starved';
+      if (s.originAhead && s.due !== 0 && now - s.due > Math.max(slack, 2 * s.newsLagUs) && settled && !t.aheadOfNews) return 'starved';
       return '';
     });
   }

@@ -38,6 +38,7 @@ class Chunk {
     /** @type {any} */ this.man = null;
     /** @type {Uint8Array|null} */ this.rawMan = null;
     this.manAt = 0; // when its manifest was verified here (ms)
+    this.manHTTP = false; // its manifest came over HTTP: no tree brought the news
     /** fragments that came before the manifest, with their sender @type {{from: number, raw: Uint8Array}[]} */ this.pending = [];
     /** @type {(Uint8Array|null)[]} */ this.shards = [];
     /** @type {(Uint8Array|null)[]} */ this.building = [];
@@ -114,6 +115,8 @@ export class Stream {
     this.lastRx = new Array(cfg.m).fill(0);
     /** per tree, when its parent was last judged silent, until it delivers again (ms; 0: not): stalled meanwhile @type {number[]} */
     this.complained = new Array(cfg.m).fill(0);
+    /** how late manifests come by the trees, past the fastest (µs): a decaying maximum */
+    this.newsLagUs = 0;
     /** per tree, the newest chunk a fragment of that tree came for @type {number[]} */
     this.lastSeqRx = new Array(cfg.m).fill(0);
     /** per tree, a decaying maximum of how long after a chunk's manifest its first fragment comes (ms) @type {number[]} */
@@ -289,6 +292,7 @@ export class Stream {
     if (!c || c.man) return;
     c.man = m;
     c.manAt = this.now();
+    c.manHTTP = viaHTTP;
     c.rawMan = raw.slice();
     if (m.flags & wire.FLAG_END) {
       c.done = true;
@@ -300,7 +304,13 @@ export class Stream {
     c.gotCount = new Array(this.m).fill(0);
     c.fetching = new Array(this.m).fill(false);
     const now = this.now();
+    const fresh = !this.haveAny || seqDiff(m.seq, this.newest) > 0;
     this.rule.manifest(this.play, Math.round(now * 1000), m.seq, m.timestamp, !!(m.flags & wire.FLAG_END));
+    if (!viaHTTP && fresh) {
+      // How late the news comes here, past the fastest ever (µs): a decaying maximum.
+      const late = Math.max(0, Math.round(now * 1000) - m.timestamp - this.play.offset);
+      this.newsLagUs = Math.max(late, Math.trunc((this.newsLagUs * 15) / 16));
+    }
     if (!this.haveAny || seqDiff(m.seq, this.newest) > 0) {
       this.newest = m.seq;
       this.haveAny = true;
@@ -713,10 +723,12 @@ export class Stream {
     }
     // The oldest chunk newer than each tree brought has its news waiting
     // since it came (the end of stream carries no stripes).
+    // News that only HTTP brought was waiting since it was due by the trees
+    // (its cut time, the offset and the usual lateness here).
     for (const [seq, c] of this.chunks) {
       if (!c.man || c.man.flags & wire.FLAG_END) continue;
+      const at = c.manHTTP ? Math.min(us(c.manAt), c.man.timestamp + this.play.offset + this.newsLagUs) : us(c.manAt);
       for (let i = 0; i < ct.length; i++) {
-        const at = us(c.manAt);
         if (seqDiff(seq, this.lastSeqRx[i]) > 0 && (ct[i].waiting === 0 || at < ct[i].waiting)) ct[i].waiting = at;
       }
     }
@@ -733,7 +745,9 @@ export class Stream {
 
   /** @param {boolean} originAhead @returns {import('./cadence.js').Stream} the stream as the cadence rule sees it */
   cadenceStream(originAhead) {
-    return { intervalUs: this.rule.interval(this.play), newestAt: this.haveAny ? Math.round(this.newestAt * 1000) : 0, originAhead };
+    const iv = this.rule.interval(this.play);
+    const due = this.haveAny && iv > 0 ? this.play.newestTS + this.play.offset + iv : 0;
+    return { intervalUs: iv, newestAt: this.haveAny ? Math.round(this.newestAt * 1000) : 0, originAhead, due, newsLagUs: this.newsLagUs };
   }
 
   /**

@@ -19,7 +19,7 @@ test('the vectors cover every reason', () => {
 for (const c of V.cases) {
   test(`same judgement as Go: ${c.name}`, () => {
     const r = new Rule({ silenceUs: c.config.silence_us, linkUs: c.config.link_us, minSlackUs: c.config.min_slack_us });
-    const s = { intervalUs: c.stream.interval_us, newestAt: c.stream.newest_at, originAhead: c.stream.origin_ahead };
+    const s = { intervalUs: c.stream.interval_us, newestAt: c.stream.newest_at, originAhead: c.stream.origin_ahead, due: c.stream.due, newsLagUs: c.stream.news_lag_us };
     const trees = c.trees.map((/** @type {any} */ t) => ({
       hasParent: t.has_parent, openSince: t.open_since, lastRx: t.last_rx, lagUs: t.lag_us, waiting: t.waiting, aheadOfNews: t.ahead_of_news,
     }));
