@@ -16,7 +16,6 @@ type chunk struct {
 	man      *wire.Manifest
 	rawMan   []byte
 	manAt    time.Time     // when its manifest was verified here
-	manHTTP  bool          // its manifest came over HTTP: no tree brought the news
 	pending  []pendingFrag // fragments that came before the manifest
 	reasm    []*wire.Reassembler
 	got      [][]bool // per shard, per fragment: seen
@@ -164,7 +163,6 @@ func (p *Peer) onManifest(from forest.PeerID, raw []byte, viaHTTP bool) {
 	}
 	c.man = &m
 	c.manAt = time.Now()
-	c.manHTTP = viaHTTP
 	c.rawMan = append([]byte(nil), raw...)
 	if m.Flags&wire.FlagEnd != 0 {
 		c.done, c.doneAt = true, time.Now() // nothing to rebuild

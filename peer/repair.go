@@ -475,18 +475,15 @@ func (p *Peer) judgeLocked(now time.Time, trees []swarmTree, originAhead bool) {
 	}
 	p.cadTrees = ct
 	// The oldest chunk newer than each tree brought has its news waiting
-	// since it came (the end of stream carries no stripes); news that only
-	// HTTP brought was waiting since it was due by the trees (its cut time,
-	// the offset and the usual lateness here), not since the poll.
-	off, _ := p.play.Offset()
+	// since it came (the end of stream carries no stripes). Not since it
+	// was due: a manifest poll at half an interval overdue then made every
+	// tree of a peer deep in a loaded swarm "behind" at once, and the
+	// moves made the swarm later still (continuity 0.35 at 150 peers).
 	for seq, c := range p.chunks {
 		if c.man == nil || c.man.Flags&wire.FlagEnd != 0 {
 			continue
 		}
 		at := c.manAt.UnixMicro()
-		if c.manHTTP {
-			at = min(at, c.man.Timestamp+off+p.newsLag.Microseconds())
-		}
 		for i := range ct {
 			if int32(seq-p.lastSeqRx[i]) > 0 && (ct[i].Waiting == 0 || at < ct[i].Waiting) {
 				ct[i].Waiting = at

@@ -38,7 +38,6 @@ class Chunk {
     /** @type {any} */ this.man = null;
     /** @type {Uint8Array|null} */ this.rawMan = null;
     this.manAt = 0; // when its manifest was verified here (ms)
-    this.manHTTP = false; // its manifest came over HTTP: no tree brought the news
     /** fragments that came before the manifest, with their sender @type {{from: number, raw: Uint8Array}[]} */ this.pending = [];
     /** @type {(Uint8Array|null)[]} */ this.shards = [];
     /** @type {(Uint8Array|null)[]} */ this.building = [];
@@ -292,7 +291,6 @@ export class Stream {
     if (!c || c.man) return;
     c.man = m;
     c.manAt = this.now();
-    c.manHTTP = viaHTTP;
     c.rawMan = raw.slice();
     if (m.flags & wire.FLAG_END) {
       c.done = true;
@@ -723,11 +721,9 @@ export class Stream {
     }
     // The oldest chunk newer than each tree brought has its news waiting
     // since it came (the end of stream carries no stripes).
-    // News that only HTTP brought was waiting since it was due by the trees
-    // (its cut time, the offset and the usual lateness here).
     for (const [seq, c] of this.chunks) {
       if (!c.man || c.man.flags & wire.FLAG_END) continue;
-      const at = c.manHTTP ? Math.min(us(c.manAt), c.man.timestamp + this.play.offset + this.newsLagUs) : us(c.manAt);
+      const at = us(c.manAt);
       for (let i = 0; i < ct.length; i++) {
         if (seqDiff(seq, this.lastSeqRx[i]) > 0 && (ct[i].waiting === 0 || at < ct[i].waiting)) ct[i].waiting = at;
       }
