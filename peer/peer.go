@@ -131,6 +131,7 @@ type Peer struct {
 	cad        cadence.Rule  // when a parent counts as silent
 	cadTrees   []cadence.Tree
 	newsLag    time.Duration // how late manifests come by the trees, past the fastest: a decaying maximum
+	gap        gap           // what the last manifest poll found no tree had brought
 	// complained: per tree, when its parent was last judged silent, until
 	// the tree delivers again: the tree counts as stalled meanwhile (its
 	// lastRx was reset to give the next parent a full slack).

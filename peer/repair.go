@@ -90,7 +90,7 @@ const replaceGrace = time.Second
 // loaded machine sends shards to HTTP, which loads the machine more: a
 // feedback loop.
 func (p *Peer) stallAfterLocked() time.Duration {
-	return time.Duration(p.cad.StallAfter(p.cadenceStreamLocked(false))) * time.Microsecond
+	return time.Duration(p.cad.StallAfter(p.cadenceStreamLocked())) * time.Microsecond
 }
 
 // fetchJobs picks what to fetch now: shards a chunk still needs near its
@@ -442,33 +442,77 @@ func (p *Peer) fetchChunk(ctx context.Context, base string, j fetchJob) {
 	p.sendRegenerated(fwd)
 }
 
-// cadenceStreamLocked is the stream as the cadence rule sees it;
-// originAhead: the origin, asked while the next manifest was overdue, has
-// newer chunks. p.mu held.
-func (p *Peer) cadenceStreamLocked(originAhead bool) cadence.Stream {
-	s := cadence.Stream{Interval: p.rule.Interval(&p.play), OriginAhead: originAhead, NewsLag: p.newsLag.Microseconds()}
+// cadenceStreamLocked is the stream as the cadence rule sees it: with
+// the origin ahead while a gap the poll found is open (see gap). p.mu
+// held.
+func (p *Peer) cadenceStreamLocked() cadence.Stream {
+	s := cadence.Stream{Interval: p.rule.Interval(&p.play), NewsLag: p.newsLag.Microseconds()}
 	if p.haveAny {
 		s.NewestAt = p.newestAt.UnixMicro()
-		if c := p.chunks[p.newest]; c != nil && c.man != nil && s.Interval > 0 {
-			off, _ := p.play.Offset()
-			s.Due = c.man.Timestamp + off + s.Interval
-		}
+	}
+	if p.gap.open {
+		s.OriginAhead, s.Due = true, p.gap.due
 	}
 	return s
 }
 
+// gap is what a manifest poll found: asked while the next manifest was
+// overdue, the origin had chunks after from (the newest known here then)
+// that no tree had brought; the first was due here at due (µs). Until
+// every tree brings something after from (or a few intervals pass), a
+// parent that sent nothing is starved once the news is the slack (or
+// twice its usual lateness) past due, judged on every tick: the poll
+// itself fetches the manifests, and they must not then age by the slack
+// again before the cadence can tell.
+type gap struct {
+	open bool
+	from uint32
+	due  int64
+}
+
+// openGapLocked records what a poll found at now: the origin has chunks
+// after the newest known here while the next manifest is overdue. p.mu
+// held.
+func (p *Peer) openGapLocked() {
+	c := p.chunks[p.newest]
+	iv := p.rule.Interval(&p.play)
+	if c == nil || c.man == nil || iv <= 0 || (p.gap.open && p.gap.from == p.newest) {
+		return
+	}
+	off, _ := p.play.Offset()
+	p.gap = gap{open: true, from: p.newest, due: c.man.Timestamp + off + iv}
+}
+
 // judgeLocked runs the cadence rule (internal/cadence) over trees at now
 // and complains about every parent it finds silent. p.mu held.
-func (p *Peer) judgeLocked(now time.Time, trees []swarmTree, originAhead bool) {
+func (p *Peer) judgeLocked(now time.Time, trees []swarmTree) {
 	n := min(len(trees), len(p.lastRx))
 	if n == 0 {
 		return
 	}
+	if p.gap.open {
+		// Closed when every tree brought something after it, or after
+		// four intervals: the cadence judges by then.
+		open := now.UnixMicro()-p.gap.due <= 4*p.rule.Interval(&p.play)
+		if open {
+			open = false
+			for i := range n {
+				open = open || trees[i].HasParent && int32(p.lastSeqRx[i]-p.gap.from) <= 0
+			}
+		}
+		p.gap.open = open
+	}
 	ct := p.cadTrees[:0]
 	for i := range n {
 		t := trees[i]
+		// Ahead of the news: the tree brought part of a chunk newer than
+		// the poll's gap starts at (or than the newest manifest).
+		from := p.newest
+		if p.gap.open {
+			from = p.gap.from
+		}
 		ct = append(ct, cadence.Tree{HasParent: t.HasParent, LastRx: micros(p.lastRx[i]), Lag: p.treeLag[i].Microseconds(),
-			AheadOfNews: int32(p.lastSeqRx[i]-p.newest) > 0})
+			AheadOfNews: int32(p.lastSeqRx[i]-from) > 0})
 		if !t.ParentOpenSince.IsZero() {
 			ct[i].OpenSince = t.ParentOpenSince.UnixMicro()
 		}
@@ -490,7 +534,7 @@ func (p *Peer) judgeLocked(now time.Time, trees []swarmTree, originAhead bool) {
 			}
 		}
 	}
-	p.why = p.cad.Judge(now.UnixMicro(), p.cadenceStreamLocked(originAhead), ct, p.why[:0])
+	p.why = p.cad.Judge(now.UnixMicro(), p.cadenceStreamLocked(), ct, p.why[:0])
 	for i, why := range p.why {
 		if why == cadence.None {
 			continue
@@ -540,7 +584,7 @@ func (p *Peer) watchParents(now time.Time, trees []swarmTree, parents map[int]fo
 			}
 		}
 	}
-	p.judgeLocked(now, trees, false)
+	p.judgeLocked(now, trees)
 }
 
 // starvedLocked complains about every parent that sent nothing newer
@@ -553,7 +597,8 @@ func (p *Peer) watchParents(now time.Time, trees []swarmTree, parents map[int]fo
 // parent that is itself starved answers the tracker's ping and keeps its
 // place; only this child moves. p.mu held.
 func (p *Peer) starvedLocked(now time.Time) {
-	p.judgeLocked(now, p.member.Trees(), true)
+	p.openGapLocked()
+	p.judgeLocked(now, p.member.Trees())
 }
 
 func (p *Peer) trackerReport() tracker.PeerReport {
