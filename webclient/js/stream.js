@@ -116,6 +116,8 @@ export class Stream {
     this.complained = new Array(cfg.m).fill(0);
     /** how late manifests come by the trees, past the fastest (µs): a decaying maximum */
     this.newsLagUs = 0;
+    /** what the last manifest poll found no tree had brought (peer.gap): chunks after from, the first due at due (µs) */
+    this.gap = { open: false, from: 0, due: 0 };
     /** per tree, the newest chunk a fragment of that tree came for @type {number[]} */
     this.lastSeqRx = new Array(cfg.m).fill(0);
     /** per tree, a decaying maximum of how long after a chunk's manifest its first fragment comes (ms) @type {number[]} */
@@ -499,7 +501,7 @@ export class Stream {
 
   /** @returns {number} how long a tree may carry nothing before it counts as stalled (ms; the cadence rule's) */
   stallAfter() {
-    return this.cadence.stallAfter(this.cadenceStream(false)) / 1000;
+    return this.cadence.stallAfter(this.cadenceStream()) / 1000;
   }
 
   /**
@@ -688,7 +690,7 @@ export class Stream {
         }
       }
     }
-    this.judge(now, trees, false);
+    this.judge(now, trees);
   }
 
   /**
@@ -700,7 +702,13 @@ export class Stream {
    */
   originAhead(latest) {
     if (this.haveAny && seqDiff(latest, this.newest) > 0 && this.rule.overdue(this.play, this.nowUs())) {
-      this.judge(this.now(), this.cfg.relay.trees(), true);
+      // The gap stays open, judged on every tick, until every tree brings
+      // something after it (as peer.gap).
+      const iv = this.rule.interval(this.play);
+      if (iv > 0 && !(this.gap.open && this.gap.from === this.newest)) {
+        this.gap = { open: true, from: this.newest, due: this.play.newestTS + this.play.offset + iv };
+      }
+      this.judge(this.now(), this.cfg.relay.trees());
     }
   }
 
@@ -709,14 +717,21 @@ export class Stream {
    * every parent it finds silent.
    * @param {number} now @param {import('./swarm.js').TreeState[]} trees @param {boolean} originAhead
    */
-  judge(now, trees, originAhead) {
+  judge(now, trees) {
     const us = (/** @type {number} */ ms) => Math.round(ms * 1000);
+    if (this.gap.open) {
+      // Closed when every tree brought something after it, or after four intervals.
+      let open = us(now) - this.gap.due <= 4 * this.rule.interval(this.play);
+      if (open) open = trees.some((t) => t.hasParent && seqDiff(this.lastSeqRx[t.tree], this.gap.from) <= 0);
+      this.gap.open = open;
+    }
+    const from = this.gap.open ? this.gap.from : this.newest;
     const ct = [];
     for (let i = 0; i < this.cfg.m; i++) {
       const t = trees.find((x) => x.tree === i);
       ct.push({
         hasParent: !!(t && t.hasParent), openSince: t && t.openSince > 0 ? us(t.openSince) : 0, lastRx: us(this.lastRx[i]),
-        lagUs: us(this.treeLag[i]), waiting: 0, aheadOfNews: seqDiff(this.lastSeqRx[i], this.newest) > 0,
+        lagUs: us(this.treeLag[i]), waiting: 0, aheadOfNews: seqDiff(this.lastSeqRx[i], from) > 0,
       });
     }
     // The oldest chunk newer than each tree brought has its news waiting
@@ -728,7 +743,7 @@ export class Stream {
         if (seqDiff(seq, this.lastSeqRx[i]) > 0 && (ct[i].waiting === 0 || at < ct[i].waiting)) ct[i].waiting = at;
       }
     }
-    const why = this.cadence.judge(us(now), this.cadenceStream(originAhead), ct);
+    const why = this.cadence.judge(us(now), this.cadenceStream(), ct);
     why.forEach((w, i) => {
       if (!w) return;
       this.lastRx[i] = now;
@@ -739,11 +754,12 @@ export class Stream {
     });
   }
 
-  /** @param {boolean} originAhead @returns {import('./cadence.js').Stream} the stream as the cadence rule sees it */
-  cadenceStream(originAhead) {
-    const iv = this.rule.interval(this.play);
-    const due = this.haveAny && iv > 0 ? this.play.newestTS + this.play.offset + iv : 0;
-    return { intervalUs: iv, newestAt: this.haveAny ? Math.round(this.newestAt * 1000) : 0, originAhead, due, newsLagUs: this.newsLagUs };
+  /** @returns {import('./cadence.js').Stream} the stream as the cadence rule sees it, the origin ahead while a poll's gap is open */
+  cadenceStream() {
+    return {
+      intervalUs: this.rule.interval(this.play), newestAt: this.haveAny ? Math.round(this.newestAt * 1000) : 0,
+      originAhead: this.gap.open, due: this.gap.open ? this.gap.due : 0, newsLagUs: this.newsLagUs,
+    };
   }
 
   /**
@@ -752,7 +768,7 @@ export class Stream {
    * @param {number} tree
    */
   cadenceSlack(tree) {
-    return this.cadence.slack(this.cadenceStream(false), { hasParent: true, openSince: 0, lastRx: 0, lagUs: Math.round(this.treeLag[tree] * 1000), waiting: 0, aheadOfNews: false }) / 1000;
+    return this.cadence.slack(this.cadenceStream(), { hasParent: true, openSince: 0, lastRx: 0, lagUs: Math.round(this.treeLag[tree] * 1000), waiting: 0, aheadOfNews: false }) / 1000;
   }
 
   /** @returns {number} chunks played on time over chunks due */

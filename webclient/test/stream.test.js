@@ -298,6 +298,35 @@ test('a dead origin: asked once the next manifest is half an interval overdue, a
   assert.equal(s.stopped, true, 'no answer while 13 is overdue: stopped');
 });
 
+test('every parent quiet and the origin ahead: each is complained about once the news is the slack past due, not before', async () => {
+  const k = await keys();
+  const relay = fakeRelay(4);
+  const { s, tick, at } = newStream(k, relay, { media: false });
+  const t0 = at();
+  const cuts = new Map();
+  for (let seq = 10; seq < 13; seq++) cuts.set(seq, await cut(k, seq, data(2000, seq), { ts: t0 + (seq - 10) * 500, flags: 0 }));
+  const deliver = async (/** @type {number} */ seq) => {
+    await s.receive(100, cuts.get(seq).manifest);
+    for (const t of [0, 1, 2, 3]) for (const f of cuts.get(seq).fragments[t] ?? []) await s.receive(100 + t, f);
+  };
+  await deliver(10);
+  tick(500);
+  await deliver(11);
+  s.watchParents();
+  // 500 ms chunks: 12 was due at 1 s; every parent goes quiet. Half an
+  // interval later (1.25 s) the origin, asked, has 12: the gap opens, but
+  // the slack (300 ms) has not passed since 12 was due.
+  tick(751);
+  s.originAhead(12);
+  assert.equal(relay.complaints.length, 0, 'not the slack past due yet');
+  tick(50);
+  s.watchParents();
+  assert.deepEqual(relay.complaints.map((c) => c.tree).sort(), [0, 1, 2, 3], 'the slack past due: every quiet parent, once');
+  tick(50);
+  s.watchParents();
+  assert.equal(relay.complaints.length, 4, 'no second complaint');
+});
+
 test('fetch jobs: a tree on fallback is fetched at once; two missing shards near the deadline make one whole-chunk fetch', async () => {
   const k = await keys();
   const relay = fakeRelay(4);
