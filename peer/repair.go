@@ -544,7 +544,11 @@ func (p *Peer) judgeLocked(now time.Time, trees []swarmTree) {
 		p.lastSeqRx[i] = p.newest
 		p.st.complaints++
 		p.log.Debug("parent silent", "tree", i, "parent", trees[i].Parent, "why", why.String())
-		p.member.Complain(i, "silent")
+		reason := "silent"
+		if why == cadence.Starved {
+			reason = "starved" // the tracker pings the parent; no one moves if it answers
+		}
+		p.member.Complain(i, reason)
 	}
 }
 

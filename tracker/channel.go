@@ -509,6 +509,19 @@ func (ch *channel) complain(c *client, m Message) {
 	}
 	pc := ch.client(parent)
 	ch.srv.log.Debug("complaint", "channel", ch.id, "parent", parent, "child", c.id, "tree", tree, "reason", m.Reason)
+	if m.Reason == "starved" {
+		// The child hears nothing from any parent while the origin is
+		// ahead: as likely a hiccup upstream as parents that stopped.
+		// Only the ping decides; if the parent answers, no one moves.
+		if pc != nil && !pc.isOrigin && pc.idle(now) > 2*ch.srv.cfg.HeartbeatInterval {
+			ch.srv.log.Info("complaint confirmed: parent silent", "channel", ch.id, "parent", parent, "child", c.id, "tree", tree)
+			ch.removeLocked(pc)
+			pc.kill(websocket.StatusPolicyViolation, "declared failed: a child reported you silent and you missed a heartbeat")
+		} else if pc != nil && !pc.isOrigin {
+			ch.probeLocked(pc)
+		}
+		return
+	}
 	if pc != nil && !pc.isOrigin && m.Reason != "corrupt" && pc.idle(now) > 2*ch.srv.cfg.HeartbeatInterval {
 		ch.srv.log.Info("complaint confirmed: parent silent", "channel", ch.id, "parent", parent, "child", c.id, "tree", tree)
 		ch.removeLocked(pc)

@@ -141,6 +141,18 @@ func TestSilentParentProbed(t *testing.T) {
 		t.Fatal("a parent that answers pings was declared failed on one complaint")
 	}
 
+	// A "starved" complaint (nothing from any parent while the origin is
+	// ahead) about a parent that answers moves no one.
+	kid, tree = childUnder(live.peerID())
+	kid.send(Message{Type: TypeComplaint, Tree: intp(tree), Parent: live.peerID(), Reason: "starved"})
+	time.Sleep(600 * time.Millisecond) // twice the probe timeout
+	kid.mu.Lock()
+	still := kid.parents[tree] == live.peerID()
+	kid.mu.Unlock()
+	if !still || !inForest(live.peerID()) {
+		t.Fatal("a starved complaint about a parent that answers its ping moved the child or failed the parent")
+	}
+
 	// No pong in time, but heartbeats meanwhile: alive, kept.
 	kid, tree = childUnder(muted)
 	kid.send(Message{Type: TypeComplaint, Tree: intp(tree), Parent: muted, Reason: "silent"})

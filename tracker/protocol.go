@@ -85,7 +85,9 @@ type Message struct {
 	// assign-parent / assign-child: the other side's kind
 	PeerKind string `json:"peer_kind,omitempty"`
 	URL      string `json:"url,omitempty"`
-	// complaint: "silent" (default) or "corrupt"
+	// complaint: "silent" (default), "starved" (nothing from any parent
+	// while the origin is ahead: probe the parent, move no one) or
+	// "corrupt"
 	Reason string `json:"reason,omitempty"`
 	// assign-parent: make-before-break. The child keeps taking this tree
 	// from Keep, its former parent (which keeps feeding it), until the
@@ -194,8 +196,8 @@ func decodeMessage(b []byte) (Message, error) {
 		if m.Tree == nil {
 			return m, fmt.Errorf("%w: complaint needs a tree", errBadMessage)
 		}
-		if m.Reason != "" && m.Reason != "silent" && m.Reason != "corrupt" {
-			return m, fmt.Errorf("%w: complaint reason must be \"silent\" or \"corrupt\", got %q", errBadMessage, m.Reason)
+		if m.Reason != "" && m.Reason != "silent" && m.Reason != "corrupt" && m.Reason != "starved" {
+			return m, fmt.Errorf("%w: complaint reason must be \"silent\", \"starved\" or \"corrupt\", got %q", errBadMessage, m.Reason)
 		}
 	case TypeEdgeOpen:
 		if m.Tree == nil {

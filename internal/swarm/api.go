@@ -111,7 +111,9 @@ func (m *Member) Ticket() string {
 }
 
 // Complain tells the tracker that the parent in tree is silent (reason
-// "silent") or sent data that failed verification ("corrupt").
+// "silent"), that nothing comes from it while the origin is ahead
+// ("starved": the tracker only pings it), or that it sent data that
+// failed verification ("corrupt").
 func (m *Member) Complain(tree int, reason string) {
 	m.mu.Lock()
 	if tree < 0 || tree >= m.trees || !m.hasParent[tree] {

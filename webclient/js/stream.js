@@ -750,7 +750,7 @@ export class Stream {
       this.complained[i] = now;
       this.lastSeqRx[i] = this.newest;
       this.st.complaints++;
-      this.cfg.relay.complain(i, 'silent');
+      this.cfg.relay.complain(i, w === 'starved' ? 'starved' : 'silent'); // starved: the tracker pings the parent, no one moves if it answers
     });
   }
 
