@@ -23,7 +23,9 @@ import (
 	"time"
 
 	"github.com/coopcast/coopcast/internal/forest"
+	"github.com/coopcast/coopcast/internal/proto"
 	"github.com/coopcast/coopcast/internal/rtc"
+	"github.com/coopcast/coopcast/internal/stack"
 	"github.com/coopcast/coopcast/origin"
 	"github.com/coopcast/coopcast/peer"
 	"github.com/coopcast/coopcast/tracker"
@@ -343,7 +345,7 @@ func (s *recording) same(seq uint32, data []byte) bool {
 }
 
 // Describe passes on the media description of the source it wraps.
-func (s *recording) Describe() *tracker.Media {
+func (s *recording) Describe() *proto.Media {
 	if d, ok := s.Source.(origin.Describer); ok {
 		return d.Describe()
 	}
@@ -412,18 +414,10 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
-	}
-	url := "http://" + ln.Addr().String()
-	// Every peer connects from loopback: no per-address limits.
-	srv, err := tracker.New(tracker.Config{PublishToken: "loadtest", JoinsPerIP: 1e6, JoinBurst: 1e6, MaxConnsPerIP: 1 << 20,
-		Forest: forest.Config{OriginSlots: cfg.OriginSlots}, Logger: log})
-	if err != nil {
-		return nil, err
-	}
-	var src origin.Source
+	var (
+		src origin.Source
+		err error
+	)
 	bitrate := cfg.Bitrate
 	if cfg.Source == "synthetic" {
 		if src, err = origin.NewSynthetic(cfg.Bitrate, cfg.ChunkInterval); err != nil {
@@ -451,23 +445,22 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		}
 	}
 	rc := rtc.Config{ICEInterfaces: []string{"lo"}}
-	o, err := origin.New(origin.Config{TrackerURL: url, Channel: "loadtest", PublishToken: "loadtest", Source: src,
-		Trees: cfg.Trees, K: cfg.K, Bitrate: bitrate, FallbackURL: url + "/fallback/loadtest", RTC: rc, Logger: log,
-		// Every peer shares the loopback address, and the run measures
-		// what the origin would have to serve: no per-address budget, no cap.
-		FallbackPerIP: -1, FallbackRequests: -1, FallbackCap: -1})
+	st, err := stack.Start(ctx, stack.Config{PublishToken: "loadtest", Logger: log,
+		// Every peer connects from loopback: no per-address limits.
+		Tracker: tracker.Config{JoinsPerIP: 1e6, JoinBurst: 1e6, MaxConnsPerIP: 1 << 20, Forest: forest.Config{OriginSlots: cfg.OriginSlots}},
+		Origin: origin.Config{Channel: "loadtest", Source: src, Trees: cfg.Trees, K: cfg.K, Bitrate: bitrate, RTC: rc,
+			// Every peer shares the loopback address, and the run measures
+			// what the origin would have to serve: no per-address budget, no cap.
+			FallbackPerIP: -1, FallbackRequests: -1, FallbackCap: -1}})
 	if err != nil {
 		return nil, err
 	}
-	mux := http.NewServeMux()
-	mux.Handle("/fallback/", o.Handler())
-	mux.Handle("/", srv.Handler())
-	hs := &http.Server{Handler: mux}
-
+	defer st.Close()
+	srv, o, url := st.Tracker, st.Origin, st.URL()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	r := &runner{cfg: cfg, log: log, url: url, ctx: ctx, rtc: rc, mix: rand.New(rand.NewPCG(1, 2)), origin: o,
-		prog: newProgressLine(cfg, time.Now()), trackerAddr: ln.Addr().String()}
+		prog: newProgressLine(cfg, time.Now()), trackerAddr: strings.TrimPrefix(url, "http://")}
 	if cfg.ChurnUngraceful > 0 {
 		r.httpT = &http.Transport{MaxIdleConnsPerHost: 8, IdleConnTimeout: 30 * time.Second}
 		defer r.httpT.CloseIdleConnections()
@@ -475,12 +468,6 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if rec, ok := src.(*recording); ok {
 		r.rec = rec
 	}
-	var bg sync.WaitGroup
-	bg.Add(3)
-	go func() { defer bg.Done(); hs.Serve(ln) }()
-	go func() { defer bg.Done(); srv.Run(ctx) }()
-	go func() { defer bg.Done(); o.Run(ctx) }()
-
 	start := time.Now()
 	cpu0 := cpuTime()
 	// A sample a second for the report, from the start to the end of the
@@ -528,9 +515,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 
 	cancel()
 	r.stopAll()
-	hs.Close()
-	srv.Close()
-	bg.Wait()
+	st.Close()
 	res.MaxRSSMB = maxRSSMB()
 	if r.rec != nil {
 		r.decodeOutputs(res)
@@ -874,7 +859,7 @@ func depthHistogram(url string) [][]int {
 		return nil
 	}
 	defer resp.Body.Close()
-	var snap tracker.ForestSnapshot
+	var snap proto.ForestSnapshot
 	if json.NewDecoder(resp.Body).Decode(&snap) != nil {
 		return nil
 	}

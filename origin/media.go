@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/coopcast/coopcast/internal/fmp4"
-	"github.com/coopcast/coopcast/tracker"
+	"github.com/coopcast/coopcast/internal/proto"
 )
 
 //go:embed testcard/testcard.mp4
@@ -81,11 +81,21 @@ func NewFile(path string, loop bool) (*Media, error) {
 		src, err := fmp4.Open(f)
 		if err != nil {
 			f.Close()
+			if errors.Is(err, fmp4.ErrNotMP4) {
+				return nil, nil, notMP4File{err}
+			}
 			return nil, nil, err
 		}
 		return f, src, nil
 	}, loop, true)
 }
+
+// notMP4File is a file source that is no MP4 at all (a text file, say):
+// a plain message, the parser's detail only for errors.Is.
+type notMP4File struct{ err error }
+
+func (notMP4File) Error() string   { return "not an MP4 file" }
+func (e notMP4File) Unwrap() error { return e.err }
 
 // NewLive reads a live fMP4 stream from r (standard input, an HTTP
 // body): chunks go out as they arrive, and the stream ends when r does.
@@ -112,13 +122,13 @@ func newMedia(name string, open func() (io.Closer, fmp4.Source, error), loop, pa
 
 // Describer is a Source that can say what its stream is.
 type Describer interface {
-	Describe() *tracker.Media
+	Describe() *proto.Media
 }
 
 // Describe says what the stream is, for the tracker's stats.
-func (m *Media) Describe() *tracker.Media {
+func (m *Media) Describe() *proto.Media {
 	info := m.Info()
-	return &tracker.Media{Codecs: info.Codecs, Width: info.Width, Height: info.Height}
+	return &proto.Media{Codecs: info.Codecs, Width: info.Width, Height: info.Height}
 }
 
 // Init returns the init segment (ftyp+moov).

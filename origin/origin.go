@@ -16,12 +16,12 @@ import (
 
 	"github.com/coopcast/coopcast/internal/fec"
 	"github.com/coopcast/coopcast/internal/forest"
+	"github.com/coopcast/coopcast/internal/proto"
 	"github.com/coopcast/coopcast/internal/relay"
 	"github.com/coopcast/coopcast/internal/rtc"
 	"github.com/coopcast/coopcast/internal/swarm"
 	"github.com/coopcast/coopcast/internal/ticket"
 	"github.com/coopcast/coopcast/internal/wire"
-	"github.com/coopcast/coopcast/tracker"
 )
 
 // Config configures an Origin. Zero values are defaults where one is
@@ -209,7 +209,7 @@ func New(cfg Config) (*Origin, error) {
 	if err := o.resume(); err != nil {
 		return nil, err
 	}
-	var media *tracker.Media
+	var media *proto.Media
 	if d, ok := cfg.Source.(Describer); ok {
 		media = d.Describe()
 	}
@@ -411,7 +411,7 @@ func (o *Origin) Close() error {
 // its children.
 type handler Origin
 
-func (h *handler) Welcome(m tracker.Message) {
+func (h *handler) Welcome(m proto.Message) {
 	h.log.Info("published", "channel", m.Channel, "trees", m.Trees, "k", m.K, "stripe_bps", m.StripeRate)
 }
 func (h *handler) Data(forest.PeerID, []byte) {}

@@ -17,10 +17,10 @@ import (
 	"github.com/coopcast/coopcast/internal/fec"
 	"github.com/coopcast/coopcast/internal/forest"
 	"github.com/coopcast/coopcast/internal/playout"
+	"github.com/coopcast/coopcast/internal/proto"
 	"github.com/coopcast/coopcast/internal/relay"
 	"github.com/coopcast/coopcast/internal/rtc"
 	"github.com/coopcast/coopcast/internal/swarm"
-	"github.com/coopcast/coopcast/tracker"
 )
 
 // Config configures a Peer. Zero values are defaults.
@@ -48,10 +48,15 @@ type Config struct {
 	// OnChunk, if set, is called with every rebuilt chunk (in rebuild
 	// order, before playout): for checks such as the load test's.
 	OnChunk func(seq uint32, data []byte)
-	RTC     rtc.Config
-	Relay   relay.Config
-	HTTP    *http.Client
-	Logger  *slog.Logger
+	// Wait bounds how long the peer goes without a session with the
+	// tracker (never welcomed, or lost and not back): then Run returns
+	// ErrNoChannel (the tracker answers, without the channel) or
+	// ErrTrackerUnreachable. Zero: retry for ever.
+	Wait   time.Duration
+	RTC    rtc.Config
+	Relay  relay.Config
+	HTTP   *http.Client
+	Logger *slog.Logger
 }
 
 // Validate names the first bad field.
@@ -63,6 +68,8 @@ func (c Config) Validate() error {
 		return errors.New("peer: Channel is required")
 	case c.UploadKbps < 0:
 		return fmt.Errorf("peer: --upload-kbps must be ≥ 0, got %d", c.UploadKbps)
+	case c.Wait < 0:
+		return fmt.Errorf("peer: Wait must be ≥ 0, got %v", c.Wait)
 	case c.Playout < 0 || c.Playout > time.Minute:
 		return fmt.Errorf("peer: Playout must be in [0, 1m], got %v", c.Playout)
 	}
@@ -72,12 +79,25 @@ func (c Config) Validate() error {
 // fallbackClient keeps connections to the origin alive across fetches.
 var fallbackClient = &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 8, IdleConnTimeout: 30 * time.Second}}
 
+// ErrNoChannel and ErrTrackerUnreachable are what Run returns when
+// Config.Wait ran out.
+var (
+	ErrNoChannel          = swarm.ErrNoChannel
+	ErrTrackerUnreachable = swarm.ErrTrackerUnreachable
+)
+
 // ErrStreamEnded is what Run returns when the origin ended the stream and
 // the peer played it to the end.
 var ErrStreamEnded = errors.New("peer: the stream ended")
 
 // Ended is closed once the peer played the end of the stream.
 func (p *Peer) Ended() <-chan struct{} { return p.ended }
+
+// Joined is closed once the tracker first welcomed the peer.
+func (p *Peer) Joined() <-chan struct{} { return p.welcomed }
+
+// Playing is closed once the peer played its first chunk.
+func (p *Peer) Playing() <-chan struct{} { return p.playing }
 
 // Peer is a running native peer. Create it with New.
 type Peer struct {
@@ -124,6 +144,8 @@ type Peer struct {
 	switchFrom []forest.PeerID
 	welcomed   chan struct{}
 	ended      chan struct{} // closed when the end of stream was played
+	playing    chan struct{} // closed when the first chunk was played
+	playOnce   sync.Once
 	endOnce    sync.Once
 	st         stats
 	wakeup     chan struct{}
@@ -164,10 +186,10 @@ func New(cfg Config) (*Peer, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	p := &Peer{cfg: cfg, rule: newRule(cfg), cad: cadence.New(cadence.Config{SilenceTimeout: cfg.SilenceTimeout}), log: log, http: cfg.HTTP, chunks: make(map[uint32]*chunk),
-		welcomed: make(chan struct{}), wakeup: make(chan struct{}, 1), reportNow: make(chan struct{}, 1), ended: make(chan struct{})}
+		welcomed: make(chan struct{}), wakeup: make(chan struct{}, 1), reportNow: make(chan struct{}, 1), ended: make(chan struct{}), playing: make(chan struct{})}
 	var err error
 	p.member, err = swarm.New(swarm.Config{TrackerURL: cfg.TrackerURL, Channel: cfg.Channel, Kind: cfg.Kind,
-		UploadKbps: cfg.UploadKbps, RTC: cfg.RTC, Relay: cfg.Relay, Handler: (*handler)(p), Logger: log})
+		UploadKbps: cfg.UploadKbps, RTC: cfg.RTC, Relay: cfg.Relay, Handler: (*handler)(p), Logger: log, GiveUpAfter: cfg.Wait})
 	if err != nil {
 		return nil, err
 	}
@@ -224,7 +246,7 @@ func (p *Peer) Run(ctx context.Context) error {
 // handler is the Peer seen as a swarm.Handler.
 type handler Peer
 
-func (h *handler) Welcome(m tracker.Message) {
+func (h *handler) Welcome(m proto.Message) {
 	p := (*Peer)(h)
 	key, err := base64.StdEncoding.DecodeString(m.PublicKey)
 	if err != nil || len(key) != ed25519.PublicKeySize {

@@ -3,8 +3,6 @@ package peer
 import (
 	"bytes"
 	"context"
-	"net/http"
-	"net/http/httptest"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -13,6 +11,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/coopcast/coopcast/internal/rtc"
+	"github.com/coopcast/coopcast/internal/stack"
 	"github.com/coopcast/coopcast/origin"
 	"github.com/coopcast/coopcast/tracker"
 )
@@ -28,12 +27,12 @@ const (
 type swarmEnv struct {
 	url    string
 	origin *origin.Origin
-	ctx    context.Context
-	wg     sync.WaitGroup
+	ctx    context.Context // ends when the test's cleanup stops the stack
 	// interval is the chunk interval of the origin's synthetic stream.
 	interval time.Duration
-	// killOrigin stops the origin for good, as a killed process: it
-	// leaves the tracker, and its HTTP fallback drops every connection.
+	// killOrigin stops the origin for good: it cuts nothing more (a chunk
+	// being cut is never published) and leaves the tracker; its HTTP
+	// fallback has nothing newer to offer.
 	killOrigin func()
 }
 
@@ -51,43 +50,23 @@ func startSwarmEvery(t *testing.T, interval time.Duration) *swarmEnv {
 // startSwarmWith starts a tracker and an origin streaming src.
 func startSwarmWith(t *testing.T, src origin.Source, bitrate int64) *swarmEnv {
 	t.Helper()
-	srv, err := tracker.New(tracker.Config{PublishToken: "tok", HeartbeatInterval: time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	mux := http.NewServeMux()
-	hs := httptest.NewServer(mux)
-	o, err := origin.New(origin.Config{TrackerURL: hs.URL, Channel: "t", PublishToken: "tok", Source: src, Bitrate: bitrate,
-		FallbackURL: hs.URL + "/fallback/t", RTC: rtc.Config{ICEInterfaces: []string{"lo"}},
-		FallbackPerIP: -1, FallbackRequests: -1}) // every peer shares the loopback address
-	if err != nil {
-		t.Fatal(err)
-	}
-	var dead atomic.Bool
-	fallback := o.Handler()
-	mux.Handle("/fallback/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if dead.Load() {
-			if hj, ok := w.(http.Hijacker); ok {
-				if conn, _, err := hj.Hijack(); err == nil {
-					conn.Close() // what a client of a killed process sees
-					return
-				}
-			}
-		}
-		fallback.ServeHTTP(w, r)
-	}))
-	mux.Handle("/", srv.Handler())
 	ctx, cancel := context.WithCancel(context.Background())
-	octx, killOrigin := context.WithCancel(ctx)
-	e := &swarmEnv{url: hs.URL, origin: o, ctx: ctx, killOrigin: func() { dead.Store(true); killOrigin() }}
-	e.wg.Add(2)
-	go func() { defer e.wg.Done(); srv.Run(ctx) }()
-	go func() { defer e.wg.Done(); o.Run(octx) }()
+	ks := &killable{Source: src, dead: make(chan struct{})}
+	st, err := stack.Start(ctx, stack.Config{
+		Tracker: tracker.Config{HeartbeatInterval: time.Second},
+		Origin: origin.Config{Channel: "t", Source: ks, Bitrate: bitrate, RTC: rtc.Config{ICEInterfaces: []string{"lo"}},
+			FallbackPerIP: -1, FallbackRequests: -1}}) // every peer shares the loopback address
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	o := st.Origin
+	e := &swarmEnv{url: st.URL(), origin: o, ctx: ctx, killOrigin: func() { ks.kill(); o.Close() }}
 	t.Cleanup(func() {
 		cancel()
-		e.wg.Wait()
-		srv.Close()
-		hs.Close()
+		if err := st.Close(); err != nil {
+			t.Errorf("stack: %v", err)
+		}
 		// Every peer's fallback fetches carried a valid ticket.
 		st := o.Stats()
 		t.Logf("origin fallback: %d bytes served, %d refused 401, %d refused 429 at the cap", st.HTTPBytes, st.FallbackUnauthorized, st.FallbackCapped)
@@ -96,6 +75,27 @@ func startSwarmWith(t *testing.T, src origin.Source, bitrate int64) *swarmEnv {
 		}
 	})
 	return e
+}
+
+// killable is a source that can be stopped for good: Next then blocks
+// until its context ends, and a chunk cut at that moment is dropped.
+type killable struct {
+	origin.Source
+	dead chan struct{}
+	once sync.Once
+}
+
+func (k *killable) kill() { k.once.Do(func() { close(k.dead) }) }
+
+func (k *killable) Next(ctx context.Context) (origin.Chunk, error) {
+	c, err := k.Source.Next(ctx)
+	select {
+	case <-k.dead:
+		<-ctx.Done()
+		return origin.Chunk{}, ctx.Err()
+	default:
+	}
+	return c, err
 }
 
 // checked is a peer whose every rebuilt chunk is compared with the

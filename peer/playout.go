@@ -108,6 +108,9 @@ func (p *Peer) due(now time.Time) [][]byte {
 	}
 	if played == 0 && p.play.Played() > 0 {
 		p.st.startup = now.Sub(p.start)
+		if p.playing != nil { // nil in tests that build a Peer by hand
+			p.playOnce.Do(func() { close(p.playing) })
+		}
 	}
 	return out
 }

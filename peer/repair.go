@@ -13,8 +13,8 @@ import (
 
 	"github.com/coopcast/coopcast/internal/cadence"
 	"github.com/coopcast/coopcast/internal/forest"
+	"github.com/coopcast/coopcast/internal/proto"
 	"github.com/coopcast/coopcast/internal/wire"
-	"github.com/coopcast/coopcast/tracker"
 )
 
 // repairLoop is the peer's last line of defence: it fetches over HTTP what
@@ -605,9 +605,9 @@ func (p *Peer) starvedLocked(now time.Time) {
 	p.judgeLocked(now, p.member.Trees())
 }
 
-func (p *Peer) trackerReport() tracker.PeerReport {
+func (p *Peer) trackerReport() proto.PeerReport {
 	r := p.Report()
-	return tracker.PeerReport{RelayBytes: r.RelayBytes, BytesFromPeers: r.BytesFromPeers, BytesFromOrigin: r.BytesFromOrigin,
+	return proto.PeerReport{RelayBytes: r.RelayBytes, BytesFromPeers: r.BytesFromPeers, BytesFromOrigin: r.BytesFromOrigin,
 		Children: r.Children, ChunksPlayed: r.ChunksPlayed, Continuity: r.Continuity, LatencyMS: r.LatencyP50, BadShards: r.BadMessages,
 		StreamStopped: r.StreamStopped}
 }

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"sync"
@@ -13,7 +12,9 @@ import (
 	"time"
 
 	"github.com/coopcast/coopcast/internal/mediatest"
+	"github.com/coopcast/coopcast/internal/proto"
 	"github.com/coopcast/coopcast/internal/rtc"
+	"github.com/coopcast/coopcast/internal/stack"
 	"github.com/coopcast/coopcast/origin"
 	"github.com/coopcast/coopcast/tracker"
 )
@@ -31,20 +32,21 @@ import (
 func TestOriginRestart(t *testing.T) {
 	dir := t.TempDir()
 	keyFile := filepath.Join(dir, "channel.pem")
-	srv, err := tracker.New(tracker.Config{PublishToken: "tok", HeartbeatInterval: time.Second})
+	// A tracker alone: the test runs the origins, one after the other,
+	// each serving the fallback in turn.
+	var fallback origin.SwitchHandler
+	ctx, cancel := context.WithCancel(context.Background())
+	stk, err := stack.Start(ctx, stack.Config{PublishToken: "tok", Tracker: tracker.Config{HeartbeatInterval: time.Second}, Fallback: &fallback})
 	if err != nil {
+		cancel()
 		t.Fatal(err)
 	}
-	mux := http.NewServeMux()
-	hs := httptest.NewServer(mux)
-	var fallback origin.SwitchHandler
-	mux.Handle("/fallback/", &fallback)
-	mux.Handle("/", srv.Handler())
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() { defer wg.Done(); srv.Run(ctx) }()
-	t.Cleanup(func() { cancel(); wg.Wait(); srv.Close(); hs.Close() })
+	t.Cleanup(func() {
+		cancel()
+		if err := stk.Close(); err != nil {
+			t.Errorf("stack: %v", err)
+		}
+	})
 
 	// start runs an origin the way `coopcast origin --key FILE` does.
 	type run struct {
@@ -63,8 +65,8 @@ func TestOriginRestart(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		o, err := origin.New(origin.Config{TrackerURL: hs.URL, Channel: "t", PublishToken: "tok", Source: src, Bitrate: 400_000,
-			PrivateKey: priv, StateFile: keyFile + ".state", FallbackURL: hs.URL + "/fallback/t", RTC: rtc.Config{ICEInterfaces: []string{"lo"}},
+		o, err := origin.New(origin.Config{TrackerURL: stk.URL(), Channel: "t", PublishToken: "tok", Source: src, Bitrate: 400_000,
+			PrivateKey: priv, StateFile: keyFile + ".state", FallbackURL: stk.URL() + "/fallback/t", RTC: rtc.Config{ICEInterfaces: []string{"lo"}},
 			FallbackPerIP: -1, FallbackRequests: -1}) // every peer shares the loopback address
 		if err != nil {
 			t.Fatal(err)
@@ -93,7 +95,7 @@ func TestOriginRestart(t *testing.T) {
 		if v.f, err = os.Create(v.path); err != nil {
 			t.Fatal(err)
 		}
-		v.p, err = New(Config{TrackerURL: hs.URL, Channel: "t", UploadKbps: 2000, Out: v.f, RTC: rtc.Config{ICEInterfaces: []string{"lo"}},
+		v.p, err = New(Config{TrackerURL: stk.URL(), Channel: "t", UploadKbps: 2000, Out: v.f, RTC: rtc.Config{ICEInterfaces: []string{"lo"}},
 			OnChunk: func(seq uint32, _ []byte) { v.mu.Lock(); v.seqs = append(v.seqs, seq); v.mu.Unlock() }})
 		if err != nil {
 			t.Fatal(err)
@@ -130,7 +132,7 @@ func TestOriginRestart(t *testing.T) {
 	for i, v := range vs {
 		played[i] = v.p.Report().ChunksPlayed
 	}
-	waitFor(t, 10*time.Second, "the tracker sees the origin gone", func() bool { return !channelStats(t, hs.URL).Origin })
+	waitFor(t, 10*time.Second, "the tracker sees the origin gone", func() bool { return !channelStats(t, stk.URL()).Origin })
 
 	second := start()
 	t.Cleanup(func() { second.stop(); <-second.done })
@@ -145,7 +147,7 @@ func TestOriginRestart(t *testing.T) {
 		}
 		return true
 	})
-	if st := channelStats(t, hs.URL); st.Leaves != 0 || st.Peers != len(vs) || !st.Origin {
+	if st := channelStats(t, stk.URL()); st.Leaves != 0 || st.Peers != len(vs) || !st.Origin {
 		t.Errorf("the channel has %d peers and %d leaves (origin connected: %v); the restart should cost no peer", st.Peers, st.Leaves, st.Origin)
 	}
 	for i, v := range vs {
@@ -215,9 +217,9 @@ func reserveLostChunk(t *testing.T, path string) {
 }
 
 // channelStats fetches the tracker's stats of channel "t".
-func channelStats(t *testing.T, base string) tracker.ChannelStats {
+func channelStats(t *testing.T, base string) proto.ChannelStats {
 	t.Helper()
-	var st tracker.ChannelStats
+	var st proto.ChannelStats
 	resp, err := http.Get(base + "/api/v1/channels/t/stats")
 	if err != nil {
 		t.Fatal(err)

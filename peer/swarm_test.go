@@ -11,10 +11,10 @@ import (
 	"time"
 
 	"github.com/coopcast/coopcast/internal/forest"
+	"github.com/coopcast/coopcast/internal/proto"
 	"github.com/coopcast/coopcast/internal/rtc"
 	"github.com/coopcast/coopcast/internal/swarm"
 	"github.com/coopcast/coopcast/internal/wire"
-	"github.com/coopcast/coopcast/tracker"
 )
 
 // wait lets the stream run, checking ctx-free wall time.
@@ -114,7 +114,7 @@ type malicious struct {
 	sent int
 }
 
-func (h *malicious) Welcome(tracker.Message)          {}
+func (h *malicious) Welcome(proto.Message)            {}
 func (h *malicious) Topology()                        {}
 func (h *malicious) ChildReady(forest.PeerID, uint64) {}
 func (h *malicious) Data(from forest.PeerID, b []byte) {
@@ -204,7 +204,7 @@ func TestMaliciousPeer(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	var snap tracker.ForestSnapshot
+	var snap proto.ForestSnapshot
 	json.NewDecoder(resp.Body).Decode(&snap)
 	for _, n := range snap.Nodes {
 		if forest.PeerID(n.ID) == m.ID() && (n.Slots != 0 || n.Children != 0) {
@@ -220,7 +220,7 @@ type stalled struct {
 	release chan struct{}
 }
 
-func (s *stalled) Welcome(tracker.Message)          {}
+func (s *stalled) Welcome(proto.Message)            {}
 func (s *stalled) Topology()                        {}
 func (s *stalled) ChildReady(forest.PeerID, uint64) {}
 func (s *stalled) Data(forest.PeerID, []byte) {
@@ -268,7 +268,7 @@ func TestStalledChildDoesNotSlowSiblings(t *testing.T) {
 // trees and nothing of its tree.
 type dropper struct{ m *swarm.Member }
 
-func (h *dropper) Welcome(tracker.Message)          {}
+func (h *dropper) Welcome(proto.Message)            {}
 func (h *dropper) Topology()                        {}
 func (h *dropper) ChildReady(forest.PeerID, uint64) {}
 func (h *dropper) Data(from forest.PeerID, b []byte) {
@@ -395,14 +395,14 @@ func checkPlaced(t *testing.T, m *swarm.Member) {
 }
 
 // forestOf fetches the tracker's forest of channel "t".
-func forestOf(t *testing.T, base string) tracker.ForestSnapshot {
+func forestOf(t *testing.T, base string) proto.ForestSnapshot {
 	t.Helper()
 	resp, err := http.Get(base + "/api/v1/channels/t/forest")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	var snap tracker.ForestSnapshot
+	var snap proto.ForestSnapshot
 	if err := json.NewDecoder(resp.Body).Decode(&snap); err != nil {
 		t.Fatal(err)
 	}

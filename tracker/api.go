@@ -5,6 +5,8 @@ import (
 	"sort"
 
 	"github.com/gin-gonic/gin"
+
+	"github.com/coopcast/coopcast/internal/proto"
 )
 
 func (s *Server) listChannels(c *gin.Context) {
@@ -14,7 +16,7 @@ func (s *Server) listChannels(c *gin.Context) {
 		chans = append(chans, ch)
 	}
 	s.mu.Unlock()
-	out := make([]ChannelStats, 0, len(chans))
+	out := make([]proto.ChannelStats, 0, len(chans))
 	for _, ch := range chans {
 		out = append(out, ch.stats())
 	}

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/coopcast/coopcast/internal/proto"
 )
 
 // recorder is a slog.Handler that keeps every record.
@@ -85,10 +87,10 @@ func TestBadLogBounded(t *testing.T) {
 	start := time.Now()
 	b := newBadLog(slog.New(rec), start)
 	for i := 0; i < maxBadIPs+500; i++ {
-		b.drop(string(rune('a'+i%26))+time.Duration(i).String(), 0, errBadMessage)
+		b.drop(string(rune('a'+i%26))+time.Duration(i).String(), 0, proto.ErrBadMessage)
 	}
-	b.drop("busy", 0, errBadMessage)
-	b.drop("busy", 0, errBadMessage)
+	b.drop("busy", 0, proto.ErrBadMessage)
+	b.drop("busy", 0, proto.ErrBadMessage)
 	if len(b.byIP) > maxBadIPs {
 		t.Fatalf("%d addresses remembered", len(b.byIP))
 	}

@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/coopcast/coopcast/internal/proto"
 )
 
 // TestJoinTimeout: a WebSocket that has not joined or published within
@@ -337,7 +339,7 @@ func TestMessageBeforeUpgradeAnswer(t *testing.T) {
 	if _, err := io.ReadFull(c, p); err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.Contains(p, []byte(codeUnknownType)) {
-		t.Fatalf("answer %s, want an %s error", p, codeUnknownType)
+	if !bytes.Contains(p, []byte(proto.CodeUnknownType)) {
+		t.Fatalf("answer %s, want an %s error", p, proto.CodeUnknownType)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/coopcast/coopcast/internal/forest"
+	"github.com/coopcast/coopcast/internal/proto"
 	"github.com/coopcast/coopcast/internal/ticket"
 )
 
@@ -25,9 +26,9 @@ type channel struct {
 	stripeRate  int64
 	publicKey   string
 	fallbackURL string
-	media       *Media // what the origin said the stream is
-	ticketKey   []byte // signs fallback tickets; nil: the origin sent none (guarded by mu)
-	epoch       uint64 // the stream epoch of the origin's newest run (guarded by mu)
+	media       *proto.Media // what the origin said the stream is
+	ticketKey   []byte       // signs fallback tickets; nil: the origin sent none (guarded by mu)
+	epoch       uint64       // the stream epoch of the origin's newest run (guarded by mu)
 	created     time.Time
 
 	// mu is the channel's critical section: every forest event, and the
@@ -35,16 +36,16 @@ type channel struct {
 	// each client sees its assignments in the forest's order. It guards
 	// every field below, and each member client's kids. Lock order:
 	// Server.mu, then channel.mu, then client.closeMu.
-	mu         sync.Mutex
-	retired    bool // removed from the server: refuses new clients
-	f          *forest.Forest
-	origin     *client
-	peers      map[forest.PeerID]*client
-	reports    map[forest.PeerID]PeerReport
-	recent     map[pair]time.Time  // recently linked pairs, for signaling
-	handoffs   map[edgeKey]handoff // make-before-break moves under way
-	trust      map[forest.PeerID]*trust
-	complaints map[forest.PeerID]map[forest.PeerID]time.Time
+	mu           sync.Mutex
+	retired      bool // removed from the server: refuses new clients
+	f            *forest.Forest
+	origin       *client
+	peers        map[forest.PeerID]*client
+	reports      map[forest.PeerID]proto.PeerReport
+	recent       map[pair]time.Time  // recently linked pairs, for signaling
+	handoffs     map[edgeKey]handoff // make-before-break moves under way
+	trust        map[forest.PeerID]*trust
+	complaints   map[forest.PeerID]map[forest.PeerID]time.Time
 	// held: silence complaints about a parent whose probe is under way,
 	// by parent; acted on when it answers, dropped when it is declared
 	// failed (its removal moves every child at once).
@@ -92,7 +93,7 @@ func newChannel(s *Server, id string, trees, k int, bitrate int64, key, fallback
 		srv: s, id: id, trees: trees, k: k, bitrate: bitrate,
 		stripeRate: (bitrate + int64(k) - 1) / int64(k),
 		publicKey:  key, fallbackURL: fallback, created: now,
-		f: f, peers: make(map[forest.PeerID]*client), reports: make(map[forest.PeerID]PeerReport),
+		f: f, peers: make(map[forest.PeerID]*client), reports: make(map[forest.PeerID]proto.PeerReport),
 		recent: make(map[pair]time.Time), handoffs: make(map[edgeKey]handoff), trust: make(map[forest.PeerID]*trust), complaints: make(map[forest.PeerID]map[forest.PeerID]time.Time), held: make(map[forest.PeerID][]heldComplaint),
 		restoreUntil: now.Add(s.cfg.RestoreWindow),
 	}, nil
@@ -106,17 +107,17 @@ func newChannel(s *Server, id string, trees, k int, bitrate int64, key, fallback
 // of an older run than the channel's (a smaller epoch) is refused, so two
 // origin processes cannot take turns. ok is false if the channel has been
 // retired: look it up again.
-func (ch *channel) attachOrigin(c *client, m Message) (fatal string, ok bool) {
+func (ch *channel) attachOrigin(c *client, m proto.Message) (fatal string, ok bool) {
 	ch.mu.Lock()
 	defer ch.mu.Unlock()
 	if ch.retired {
 		return "", false
 	}
 	if m.PublicKey != ch.publicKey || (m.Trees != 0 && m.Trees != ch.trees) || (m.K != 0 && m.K != ch.k) {
-		return c.fatalError(codeOriginLive, fmt.Sprintf("channel %q is live with another key or shape; use another channel id or wait until it empties", ch.id)), true
+		return c.fatalError(proto.CodeOriginLive, fmt.Sprintf("channel %q is live with another key or shape; use another channel id or wait until it empties", ch.id)), true
 	}
 	if m.Epoch < ch.epoch {
-		return c.fatalError(codeOriginLive, fmt.Sprintf("channel %q is live with a newer run of its origin (epoch %d, yours %d); stop this one", ch.id, ch.epoch, m.Epoch)), true
+		return c.fatalError(proto.CodeOriginLive, fmt.Sprintf("channel %q is live with a newer run of its origin (epoch %d, yours %d); stop this one", ch.id, ch.epoch, m.Epoch)), true
 	}
 	ch.epoch = m.Epoch
 	if old := ch.origin; old != nil {
@@ -132,7 +133,7 @@ func (ch *channel) attachOrigin(c *client, m Message) (fatal string, ok bool) {
 		ch.fallbackURL = m.FallbackURL
 	}
 	ch.media = m.Media
-	key, _ := base64.StdEncoding.DecodeString(m.TicketKey) // checked by decodeMessage
+	key, _ := base64.StdEncoding.DecodeString(m.TicketKey) // checked by proto.Decode
 	if !bytes.Equal(key, ch.ticketKey) {
 		// A new key (a new origin run that does not derive it from the
 		// channel key): every peer's ticket is void, so send fresh ones now.
@@ -144,7 +145,7 @@ func (ch *channel) attachOrigin(c *client, m Message) (fatal string, ok bool) {
 	c.ch, c.id, c.isOrigin, c.kind = ch, forest.Origin, true, forest.Native
 	ch.origin = c
 	ch.originGone = time.Time{}
-	c.send(Message{Type: TypePublished, Channel: ch.id, Trees: ch.trees, K: ch.k, Bitrate: ch.bitrate, Epoch: ch.epoch,
+	c.send(proto.Message{Type: proto.TypePublished, Channel: ch.id, Trees: ch.trees, K: ch.k, Bitrate: ch.bitrate, Epoch: ch.epoch,
 		StripeRate: ch.stripeRate, HeartbeatMS: ch.srv.cfg.HeartbeatInterval.Milliseconds(), ICEServers: ch.srv.cfg.ICEServers})
 	// A reconnecting origin learns its children again. (The forest has no
 	// per-node children accessor, so this walks it; origins reconnect
@@ -152,7 +153,7 @@ func (ch *channel) attachOrigin(c *client, m Message) (fatal string, ok bool) {
 	ch.f.Each(func(v forest.NodeView) bool {
 		for i, t := range v.Trees {
 			if !t.Fallback && !t.Pending && t.Parent == forest.Origin {
-				ch.tell(c, Message{Type: TypeAssignChild, Tree: intp(i), Child: uint64(v.ID), PeerKind: v.Kind.String()})
+				ch.tell(c, proto.Message{Type: proto.TypeAssignChild, Tree: intp(i), Child: uint64(v.ID), PeerKind: v.Kind.String()})
 			}
 		}
 		return true
@@ -164,7 +165,7 @@ func (ch *channel) attachOrigin(c *client, m Message) (fatal string, ok bool) {
 // join places a new peer, restores one after a tracker restart, or hands
 // a reconnecting peer's place to its new connection. ok is false if the
 // channel has been retired: look it up again.
-func (ch *channel) join(c *client, m Message) (fatal string, ok bool) {
+func (ch *channel) join(c *client, m proto.Message) (fatal string, ok bool) {
 	ch.mu.Lock()
 	defer ch.mu.Unlock()
 	if ch.retired {
@@ -184,7 +185,7 @@ func (ch *channel) join(c *client, m Message) (fatal string, ok bool) {
 		rid := forest.PeerID(r.PeerID)
 		switch {
 		case rid == forest.Origin || !ch.srv.validToken(ch.id, rid, r.Token):
-			c.sendError(codeResumeRefused, "resume token not valid on this tracker (it restarted with another resume secret, or the token is for another channel); you join as a new peer")
+			c.sendError(proto.CodeResumeRefused, "resume token not valid on this tracker (it restarted with another resume secret, or the token is for another channel); you join as a new peer")
 		case ch.peers[rid] != nil:
 			return ch.takeOver(c, ch.peers[rid], p), true
 		case len(ch.peers) >= ch.srv.cfg.MaxPeersPerChannel:
@@ -205,7 +206,7 @@ func (ch *channel) join(c *client, m Message) (fatal string, ok bool) {
 		}
 	}
 	if len(ch.peers) >= ch.srv.cfg.MaxPeersPerChannel {
-		return c.fatalError(codeChannelFull, fmt.Sprintf("channel %q is full (%d peers); try again later", ch.id, ch.srv.cfg.MaxPeersPerChannel)), true
+		return c.fatalError(proto.CodeChannelFull, fmt.Sprintf("channel %q is full (%d peers); try again later", ch.id, ch.srv.cfg.MaxPeersPerChannel)), true
 	}
 	if !restored {
 		if id == 0 {
@@ -219,7 +220,7 @@ func (ch *channel) join(c *client, m Message) (fatal string, ok bool) {
 	}
 	if err != nil {
 		ch.srv.log.Error("forest join", "channel", ch.id, "peer", id, "err", err)
-		return c.fatalError(codeBadJoin, fmt.Sprintf("join: %v", err)), true
+		return c.fatalError(proto.CodeBadJoin, fmt.Sprintf("join: %v", err)), true
 	}
 	c.ch, c.id, c.kind = ch, id, kind
 	ch.peers[id] = c
@@ -237,8 +238,8 @@ func (ch *channel) welcome(c *client) {
 	v, _ := ch.f.Node(c.id)
 	now := time.Now()
 	c.ticketAt = now
-	c.send(Message{
-		Type: TypeWelcome, Channel: ch.id, PeerID: uint64(c.id), ResumeToken: ch.srv.token(ch.id, c.id), Ticket: ch.ticketLocked(c.id, now),
+	c.send(proto.Message{
+		Type: proto.TypeWelcome, Channel: ch.id, PeerID: uint64(c.id), ResumeToken: ch.srv.token(ch.id, c.id), Ticket: ch.ticketLocked(c.id, now),
 		Trees: ch.trees, K: ch.k, Bitrate: ch.bitrate, StripeRate: ch.stripeRate, PublicKey: ch.publicKey, Epoch: ch.epoch,
 		FallbackURL: ch.fallbackURL, ICEServers: ch.srv.cfg.ICEServers,
 		HeartbeatMS: ch.srv.cfg.HeartbeatInterval.Milliseconds(), Home: intp(v.Home),
@@ -258,7 +259,7 @@ func (ch *channel) ticketLocked(peer forest.PeerID, now time.Time) string {
 func (ch *channel) sendTicketLocked(c *client, now time.Time) {
 	if t := ch.ticketLocked(c.id, now); t != "" {
 		c.ticketAt = now
-		c.send(Message{Type: TypeTicket, Ticket: t})
+		c.send(proto.Message{Type: proto.TypeTicket, Ticket: t})
 	}
 }
 
@@ -281,13 +282,13 @@ func (ch *channel) takeOver(c, old *client, p forest.Peer) string {
 		switch {
 		case t.Pending:
 		case t.Fallback:
-			c.send(Message{Type: TypeFallback, Tree: intp(i), URL: ch.fallbackURL})
+			c.send(proto.Message{Type: proto.TypeFallback, Tree: intp(i), URL: ch.fallbackURL})
 		default:
-			c.send(Message{Type: TypeAssignParent, Tree: intp(i), Parent: uint64(t.Parent), PeerKind: ch.kindOf(t.Parent)})
+			c.send(proto.Message{Type: proto.TypeAssignParent, Tree: intp(i), Parent: uint64(t.Parent), PeerKind: ch.kindOf(t.Parent)})
 		}
 	}
 	for _, e := range c.kids {
-		c.send(Message{Type: TypeAssignChild, Tree: intp(e.tree), Child: uint64(e.child), PeerKind: ch.kindOf(e.child)})
+		c.send(proto.Message{Type: proto.TypeAssignChild, Tree: intp(e.tree), Child: uint64(e.child), PeerKind: ch.kindOf(e.child)})
 	}
 	// A new connection may offer other upload (relaying switched off or
 	// on), but it cannot undo a cut its children's complaints caused.
@@ -311,7 +312,7 @@ func (ch *channel) kindOf(id forest.PeerID) string {
 }
 
 // tell sends m to c and records the children c is told it feeds.
-func (ch *channel) tell(c *client, m Message) {
+func (ch *channel) tell(c *client, m proto.Message) {
 	c.told(m)
 	c.send(m)
 }
@@ -387,7 +388,7 @@ func (ch *channel) applyWith(ds []forest.Decision, repair, makeBeforeBreak bool)
 		case forest.Attach:
 			ch.recent[mkpair(d.Peer, d.Parent)] = now.Add(signalGrace)
 			child, parent := ch.client(d.Peer), ch.client(d.Parent)
-			msg := Message{Type: TypeAssignParent, Tree: tree, Parent: uint64(d.Parent), PeerKind: ch.kindOf(d.Parent)}
+			msg := proto.Message{Type: proto.TypeAssignParent, Tree: tree, Parent: uint64(d.Parent), PeerKind: ch.kindOf(d.Parent)}
 			if old, ok := keep[k]; ok {
 				o := uint64(old)
 				msg.Keep = &o
@@ -398,7 +399,7 @@ func (ch *channel) applyWith(ds []forest.Decision, repair, makeBeforeBreak bool)
 				child.send(msg)
 			}
 			if parent != nil && child != nil {
-				ch.tell(parent, Message{Type: TypeAssignChild, Tree: tree, Child: uint64(d.Peer), PeerKind: child.kind.String()})
+				ch.tell(parent, proto.Message{Type: proto.TypeAssignChild, Tree: tree, Child: uint64(d.Peer), PeerKind: child.kind.String()})
 			}
 			if repair {
 				ch.repairs++
@@ -416,14 +417,14 @@ func (ch *channel) applyWith(ds []forest.Decision, repair, makeBeforeBreak bool)
 				continue
 			}
 			if parent := ch.client(d.Parent); parent != nil {
-				ch.tell(parent, Message{Type: TypeRemoveChild, Tree: tree, Child: uint64(d.Peer)})
+				ch.tell(parent, proto.Message{Type: proto.TypeRemoveChild, Tree: tree, Child: uint64(d.Peer)})
 			}
 			if child := ch.client(d.Peer); child != nil {
-				child.send(Message{Type: TypeRemoveParent, Tree: tree, Parent: uint64(d.Parent)})
+				child.send(proto.Message{Type: proto.TypeRemoveParent, Tree: tree, Parent: uint64(d.Parent)})
 			}
 		case forest.Fallback:
 			if child := ch.client(d.Peer); child != nil {
-				child.send(Message{Type: TypeFallback, Tree: tree, URL: ch.fallbackURL})
+				child.send(proto.Message{Type: proto.TypeFallback, Tree: tree, URL: ch.fallbackURL})
 			}
 		}
 	}
@@ -451,31 +452,31 @@ func (ch *channel) gauges() {
 	}
 }
 
-func (ch *channel) signal(c *client, m Message) {
+func (ch *channel) signal(c *client, m proto.Message) {
 	ch.mu.Lock()
 	defer ch.mu.Unlock()
 	to := forest.PeerID(m.To)
 	if !ch.f.Linked(c.id, to) && time.Now().After(ch.recent[mkpair(c.id, to)]) {
 		ch.srv.bad.drop(c.ip, uint64(c.id), fmt.Errorf("signal to unpaired peer %d", to))
-		c.sendError(codeNotPaired, fmt.Sprintf("peer %d is not your parent or child: signal only the peers the tracker assigned", to))
+		c.sendError(proto.CodeNotPaired, fmt.Sprintf("peer %d is not your parent or child: signal only the peers the tracker assigned", to))
 		return
 	}
 	target := ch.client(to)
 	if target == nil {
-		c.sendError(codeNotPaired, fmt.Sprintf("peer %d is not connected", to))
+		c.sendError(proto.CodeNotPaired, fmt.Sprintf("peer %d is not connected", to))
 		return
 	}
 	from := uint64(c.id)
-	target.send(Message{Type: TypeSignal, From: &from, SDP: m.SDP, Candidate: m.Candidate, Link: m.Link})
+	target.send(proto.Message{Type: proto.TypeSignal, From: &from, SDP: m.SDP, Candidate: m.Candidate, Link: m.Link})
 	ch.srv.metrics.relayed.Inc()
 }
 
 // treeOf returns the tree a message names, or tells the client it is out
 // of range.
-func (ch *channel) treeOf(c *client, m Message) (int, bool) {
+func (ch *channel) treeOf(c *client, m proto.Message) (int, bool) {
 	tree := *m.Tree
 	if tree < 0 || tree >= ch.trees {
-		c.sendError(codeBadMessage, fmt.Sprintf("tree must be in [0, %d), got %d", ch.trees, tree))
+		c.sendError(proto.CodeBadMessage, fmt.Sprintf("tree must be in [0, %d), got %d", ch.trees, tree))
 		return 0, false
 	}
 	return tree, true
@@ -485,7 +486,7 @@ func (ch *channel) treeOf(c *client, m Message) (int, bool) {
 // data). A parent that has itself gone quiet is declared failed; otherwise
 // the child moves. A parent many children complain about is demoted to a
 // leaf everywhere.
-func (ch *channel) complain(c *client, m Message) {
+func (ch *channel) complain(c *client, m proto.Message) {
 	ch.mu.Lock()
 	defer ch.mu.Unlock()
 	tree, ok := ch.treeOf(c, m)
@@ -493,18 +494,18 @@ func (ch *channel) complain(c *client, m Message) {
 		return
 	}
 	if c.isOrigin {
-		c.sendError(codeState, "the origin has no parent to complain about")
+		c.sendError(proto.CodeState, "the origin has no parent to complain about")
 		return
 	}
 	now := time.Now()
 	if !ch.complaintAllowedLocked(c.id, now) {
 		ch.srv.metrics.rejected.WithLabelValues("complaint-budget").Inc()
-		c.sendError(codeRateLimited, "too many complaints: the tracker ignores this one")
+		c.sendError(proto.CodeRateLimited, "too many complaints: the tracker ignores this one")
 		return
 	}
 	parent, ok := ch.f.Parent(c.id, tree)
 	if !ok || uint64(parent) != m.Parent {
-		c.sendError(codeState, fmt.Sprintf("peer %d is not your parent in tree %d", m.Parent, tree))
+		c.sendError(proto.CodeState, fmt.Sprintf("peer %d is not your parent in tree %d", m.Parent, tree))
 		return
 	}
 	pc := ch.client(parent)
@@ -684,7 +685,7 @@ func (ch *channel) probeLocked(c *client) bool {
 // claims; the fractional ones are clamped so that no report can make the
 // channel's sums unencodable (a sum of huge floats is +Inf, which JSON
 // cannot carry).
-func (ch *channel) report(c *client, r PeerReport) {
+func (ch *channel) report(c *client, r proto.PeerReport) {
 	r.Continuity = math.Min(math.Max(r.Continuity, 0), 1)
 	r.LatencyMS = math.Min(math.Max(r.LatencyMS, 0), maxLatencyMS)
 	ch.mu.Lock()
@@ -761,43 +762,11 @@ func (ch *channel) retire() bool {
 	return true
 }
 
-// ChannelStats is the JSON of /api/v1/channels/{id}/stats.
-type ChannelStats struct {
-	Channel    string `json:"channel"`
-	Origin     bool   `json:"origin_connected"`
-	Trees      int    `json:"trees"`
-	K          int    `json:"k"`
-	Bitrate    int64  `json:"bitrate"`
-	Media      *Media `json:"media,omitempty"`
-	StripeRate int64  `json:"stripe_bps"`
-	Peers      int    `json:"peers"`
-	Joins      uint64 `json:"joins"`
-	Leaves     uint64 `json:"leaves"`
-	Repairs    uint64 `json:"repairs"`
-	// Handoffs counts make-before-break moves: started, done (the new
-	// edge delivered before the old one was cut) and expired.
-	Handoffs        uint64 `json:"handoffs"`
-	HandoffsDone    uint64 `json:"handoffs_done"`
-	HandoffsExpired uint64 `json:"handoffs_expired"`
-	// Demotions counts parents whose slots were cut (silent or corrupt).
-	Demotions      uint64  `json:"demotions"`
-	MaxDepth       []int   `json:"max_depth"`
-	FallbackPeers  int     `json:"fallback_peers"`
-	Fallbacks      []int   `json:"fallbacks"`
-	Borrowed       int     `json:"borrowed_edges"`
-	OriginChildren []int   `json:"origin_children"`
-	RelayBytes     uint64  `json:"relay_bytes"`
-	BytesFromPeers uint64  `json:"bytes_from_peers"`
-	BytesFromOrig  uint64  `json:"bytes_from_origin"`
-	Continuity     float64 `json:"continuity"`
-	UptimeSeconds  float64 `json:"uptime_s"`
-}
-
-func (ch *channel) stats() ChannelStats {
+func (ch *channel) stats() proto.ChannelStats {
 	ch.mu.Lock()
 	defer ch.mu.Unlock()
 	st := ch.f.Stats()
-	s := ChannelStats{
+	s := proto.ChannelStats{
 		Channel: ch.id, Origin: ch.origin != nil, Trees: ch.trees, K: ch.k, Bitrate: ch.bitrate, StripeRate: ch.stripeRate, Media: ch.media,
 		Peers: st.Peers, Joins: ch.joins, Leaves: ch.leaves, Repairs: ch.repairs,
 		Handoffs: ch.handoffsStarted, HandoffsDone: ch.handoffsDone, HandoffsExpired: ch.handoffsExpired, Demotions: ch.demotions,
@@ -817,35 +786,8 @@ func (ch *channel) stats() ChannelStats {
 	return s
 }
 
-// ForestNode is one peer in /api/v1/channels/{id}/forest.
-type ForestNode struct {
-	ID       uint64       `json:"id"`
-	Kind     string       `json:"kind"`
-	Slots    int          `json:"slots"`
-	Home     int          `json:"home"`
-	Children int          `json:"children"`
-	Trees    []ForestEdge `json:"trees"`
-	Report   *PeerReport  `json:"report,omitempty"`
-}
-
-// ForestEdge is a peer's place in one tree.
-type ForestEdge struct {
-	Parent   uint64 `json:"parent"`
-	Depth    int    `json:"depth"`
-	Fallback bool   `json:"fallback,omitempty"`
-	Pending  bool   `json:"pending,omitempty"`
-}
-
-// ForestSnapshot is the JSON of /api/v1/channels/{id}/forest.
-type ForestSnapshot struct {
-	Channel string       `json:"channel"`
-	Trees   int          `json:"trees"`
-	K       int          `json:"k"`
-	Nodes   []ForestNode `json:"nodes"`
-}
-
 // snapshot returns the forest as /forest shows it, sorted by peer id.
-func (ch *channel) snapshot() ForestSnapshot {
+func (ch *channel) snapshot() proto.ForestSnapshot {
 	snap, _, _ := ch.copyForest()
 	return snap
 }
@@ -854,17 +796,17 @@ func (ch *channel) snapshot() ForestSnapshot {
 // It is the only part of a snapshot done under the channel's lock: one
 // allocation for the nodes and one for all their edges; sorting and
 // encoding happen after.
-func (ch *channel) copyForest() (snap ForestSnapshot, forestVer, reportVer uint64) {
+func (ch *channel) copyForest() (snap proto.ForestSnapshot, forestVer, reportVer uint64) {
 	ch.mu.Lock()
 	n := ch.f.Len()
-	snap = ForestSnapshot{Channel: ch.id, Trees: ch.trees, K: ch.k, Nodes: make([]ForestNode, 0, n)}
-	edges := make([]ForestEdge, n*ch.trees)
+	snap = proto.ForestSnapshot{Channel: ch.id, Trees: ch.trees, K: ch.k, Nodes: make([]proto.ForestNode, 0, n)}
+	edges := make([]proto.ForestEdge, n*ch.trees)
 	ch.f.Each(func(v forest.NodeView) bool {
 		es := edges[:len(v.Trees):len(v.Trees)]
 		edges = edges[len(v.Trees):]
-		n := ForestNode{ID: uint64(v.ID), Kind: v.Kind.String(), Slots: v.Slots, Home: v.Home, Children: v.Children, Trees: es}
+		n := proto.ForestNode{ID: uint64(v.ID), Kind: v.Kind.String(), Slots: v.Slots, Home: v.Home, Children: v.Children, Trees: es}
 		for i, t := range v.Trees {
-			es[i] = ForestEdge{Parent: uint64(t.Parent), Depth: t.Depth, Fallback: t.Fallback, Pending: t.Pending}
+			es[i] = proto.ForestEdge{Parent: uint64(t.Parent), Depth: t.Depth, Fallback: t.Fallback, Pending: t.Pending}
 		}
 		if r, ok := ch.reports[v.ID]; ok {
 			n.Report = &r
@@ -877,3 +819,5 @@ func (ch *channel) copyForest() (snap ForestSnapshot, forestVer, reportVer uint6
 	sort.Slice(snap.Nodes, func(a, b int) bool { return snap.Nodes[a].ID < snap.Nodes[b].ID })
 	return snap, forestVer, reportVer
 }
+
+func intp(i int) *int { return &i }

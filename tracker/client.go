@@ -12,6 +12,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/coopcast/coopcast/internal/forest"
+	"github.com/coopcast/coopcast/internal/proto"
 )
 
 // client is one WebSocket connection: an origin or a peer.
@@ -93,7 +94,7 @@ func (c *client) idle(now time.Time) time.Duration {
 // send queues m without blocking. A client whose queue is full is too
 // slow to keep up with its assignments: it is cut off at once, and the
 // forest repairs around it, rather than stalling everyone else.
-func (c *client) send(m Message) {
+func (c *client) send(m proto.Message) {
 	b, err := json.Marshal(m)
 	if err != nil {
 		c.srv.log.Error("encode message", "type", m.Type, "err", err)
@@ -103,21 +104,21 @@ func (c *client) send(m Message) {
 		c.startWriter()
 	} else {
 		if c.abort("too slow: outbound queue full") {
-			c.srv.metrics.rejected.WithLabelValues(codeTooSlow).Inc()
+			c.srv.metrics.rejected.WithLabelValues(string(proto.CodeTooSlow)).Inc()
 			c.srv.log.Warn("client too slow; disconnecting", "peer", c.id, "ip", c.ip, "queue", c.out.cap())
 		}
 	}
 }
 
-func (c *client) sendError(code, msg string) {
-	c.srv.metrics.rejected.WithLabelValues(code).Inc()
-	c.send(Message{Type: TypeError, Code: code, Error: msg})
+func (c *client) sendError(code proto.Code, msg string) {
+	c.srv.metrics.rejected.WithLabelValues(string(code)).Inc()
+	c.send(proto.Message{Type: proto.TypeError, Code: code, Error: msg})
 }
 
 // fatalError queues an error message and returns its text, which the
 // caller hands back to the read loop as the close reason: the message is
 // flushed before the close frame.
-func (c *client) fatalError(code, msg string) string {
+func (c *client) fatalError(code proto.Code, msg string) string {
 	c.sendError(code, msg)
 	return msg
 }
@@ -236,9 +237,9 @@ func (c *client) allow() bool {
 }
 
 // told records what the connection has been told it feeds. Under ch.mu.
-func (c *client) told(m Message) {
+func (c *client) told(m proto.Message) {
 	switch m.Type {
-	case TypeAssignChild:
+	case proto.TypeAssignChild:
 		e := edge{*m.Tree, forest.PeerID(m.Child)}
 		for _, k := range c.kids {
 			if k == e {
@@ -246,7 +247,7 @@ func (c *client) told(m Message) {
 			}
 		}
 		c.kids = append(c.kids, e)
-	case TypeRemoveChild:
+	case proto.TypeRemoveChild:
 		e := edge{*m.Tree, forest.PeerID(m.Child)}
 		for i, k := range c.kids {
 			if k == e {

@@ -8,6 +8,7 @@ import (
 	"github.com/pion/webrtc/v4"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/coopcast/coopcast/internal/channelid"
 	"github.com/coopcast/coopcast/internal/forest"
 	"github.com/coopcast/coopcast/internal/ticket"
 )
@@ -119,7 +120,7 @@ type Config struct {
 const (
 	maxTrees      = 64 // the forest's limit; also the swarm's tree bitmask
 	maxBitrate    = 1_000_000_000
-	maxChannelLen = 128
+	maxChannelLen = channelid.MaxLen
 )
 
 func (c Config) withDefaults() Config {

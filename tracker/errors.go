@@ -3,15 +3,15 @@ package tracker
 import (
 	"errors"
 	"fmt"
+
+	"github.com/coopcast/coopcast/internal/proto"
 )
 
 // Errors that callers and tests branch on.
 var (
 	// ErrClosed: the server has been closed.
 	ErrClosed = errors.New("tracker: closed")
-	// errBadMessage: a client sent something that is not a valid message.
-	errBadMessage = errors.New("bad message")
-	errBinary     = fmt.Errorf("%w: a binary frame", errBadMessage)
+	errBinary = fmt.Errorf("%w: a binary frame", proto.ErrBadMessage)
 )
 
 // ConfigError is what Config.Validate returns: the field that is wrong
@@ -28,25 +28,8 @@ func fieldErr(field, format string, a ...any) error {
 	return &ConfigError{Field: field, Msg: fmt.Sprintf(format, a...)}
 }
 
-// Error codes sent to clients in "error" messages. docs/PROTOCOL.md lists
-// which ones close the connection.
-const (
-	codeBadMessage    = "bad-message"
-	codeUnknownType   = "unknown-type"
-	codeBadJoin       = "bad-join"
-	codeNoChannel     = "no-channel"
-	codeChannelFull   = "channel-full"
-	codeNotPaired     = "not-paired"
-	codeUnauthorized  = "unauthorized"
-	codeTooSlow       = "too-slow"
-	codeState         = "bad-state"
-	codeOriginLive    = "origin-live"
-	codeResumeRefused = "resume-refused" // not fatal: the peer is joined as a new one
-	codeRateLimited   = "rate-limited"
-	codeInternal      = "internal"
-)
-
-// Reasons in coopcast_rejected_total besides the codes above.
+// Reasons in coopcast_rejected_total besides the error codes
+// (proto.Code).
 const (
 	reasonTooLarge = "too-large"    // a message over MaxMessageBytes
 	reasonJoinRate = "join-rate"    // an upgrade refused 429: JoinsPerIP

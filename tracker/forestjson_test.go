@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/klauspost/compress/gzip"
+
+	"github.com/coopcast/coopcast/internal/proto"
 )
 
 // TestForestCachedWithETag: /forest is gzipped for clients that accept
@@ -40,7 +42,7 @@ func TestForestCachedWithETag(t *testing.T) {
 	}
 	nodes := func(b []byte) int {
 		t.Helper()
-		var snap ForestSnapshot
+		var snap proto.ForestSnapshot
 		if err := json.Unmarshal(b, &snap); err != nil {
 			t.Fatalf("not a snapshot: %v: %.100s", err, b)
 		}
@@ -100,7 +102,7 @@ func TestForestCachedWithETag(t *testing.T) {
 	ch.mu.Lock()
 	rv := ch.reportVer
 	ch.mu.Unlock()
-	peers[0].send(Message{Type: TypeReport, Stats: &PeerReport{RelayBytes: 4242, Continuity: 1}})
+	peers[0].send(proto.Message{Type: proto.TypeReport, Stats: &proto.PeerReport{RelayBytes: 4242, Continuity: 1}})
 	checkFor(t, 5*time.Second, "report taken", func() error {
 		ch.mu.Lock()
 		defer ch.mu.Unlock()

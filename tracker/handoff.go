@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/coopcast/coopcast/internal/forest"
+	"github.com/coopcast/coopcast/internal/proto"
 )
 
 // Make-before-break. When the forest moves a peer in a tree whose parent
@@ -66,13 +67,13 @@ func (ch *channel) releaseOldLocked(k edgeKey, h handoff) {
 		return
 	}
 	if old := ch.client(h.old); old != nil {
-		ch.tell(old, Message{Type: TypeRemoveChild, Tree: intp(k.tree), Child: uint64(k.peer)})
+		ch.tell(old, proto.Message{Type: proto.TypeRemoveChild, Tree: intp(k.tree), Child: uint64(k.peer)})
 	}
 }
 
 // edgeOpen: the child's new parent in a tree delivers: it confirms the
 // parent (trust.go), and ends a move's handoff by releasing the old one.
-func (ch *channel) edgeOpen(c *client, m Message) {
+func (ch *channel) edgeOpen(c *client, m proto.Message) {
 	ch.mu.Lock()
 	defer ch.mu.Unlock()
 	tree, ok := ch.treeOf(c, m)

@@ -3,6 +3,7 @@ package tracker
 import (
 	"fmt"
 	"github.com/coopcast/coopcast/internal/forest"
+	"github.com/coopcast/coopcast/internal/proto"
 	"testing"
 	"time"
 )
@@ -31,14 +32,14 @@ func TestMoveMakesBeforeBreak(t *testing.T) {
 		for _, l := range []*tclient{a, b} {
 			l.mu.Lock()
 			for _, m := range l.all {
-				if m.Type == TypeAssignParent && m.Keep != nil {
+				if m.Type == proto.TypeAssignParent && m.Keep != nil {
 					if *m.Keep != 0 || m.Parent != c.peerID() {
 						l.mu.Unlock()
 						return fmt.Errorf("move keeps %d for new parent %d, want the origin for %d", *m.Keep, m.Parent, c.peerID())
 					}
 					moved, tree = l, *m.Tree
 				}
-				if m.Type == TypeRemoveParent {
+				if m.Type == proto.TypeRemoveParent {
 					l.mu.Unlock()
 					return fmt.Errorf("leaf %d told remove-parent: a break before make", l.id)
 				}
@@ -62,7 +63,7 @@ func TestMoveMakesBeforeBreak(t *testing.T) {
 	if !originFeeds() {
 		t.Fatal("origin told remove-child before the moved leaf's new edge delivered")
 	}
-	if err := moved.send(Message{Type: TypeEdgeOpen, Tree: intp(tree), Parent: c.peerID()}); err != nil {
+	if err := moved.send(proto.Message{Type: proto.TypeEdgeOpen, Tree: intp(tree), Parent: c.peerID()}); err != nil {
 		t.Fatal(err)
 	}
 	checkFor(t, 2*time.Second, "old parent released after edge-open", func() error {
@@ -81,25 +82,25 @@ func TestMoveMakesBeforeBreak(t *testing.T) {
 	d := join(t, base, "m", 10_000)
 	d.heartbeat(100 * time.Millisecond)
 	before := st.HandoffsExpired
-	held := 0
-	for _, l := range []*tclient{a, b} {
-		l.mu.Lock()
-		for _, m := range l.all {
-			if m.Type == TypeAssignParent && m.Keep != nil && m.Parent == d.peerID() {
-				held++
+	checkFor(t, 5*time.Second, "a leaf moved under the second mover with keep", func() error {
+		for _, l := range []*tclient{a, b} {
+			l.mu.Lock()
+			for _, m := range l.all {
+				if m.Type == proto.TypeAssignParent && m.Keep != nil && m.Parent == d.peerID() {
+					l.mu.Unlock()
+					return nil
+				}
 			}
+			l.mu.Unlock()
 		}
-		l.mu.Unlock()
-	}
-	t.Logf("second mover: %d leaves held their old parent", held)
-	if held > 0 {
-		checkFor(t, handoffTimeout+3*time.Second, "stuck handoff expired", func() error {
-			if srv.channel("m").stats().HandoffsExpired <= before {
-				return fmt.Errorf("not expired")
-			}
-			return agree(srv, "m", origin, []*tclient{a, b, c, d})
-		})
-	}
+		return fmt.Errorf("no leaf was moved under %d", d.peerID())
+	})
+	checkFor(t, handoffTimeout+3*time.Second, "stuck handoff expired", func() error {
+		if srv.channel("m").stats().HandoffsExpired <= before {
+			return fmt.Errorf("not expired")
+		}
+		return agree(srv, "m", origin, []*tclient{a, b, c, d})
+	})
 }
 
 // TestMovesIn: only a detach followed by an attach of the same peer in the

@@ -15,6 +15,8 @@ import (
 
 	"github.com/coder/websocket"
 	"go.uber.org/goleak"
+
+	"github.com/coopcast/coopcast/internal/proto"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -68,13 +70,13 @@ type tclient struct {
 
 	mu       sync.Mutex
 	id       uint64
-	welcome  *Message
+	welcome  *proto.Message
 	parents  map[int]uint64
 	fallback map[int]bool
 	children map[int]map[uint64]bool
-	errs     []Message
-	signals  []Message
-	all      []Message
+	errs     []proto.Message
+	signals  []proto.Message
+	all      []proto.Message
 	closed   bool
 	// closeCode and closeReason: the close frame the tracker sent, -1 and
 	// "" if the connection ended without one.
@@ -123,7 +125,7 @@ func (c *tclient) heartbeat(d time.Duration) {
 			case <-c.ctx.Done():
 				return
 			case <-t.C:
-				if c.send(Message{Type: TypeHeartbeat}) != nil {
+				if c.send(proto.Message{Type: proto.TypeHeartbeat}) != nil {
 					return
 				}
 			}
@@ -149,39 +151,39 @@ func (c *tclient) readLoop() {
 			c.mu.Unlock()
 			return
 		}
-		var m Message
+		var m proto.Message
 		if err := json.Unmarshal(b, &m); err != nil {
 			c.t.Errorf("tracker sent invalid JSON: %s", b)
 			continue
 		}
 		c.mu.Lock()
 		c.all = append(c.all, m)
-		if m.Type == TypeAssignParent && m.Keep != nil && !c.holdEdges {
-			go c.send(Message{Type: TypeEdgeOpen, Tree: m.Tree, Parent: m.Parent})
+		if m.Type == proto.TypeAssignParent && m.Keep != nil && !c.holdEdges {
+			go c.send(proto.Message{Type: proto.TypeEdgeOpen, Tree: m.Tree, Parent: m.Parent})
 		}
 		switch m.Type {
-		case TypeWelcome:
+		case proto.TypeWelcome:
 			c.welcome, c.id = &m, m.PeerID
-		case TypeAssignParent:
+		case proto.TypeAssignParent:
 			c.parents[*m.Tree] = m.Parent
 			c.fallback[*m.Tree] = false
-		case TypeRemoveParent:
+		case proto.TypeRemoveParent:
 			if c.parents[*m.Tree] == m.Parent {
 				delete(c.parents, *m.Tree)
 			}
-		case TypeFallback:
+		case proto.TypeFallback:
 			delete(c.parents, *m.Tree)
 			c.fallback[*m.Tree] = true
-		case TypeAssignChild:
+		case proto.TypeAssignChild:
 			if c.children[*m.Tree] == nil {
 				c.children[*m.Tree] = map[uint64]bool{}
 			}
 			c.children[*m.Tree][m.Child] = true
-		case TypeRemoveChild:
+		case proto.TypeRemoveChild:
 			delete(c.children[*m.Tree], m.Child)
-		case TypeError:
+		case proto.TypeError:
 			c.errs = append(c.errs, m)
-		case TypeSignal:
+		case proto.TypeSignal:
 			c.signals = append(c.signals, m)
 		}
 		c.mu.Unlock()
@@ -206,13 +208,13 @@ func (c *tclient) isClosed() bool { c.mu.Lock(); defer c.mu.Unlock(); return c.c
 
 func (c *tclient) peerID() uint64 { c.mu.Lock(); defer c.mu.Unlock(); return c.id }
 
-func (c *tclient) errors() []Message {
+func (c *tclient) errors() []proto.Message {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return append([]Message(nil), c.errs...)
+	return append([]proto.Message(nil), c.errs...)
 }
 
-func (c *tclient) hasError(code string) bool {
+func (c *tclient) hasError(code proto.Code) bool {
 	for _, e := range c.errors() {
 		if e.Code == code {
 			return true
@@ -242,14 +244,14 @@ func publish(t testing.TB, base, channel string) *tclient {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := c.send(Message{Type: TypePublish, Channel: channel, Trees: 4, K: 3, Bitrate: 600_000, PublicKey: testKey, FallbackURL: "http://origin/fallback"}); err != nil {
+	if err := c.send(proto.Message{Type: proto.TypePublish, Channel: channel, Trees: 4, K: 3, Bitrate: 600_000, PublicKey: testKey, FallbackURL: "http://origin/fallback"}); err != nil {
 		t.Fatal(err)
 	}
 	checkFor(t, 5*time.Second, "published", func() error {
 		c.mu.Lock()
 		defer c.mu.Unlock()
 		for _, m := range c.all {
-			if m.Type == TypePublished {
+			if m.Type == proto.TypePublished {
 				return nil
 			}
 		}
@@ -271,7 +273,7 @@ func joinWith(t testing.TB, base, channel string, uploadKbps int64, holdEdges bo
 		t.Fatal(err)
 	}
 	c.holdEdges = holdEdges
-	if err := c.send(Message{Type: TypeJoin, Channel: channel, Kind: "native", UploadKbps: uploadKbps}); err != nil {
+	if err := c.send(proto.Message{Type: proto.TypeJoin, Channel: channel, Kind: "native", UploadKbps: uploadKbps}); err != nil {
 		t.Fatal(err)
 	}
 	checkFor(t, 10*time.Second, "welcome", func() error {
@@ -297,7 +299,7 @@ func agree(srv *Server, channel string, origin *tclient, clients []*tclient) err
 		return err
 	}
 	snap := ch.snapshot()
-	nodes := map[uint64]ForestNode{}
+	nodes := map[uint64]proto.ForestNode{}
 	kids := map[int]map[uint64]map[uint64]bool{}
 	for _, n := range snap.Nodes {
 		nodes[n.ID] = n

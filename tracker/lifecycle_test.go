@@ -18,6 +18,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/coopcast/coopcast/internal/forest"
+	"github.com/coopcast/coopcast/internal/proto"
 )
 
 // TestCloseReasons: every way the tracker ends a connection tells the
@@ -41,7 +42,7 @@ func TestCloseReasons(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			c.send(Message{Type: TypeJoin, Channel: "nope", Kind: "browser"})
+			c.send(proto.Message{Type: proto.TypeJoin, Channel: "nope", Kind: "browser"})
 			return c
 		}, websocket.StatusPolicyViolation, `no channel "nope"`},
 		{"oversized", func(t *testing.T) *tclient {
@@ -52,7 +53,7 @@ func TestCloseReasons(t *testing.T) {
 		}, websocket.StatusMessageTooBig, "read limited at 4097 bytes"},
 		{"leave", func(t *testing.T) *tclient {
 			c := join(t, base, "c", 0)
-			c.send(Message{Type: TypeLeave})
+			c.send(proto.Message{Type: proto.TypeLeave})
 			return c
 		}, websocket.StatusNormalClosure, "bye"},
 	} {
@@ -147,7 +148,7 @@ func TestSlowClientDropped(t *testing.T) {
 	good := join(t, base, "c", 1000)
 
 	slow := slowDial(t, base)
-	b, _ := json.Marshal(Message{Type: TypeJoin, Channel: "c", Kind: "native", UploadKbps: 1000})
+	b, _ := json.Marshal(proto.Message{Type: proto.TypeJoin, Channel: "c", Kind: "native", UploadKbps: 1000})
 	if err := slow.Write(t.Context(), websocket.MessageText, b); err != nil {
 		t.Fatal(err)
 	}
@@ -166,7 +167,7 @@ func TestSlowClientDropped(t *testing.T) {
 	sdp := strings.Repeat("a", 50_000)
 	checkFor(t, 20*time.Second, "slow peer dropped", func() error {
 		for i := 0; i < 8; i++ {
-			origin.send(Message{Type: TypeSignal, To: slowID, SDP: &webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: sdp}})
+			origin.send(proto.Message{Type: proto.TypeSignal, To: slowID, SDP: &webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: sdp}})
 		}
 		for _, n := range srv.channel("c").snapshot().Nodes {
 			if n.ID == slowID {
@@ -184,7 +185,7 @@ func TestSlowClientDropped(t *testing.T) {
 	}
 	for _, e := range origin.errors() {
 		// Offers still in flight when the slow peer was dropped.
-		if e.Code != codeNotPaired || !strings.Contains(e.Error, fmt.Sprint(slowID)) {
+		if e.Code != proto.CodeNotPaired || !strings.Contains(e.Error, fmt.Sprint(slowID)) {
 			t.Errorf("origin got %s: %s", e.Code, e.Error)
 		}
 	}
@@ -236,7 +237,7 @@ func TestReconnectTakesOver(t *testing.T) {
 	before := srv.channel("c").snapshot()
 
 	r := old.resume(4)
-	fresh := joinMsg(t, base, Message{Type: TypeJoin, Channel: "c", Kind: "native", UploadKbps: 1000, Resume: &r})
+	fresh := joinMsg(t, base, proto.Message{Type: proto.TypeJoin, Channel: "c", Kind: "native", UploadKbps: 1000, Resume: &r})
 	if fresh.peerID() != r.PeerID {
 		t.Fatalf("resumed as %d, want %d", fresh.peerID(), r.PeerID)
 	}
@@ -254,7 +255,7 @@ func TestReconnectTakesOver(t *testing.T) {
 		t.Errorf("new connection's parents %v, want %v", fresh.parents, wantParents)
 	}
 	fresh.mu.Unlock()
-	if n := fresh.count(TypeAssignChild); n != wantKids {
+	if n := fresh.count(proto.TypeAssignChild); n != wantKids {
 		t.Errorf("new connection told of %d children, want %d", n, wantKids)
 	}
 	if after := srv.channel("c").snapshot(); fmt.Sprint(after.Nodes) != fmt.Sprint(before.Nodes) {
@@ -272,9 +273,9 @@ func TestReconnectTakesOver(t *testing.T) {
 func TestResumeRefusedIsNotFatal(t *testing.T) {
 	srv, base := startServer(t, Config{})
 	origin := publish(t, base, "c")
-	c := joinMsg(t, base, Message{Type: TypeJoin, Channel: "c", Kind: "browser", UploadKbps: 500,
-		Resume: &Resume{PeerID: 77, Token: "forged", Home: 1, Parents: []uint64{0, 0, 0, 0}}})
-	if c.peerID() == 77 || !c.hasError(codeResumeRefused) || c.isClosed() {
+	c := joinMsg(t, base, proto.Message{Type: proto.TypeJoin, Channel: "c", Kind: "browser", UploadKbps: 500,
+		Resume: &proto.Resume{PeerID: 77, Token: "forged", Home: 1, Parents: []uint64{0, 0, 0, 0}}})
+	if c.peerID() == 77 || !c.hasError(proto.CodeResumeRefused) || c.isClosed() {
 		t.Fatalf("id %d errors %v closed %v", c.peerID(), c.errors(), c.isClosed())
 	}
 	checkFor(t, 5*time.Second, "views agree", func() error { return agree(srv, "c", origin, []*tclient{c}) })
@@ -307,9 +308,9 @@ func TestOriginReconnect(t *testing.T) {
 	}
 	otherKey := make([]byte, 32)
 	otherKey[0] = 1
-	other.send(Message{Type: TypePublish, Channel: "c", Bitrate: 600_000, PublicKey: base64.StdEncoding.EncodeToString(otherKey)})
+	other.send(proto.Message{Type: proto.TypePublish, Channel: "c", Bitrate: 600_000, PublicKey: base64.StdEncoding.EncodeToString(otherKey)})
 	checkFor(t, 5*time.Second, "refused", func() error {
-		if !other.hasError(codeOriginLive) || !other.isClosed() {
+		if !other.hasError(proto.CodeOriginLive) || !other.isClosed() {
 			return fmt.Errorf("errors %v closed %v", other.errors(), other.isClosed())
 		}
 		return nil
@@ -326,8 +327,8 @@ func TestMessageRateLimit(t *testing.T) {
 	origin := publish(t, base, "c")
 	p := join(t, base, "c", 0)
 	for i := 0; i < 40; i++ {
-		p.send(Message{Type: TypeHeartbeat})
-		origin.send(Message{Type: TypeHeartbeat})
+		p.send(proto.Message{Type: proto.TypeHeartbeat})
+		origin.send(proto.Message{Type: proto.TypeHeartbeat})
 	}
 	checkFor(t, 5*time.Second, "throttled", func() error {
 		if v := metric(t, base, `coopcast_rejected_total{reason="rate-limited"}`); v < 30 {
@@ -337,7 +338,7 @@ func TestMessageRateLimit(t *testing.T) {
 	})
 	var n int
 	for _, e := range p.errors() {
-		if e.Code == codeRateLimited {
+		if e.Code == proto.CodeRateLimited {
 			n++
 		}
 	}
@@ -353,8 +354,8 @@ func TestReports(t *testing.T) {
 	origin := publish(t, base, "c")
 	a, b := join(t, base, "c", 1000), join(t, base, "c", 1000)
 	checkFor(t, 5*time.Second, "views agree", func() error { return agree(srv, "c", origin, []*tclient{a, b}) })
-	a.send(Message{Type: TypeReport, Stats: &PeerReport{RelayBytes: 1000, Children: 2, Continuity: 0.5}})
-	b.send(Message{Type: TypeHeartbeat, Stats: &PeerReport{RelayBytes: 500, Continuity: 1}})
+	a.send(proto.Message{Type: proto.TypeReport, Stats: &proto.PeerReport{RelayBytes: 1000, Children: 2, Continuity: 0.5}})
+	b.send(proto.Message{Type: proto.TypeHeartbeat, Stats: &proto.PeerReport{RelayBytes: 500, Continuity: 1}})
 	checkFor(t, 5*time.Second, "reports visible", func() error {
 		st := srv.channel("c").stats()
 		if st.RelayBytes != 1500 || st.Continuity != 0.75 {
@@ -371,8 +372,8 @@ func TestReports(t *testing.T) {
 		return nil
 	})
 	// Absurd figures are clamped: the sums stay encodable.
-	b.send(Message{Type: TypeReport, Stats: &PeerReport{RelayBytes: 500, Continuity: 1e308, LatencyMS: -1e308}})
-	a.send(Message{Type: TypeReport, Stats: &PeerReport{RelayBytes: 1000, Continuity: 1e308, LatencyMS: 1e308}})
+	b.send(proto.Message{Type: proto.TypeReport, Stats: &proto.PeerReport{RelayBytes: 500, Continuity: 1e308, LatencyMS: -1e308}})
+	a.send(proto.Message{Type: proto.TypeReport, Stats: &proto.PeerReport{RelayBytes: 1000, Continuity: 1e308, LatencyMS: 1e308}})
 	checkFor(t, 5*time.Second, "clamped", func() error {
 		code, body := get(t, base+"/api/v1/channels/c/stats")
 		if code != http.StatusOK || !strings.Contains(body, `"continuity":1`) {
@@ -384,7 +385,7 @@ func TestReports(t *testing.T) {
 		return nil
 	})
 	// The latest report wins.
-	a.send(Message{Type: TypeReport, Stats: &PeerReport{RelayBytes: 3000, Continuity: 1}})
+	a.send(proto.Message{Type: proto.TypeReport, Stats: &proto.PeerReport{RelayBytes: 3000, Continuity: 1}})
 	checkFor(t, 5*time.Second, "latest report", func() error {
 		if st := srv.channel("c").stats(); st.RelayBytes != 3500 {
 			return fmt.Errorf("relay bytes %d", st.RelayBytes)
@@ -400,8 +401,8 @@ func TestEmptyChannelRetired(t *testing.T) {
 	srv, base := startServer(t, Config{})
 	origin := publish(t, base, "c")
 	p := join(t, base, "c", 0)
-	p.send(Message{Type: TypeLeave})
-	origin.send(Message{Type: TypeLeave})
+	p.send(proto.Message{Type: proto.TypeLeave})
+	origin.send(proto.Message{Type: proto.TypeLeave})
 	checkFor(t, 5*time.Second, "both gone", func() error {
 		if !p.isClosed() || !origin.isClosed() {
 			return errors.New("still connected")
@@ -419,7 +420,7 @@ func TestEmptyChannelRetired(t *testing.T) {
 	if v := metric(t, base, `coopcast_peers{channel="c"}`); v != -1 {
 		t.Fatalf("metric of a retired channel still exported: %v", v)
 	}
-	if _, ok := ch.join(&client{}, Message{Type: TypeJoin, Channel: "c", Kind: "native"}); ok {
+	if _, ok := ch.join(&client{}, proto.Message{Type: proto.TypeJoin, Channel: "c", Kind: "native"}); ok {
 		t.Fatal("a retired channel accepted a join")
 	}
 	again := publish(t, base, "c")

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/coopcast/coopcast/internal/proto"
 )
 
 // frozenJoin joins channel and reads its welcome, then reads nothing
@@ -24,7 +26,7 @@ func frozenJoin(t *testing.T, base, channel string, uploadKbps int64) uint64 {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.CloseNow() })
-	b, _ := json.Marshal(Message{Type: TypeJoin, Channel: channel, Kind: "native", UploadKbps: uploadKbps})
+	b, _ := json.Marshal(proto.Message{Type: proto.TypeJoin, Channel: channel, Kind: "native", UploadKbps: uploadKbps})
 	if err := conn.Write(ctx, websocket.MessageText, b); err != nil {
 		t.Fatal(err)
 	}
@@ -33,8 +35,8 @@ func frozenJoin(t *testing.T, base, channel string, uploadKbps int64) uint64 {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var m Message
-		if json.Unmarshal(b, &m) == nil && m.Type == TypeWelcome {
+		var m proto.Message
+		if json.Unmarshal(b, &m) == nil && m.Type == proto.TypeWelcome {
 			return m.PeerID
 		}
 	}
@@ -50,7 +52,7 @@ func mutedJoin(t *testing.T, base, channel string, uploadKbps int64) uint64 {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, _ := json.Marshal(Message{Type: TypeJoin, Channel: channel, Kind: "native", UploadKbps: uploadKbps})
+	b, _ := json.Marshal(proto.Message{Type: proto.TypeJoin, Channel: channel, Kind: "native", UploadKbps: uploadKbps})
 	if err := conn.Write(ctx, websocket.MessageText, b); err != nil {
 		t.Fatal(err)
 	}
@@ -60,8 +62,8 @@ func mutedJoin(t *testing.T, base, channel string, uploadKbps int64) uint64 {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var m Message
-		if json.Unmarshal(b, &m) == nil && m.Type == TypeWelcome {
+		var m proto.Message
+		if json.Unmarshal(b, &m) == nil && m.Type == proto.TypeWelcome {
 			id = m.PeerID
 		}
 	}
@@ -69,7 +71,7 @@ func mutedJoin(t *testing.T, base, channel string, uploadKbps int64) uint64 {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		hb, _ := json.Marshal(Message{Type: TypeHeartbeat})
+		hb, _ := json.Marshal(proto.Message{Type: proto.TypeHeartbeat})
 		for t := time.NewTicker(100 * time.Millisecond); ; {
 			select {
 			case <-hctx.Done():
@@ -135,7 +137,7 @@ func TestSilentParentProbed(t *testing.T) {
 	}
 
 	kid, tree := childUnder(live.peerID())
-	kid.send(Message{Type: TypeComplaint, Tree: intp(tree), Parent: live.peerID(), Reason: "silent"})
+	kid.send(proto.Message{Type: proto.TypeComplaint, Tree: intp(tree), Parent: live.peerID(), Reason: "silent"})
 	time.Sleep(600 * time.Millisecond) // twice the probe timeout: what must not happen, has had time to
 	if !inForest(live.peerID()) || live.isClosed() {
 		t.Fatal("a parent that answers pings was declared failed on one complaint")
@@ -144,7 +146,7 @@ func TestSilentParentProbed(t *testing.T) {
 	// A "starved" complaint (nothing from any parent while the origin is
 	// ahead) about a parent that answers moves no one.
 	kid, tree = childUnder(live.peerID())
-	kid.send(Message{Type: TypeComplaint, Tree: intp(tree), Parent: live.peerID(), Reason: "starved"})
+	kid.send(proto.Message{Type: proto.TypeComplaint, Tree: intp(tree), Parent: live.peerID(), Reason: "starved"})
 	time.Sleep(600 * time.Millisecond) // twice the probe timeout
 	kid.mu.Lock()
 	still := kid.parents[tree] == live.peerID()
@@ -155,7 +157,7 @@ func TestSilentParentProbed(t *testing.T) {
 
 	// No pong in time, but heartbeats meanwhile: alive, kept.
 	kid, tree = childUnder(muted)
-	kid.send(Message{Type: TypeComplaint, Tree: intp(tree), Parent: muted, Reason: "silent"})
+	kid.send(proto.Message{Type: proto.TypeComplaint, Tree: intp(tree), Parent: muted, Reason: "silent"})
 	time.Sleep(600 * time.Millisecond) // twice the probe timeout
 	if !inForest(muted) {
 		t.Fatal("a parent that sent heartbeats while its pong was late was declared failed")
@@ -163,7 +165,7 @@ func TestSilentParentProbed(t *testing.T) {
 
 	kid, tree = childUnder(frozen)
 	at := time.Now()
-	kid.send(Message{Type: TypeComplaint, Tree: intp(tree), Parent: frozen, Reason: "silent"})
+	kid.send(proto.Message{Type: proto.TypeComplaint, Tree: intp(tree), Parent: frozen, Reason: "silent"})
 	checkFor(t, 3*time.Second, "the frozen parent declared failed", func() error {
 		if inForest(frozen) {
 			return fmt.Errorf("still in the forest")

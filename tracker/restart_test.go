@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"testing"
 	"time"
+
+	"github.com/coopcast/coopcast/internal/proto"
 )
 
 // TestOriginRestartTakesOver: an origin whose connection dies without a
@@ -22,7 +24,7 @@ func TestOriginRestartTakesOver(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := c.send(Message{Type: TypePublish, Channel: "c", Trees: 4, K: 3, Bitrate: 600_000, PublicKey: testKey, Epoch: epoch}); err != nil {
+		if err := c.send(proto.Message{Type: proto.TypePublish, Channel: "c", Trees: 4, K: 3, Bitrate: 600_000, PublicKey: testKey, Epoch: epoch}); err != nil {
 			t.Fatal(err)
 		}
 		return c
@@ -32,7 +34,7 @@ func TestOriginRestartTakesOver(t *testing.T) {
 			c.mu.Lock()
 			defer c.mu.Unlock()
 			for _, m := range c.all {
-				if m.Type == TypePublished {
+				if m.Type == proto.TypePublished {
 					if m.Epoch != epoch {
 						return fmt.Errorf("published with epoch %d, want %d", m.Epoch, epoch)
 					}
@@ -77,7 +79,7 @@ func TestOriginRestartTakesOver(t *testing.T) {
 
 	stale := publishEpoch(e1)
 	checkFor(t, 5*time.Second, "older run refused", func() error {
-		if !stale.hasError(codeOriginLive) || !stale.isClosed() {
+		if !stale.hasError(proto.CodeOriginLive) || !stale.isClosed() {
 			return fmt.Errorf("errors %v closed %v", stale.errors(), stale.isClosed())
 		}
 		return nil

@@ -6,6 +6,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/coopcast/coopcast/internal/proto"
 )
 
 // raiseFDLimit lifts the soft open-file limit to the hard one: 1,000
@@ -67,16 +69,16 @@ func TestThousandClients(t *testing.T) {
 	}
 	// leave takes count clients away, half gracefully, half by dropping
 	// the connection, and returns how the dropped ones would resume.
-	leave := func(count int) []Resume {
+	leave := func(count int) []proto.Resume {
 		mu.Lock()
 		rng.Shuffle(len(clients), func(a, b int) { clients[a], clients[b] = clients[b], clients[a] })
 		gone := clients[:count]
 		clients = append([]*tclient(nil), clients[count:]...)
 		mu.Unlock()
-		var dropped []Resume
+		var dropped []proto.Resume
 		for k, c := range gone {
 			if k%2 == 0 {
-				c.send(Message{Type: TypeLeave})
+				c.send(proto.Message{Type: proto.TypeLeave})
 				checkFor(t, 10*time.Second, "graceful close", func() error {
 					if !c.isClosed() {
 						return errStillOpen
@@ -90,7 +92,7 @@ func TestThousandClients(t *testing.T) {
 		}
 		return dropped
 	}
-	rejoin := func(rs []Resume) {
+	rejoin := func(rs []proto.Resume) {
 		var wg sync.WaitGroup
 		sem := make(chan struct{}, 32)
 		for _, r := range rs {
@@ -99,7 +101,7 @@ func TestThousandClients(t *testing.T) {
 			go func() {
 				defer wg.Done()
 				defer func() { <-sem }()
-				c := joinMsg(t, base, Message{Type: TypeJoin, Channel: "big", Kind: "native", UploadKbps: 600, Resume: &r})
+				c := joinMsg(t, base, proto.Message{Type: proto.TypeJoin, Channel: "big", Kind: "native", UploadKbps: 600, Resume: &r})
 				if c.peerID() != r.PeerID {
 					t.Errorf("peer %d rejoined as %d", r.PeerID, c.peerID())
 				}

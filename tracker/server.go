@@ -27,6 +27,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/coopcast/coopcast/internal/forest"
+	"github.com/coopcast/coopcast/internal/proto"
 	"github.com/coopcast/coopcast/webclient"
 )
 
@@ -260,7 +261,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	if h := r.Header.Get("Authorization"); h != "" || r.URL.Query().Get("role") == "origin" {
 		tok, ok := strings.CutPrefix(h, "Bearer ")
 		if !ok || subtle.ConstantTimeCompare([]byte(tok), []byte(s.cfg.PublishToken)) != 1 {
-			s.metrics.rejected.WithLabelValues(codeUnauthorized).Inc()
+			s.metrics.rejected.WithLabelValues(string(proto.CodeUnauthorized)).Inc()
 			s.log.Warn("bad publish token", "ip", ip)
 			http.Error(w, "missing or wrong publish token: send Authorization: Bearer <token>", http.StatusUnauthorized)
 			return
@@ -401,22 +402,22 @@ func (s *Server) readLoop(c *client) (websocket.StatusCode, string) {
 			if !c.throttled {
 				c.throttled = true
 				s.log.Warn("client message rate limit", "ip", c.ip, "peer", c.id)
-				c.sendError(codeRateLimited, fmt.Sprintf("more than %v messages a second: messages are being dropped; slow down", s.cfg.MessagesPerSecond))
+				c.sendError(proto.CodeRateLimited, fmt.Sprintf("more than %v messages a second: messages are being dropped; slow down", s.cfg.MessagesPerSecond))
 			} else {
-				s.metrics.rejected.WithLabelValues(codeRateLimited).Inc()
+				s.metrics.rejected.WithLabelValues(string(proto.CodeRateLimited)).Inc()
 			}
 			continue
 		}
 		if typ != websocket.MessageText {
 			s.bad.drop(c.ip, uint64(c.id), errBinary)
-			c.sendError(codeBadMessage, "send JSON text messages, not binary")
+			c.sendError(proto.CodeBadMessage, "send JSON text messages, not binary")
 			continue
 		}
-		m, err := decodeMessage(b)
+		m, err := proto.Decode(b)
 		if err != nil {
-			code := codeBadMessage
-			if !errors.Is(err, errBadMessage) {
-				code = codeUnknownType
+			code := proto.CodeBadMessage
+			if !errors.Is(err, proto.ErrBadMessage) {
+				code = proto.CodeUnknownType
 			}
 			s.bad.drop(c.ip, uint64(c.id), err)
 			c.sendError(code, err.Error())
@@ -429,7 +430,7 @@ func (s *Server) readLoop(c *client) (websocket.StatusCode, string) {
 		if c.ch != nil && !c.joined.Load() {
 			c.joined.Store(true)
 		}
-		if m.Type == TypeLeave {
+		if m.Type == proto.TypeLeave {
 			return websocket.StatusNormalClosure, "bye"
 		}
 	}
@@ -437,11 +438,11 @@ func (s *Server) readLoop(c *client) (websocket.StatusCode, string) {
 
 // safeHandle is handle with a net under it: a bug that a client's message
 // trips costs that client its connection, never the tracker.
-func (s *Server) safeHandle(c *client, m Message) (fatal string) {
+func (s *Server) safeHandle(c *client, m proto.Message) (fatal string) {
 	defer func() {
 		if r := recover(); r != nil {
 			s.log.Error("panic handling a message", "type", m.Type, "peer", c.id, "ip", c.ip, "err", r, "stack", string(debug.Stack()))
-			fatal = c.fatalError(codeInternal, "the tracker failed on your message; reconnect")
+			fatal = c.fatalError(proto.CodeInternal, "the tracker failed on your message; reconnect")
 		}
 	}()
 	return s.handle(c, m)
@@ -449,53 +450,53 @@ func (s *Server) safeHandle(c *client, m Message) (fatal string) {
 
 // handle dispatches one message. A non-empty result closes the connection
 // with that reason.
-func (s *Server) handle(c *client, m Message) string {
+func (s *Server) handle(c *client, m proto.Message) string {
 	if c.ch == nil {
 		switch m.Type {
-		case TypePublish, TypeJoin:
+		case proto.TypePublish, proto.TypeJoin:
 			// Joining brings assignments (an origin's may be many): the
 			// queue gets its full size. A join that fails closes.
 			c.out.setLimit(s.cfg.OutboundQueue)
 		}
 		switch m.Type {
-		case TypePublish:
+		case proto.TypePublish:
 			return s.publish(c, m)
-		case TypeJoin:
+		case proto.TypeJoin:
 			return s.join(c, m)
-		case TypeHeartbeat, TypeLeave:
+		case proto.TypeHeartbeat, proto.TypeLeave:
 			return ""
 		}
-		c.sendError(codeState, fmt.Sprintf("%q before join or publish: send join first", m.Type))
+		c.sendError(proto.CodeState, fmt.Sprintf("%q before join or publish: send join first", m.Type))
 		return ""
 	}
 	switch m.Type {
-	case TypePublish, TypeJoin:
-		c.sendError(codeState, "already joined: one join per connection")
-	case TypeHeartbeat:
+	case proto.TypePublish, proto.TypeJoin:
+		c.sendError(proto.CodeState, "already joined: one join per connection")
+	case proto.TypeHeartbeat:
 		if m.Stats != nil {
 			c.ch.report(c, *m.Stats)
 		}
-	case TypeSignal:
+	case proto.TypeSignal:
 		c.ch.signal(c, m)
-	case TypeComplaint:
+	case proto.TypeComplaint:
 		c.ch.complain(c, m)
-	case TypeEdgeOpen:
+	case proto.TypeEdgeOpen:
 		c.ch.edgeOpen(c, m)
-	case TypeReport:
+	case proto.TypeReport:
 		c.ch.report(c, *m.Stats)
-	case TypeLeave:
+	case proto.TypeLeave:
 		c.ch.remove(c)
 	}
 	return ""
 }
 
-func (s *Server) publish(c *client, m Message) string {
+func (s *Server) publish(c *client, m proto.Message) string {
 	if !c.authed {
-		return c.fatalError(codeUnauthorized, "publishing needs the publish token: connect with Authorization: Bearer <token>")
+		return c.fatalError(proto.CodeUnauthorized, "publishing needs the publish token: connect with Authorization: Bearer <token>")
 	}
 	key, err := base64.StdEncoding.DecodeString(m.PublicKey)
 	if err != nil || len(key) != 32 {
-		return c.fatalError(codeBadJoin, "public_key must be a base64 Ed25519 public key (32 bytes)")
+		return c.fatalError(proto.CodeBadJoin, "public_key must be a base64 Ed25519 public key (32 bytes)")
 	}
 	trees := m.Trees
 	if trees == 0 {
@@ -507,11 +508,11 @@ func (s *Server) publish(c *client, m Message) string {
 	}
 	switch {
 	case trees < 1 || trees > maxTrees:
-		return c.fatalError(codeBadJoin, fmt.Sprintf("trees must be in [1, %d], got %d", maxTrees, trees))
+		return c.fatalError(proto.CodeBadJoin, fmt.Sprintf("trees must be in [1, %d], got %d", maxTrees, trees))
 	case k < 1 || k > trees:
-		return c.fatalError(codeBadJoin, fmt.Sprintf("k must be in [1, trees=%d], got %d", trees, k))
+		return c.fatalError(proto.CodeBadJoin, fmt.Sprintf("k must be in [1, trees=%d], got %d", trees, k))
 	case m.Bitrate <= 0 || m.Bitrate > maxBitrate:
-		return c.fatalError(codeBadJoin, fmt.Sprintf("bitrate must be in (0, %d] bits/s, got %d", maxBitrate, m.Bitrate))
+		return c.fatalError(proto.CodeBadJoin, fmt.Sprintf("bitrate must be in (0, %d] bits/s, got %d", maxBitrate, m.Bitrate))
 	}
 	// A channel being retired (empty for a minute) refuses attachment;
 	// the next lookup finds it gone and creates a fresh one.
@@ -521,12 +522,12 @@ func (s *Server) publish(c *client, m Message) string {
 		if ch == nil {
 			if len(s.channels) >= s.cfg.MaxChannels {
 				s.mu.Unlock()
-				return c.fatalError(codeChannelFull, fmt.Sprintf("tracker holds its maximum of %d channels", s.cfg.MaxChannels))
+				return c.fatalError(proto.CodeChannelFull, fmt.Sprintf("tracker holds its maximum of %d channels", s.cfg.MaxChannels))
 			}
 			ch, err = newChannel(s, m.Channel, trees, k, m.Bitrate, m.PublicKey, m.FallbackURL)
 			if err != nil {
 				s.mu.Unlock()
-				return c.fatalError(codeBadJoin, err.Error())
+				return c.fatalError(proto.CodeBadJoin, err.Error())
 			}
 			s.channels[m.Channel] = ch
 		}
@@ -537,11 +538,11 @@ func (s *Server) publish(c *client, m Message) string {
 	}
 }
 
-func (s *Server) join(c *client, m Message) string {
+func (s *Server) join(c *client, m proto.Message) string {
 	for {
 		ch := s.channel(m.Channel)
 		if ch == nil {
-			return c.fatalError(codeNoChannel, fmt.Sprintf("no channel %q on this tracker: is its origin publishing? retry in a few seconds", m.Channel))
+			return c.fatalError(proto.CodeNoChannel, fmt.Sprintf("no channel %q on this tracker: is its origin publishing? retry in a few seconds", m.Channel))
 		}
 		if fatal, ok := ch.join(c, m); ok {
 			return fatal

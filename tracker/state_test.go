@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/coopcast/coopcast/internal/proto"
 )
 
 // TestResumeSecretKeptInStateDir: a tracker with a StateDir makes a
@@ -16,7 +18,7 @@ func TestResumeSecretKeptInStateDir(t *testing.T) {
 	srvA, baseA := startServer(t, Config{StateDir: dir})
 	publish(t, baseA, "c")
 	p := join(t, baseA, "c", 0)
-	r := Resume{PeerID: p.peerID(), Token: p.resume(4).Token}
+	r := proto.Resume{PeerID: p.peerID(), Token: p.resume(4).Token}
 	fi, err := os.Stat(filepath.Join(dir, secretFile))
 	if err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("secret file: %v %v, want mode 0600", fi, err)
@@ -36,8 +38,8 @@ func TestResumeSecretKeptInStateDir(t *testing.T) {
 			srv, base := startServer(t, Config{StateDir: tc.dir})
 			publish(t, base, "c")
 			rr := r
-			c := joinMsg(t, base, Message{Type: TypeJoin, Channel: "c", Kind: "native", Resume: &rr})
-			if got := c.peerID() == r.PeerID && !c.hasError(codeResumeRefused); got != tc.resumed {
+			c := joinMsg(t, base, proto.Message{Type: proto.TypeJoin, Channel: "c", Kind: "native", Resume: &rr})
+			if got := c.peerID() == r.PeerID && !c.hasError(proto.CodeResumeRefused); got != tc.resumed {
 				t.Fatalf("resumed %v (id %d, was %d; errors %v), want %v", got, c.peerID(), r.PeerID, c.errors(), tc.resumed)
 			}
 			srv.Close()

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coopcast/coopcast/internal/proto"
 	"github.com/coopcast/coopcast/internal/ticket"
 )
 
@@ -17,7 +18,7 @@ func (c *tclient) tickets() []string {
 	defer c.mu.Unlock()
 	var out []string
 	for _, m := range c.all {
-		if (m.Type == TypeWelcome || m.Type == TypeTicket) && m.Ticket != "" {
+		if (m.Type == proto.TypeWelcome || m.Type == proto.TypeTicket) && m.Ticket != "" {
 			out = append(out, m.Ticket)
 		}
 	}
@@ -30,7 +31,7 @@ func publishKey(t *testing.T, base string, key []byte) *tclient {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := c.send(Message{Type: TypePublish, Channel: "c", Trees: 4, K: 3, Bitrate: 600_000, PublicKey: testKey,
+	if err := c.send(proto.Message{Type: proto.TypePublish, Channel: "c", Trees: 4, K: 3, Bitrate: 600_000, PublicKey: testKey,
 		FallbackURL: "http://origin/fallback/c", TicketKey: base64.StdEncoding.EncodeToString(key)}); err != nil {
 		t.Fatal(err)
 	}
@@ -86,9 +87,9 @@ func TestFallbackTickets(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bad.send(Message{Type: TypePublish, Channel: "d", PublicKey: testKey, Bitrate: 1000, TicketKey: "c2hvcnQ="})
+	bad.send(proto.Message{Type: proto.TypePublish, Channel: "d", PublicKey: testKey, Bitrate: 1000, TicketKey: "c2hvcnQ="})
 	checkFor(t, 5*time.Second, "bad-message", func() error {
-		if !bad.hasError(codeBadMessage) {
+		if !bad.hasError(proto.CodeBadMessage) {
 			return fmt.Errorf("errors %v", bad.errors())
 		}
 		return nil

@@ -12,6 +12,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/coopcast/coopcast/internal/forest"
+	"github.com/coopcast/coopcast/internal/proto"
 )
 
 func get(t *testing.T, url string) (int, string) {
@@ -48,7 +49,7 @@ func TestHTTPEndpoints(t *testing.T) {
 		}
 	}
 	code, body := get(t, base+"/api/v1/channels/live/forest")
-	var snap ForestSnapshot
+	var snap proto.ForestSnapshot
 	if code != 200 || json.Unmarshal([]byte(body), &snap) != nil {
 		t.Fatalf("/forest: %d %s", code, body)
 	}
@@ -67,7 +68,7 @@ func TestHTTPEndpoints(t *testing.T) {
 		t.Errorf("slots from upload wrong: %v", slots)
 	}
 	code, body = get(t, base+"/api/v1/channels/live/stats")
-	var st ChannelStats
+	var st proto.ChannelStats
 	if code != 200 || json.Unmarshal([]byte(body), &st) != nil || st.Peers != 3 || !st.Origin || st.StripeRate != 200_000 {
 		t.Fatalf("/stats: %d %s", code, body)
 	}
@@ -102,9 +103,9 @@ func TestPublishAuth(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		c.send(Message{Type: TypePublish, Channel: "x", PublicKey: testKey, Bitrate: 1000})
+		c.send(proto.Message{Type: proto.TypePublish, Channel: "x", PublicKey: testKey, Bitrate: 1000})
 		checkFor(t, 5*time.Second, "refused", func() error {
-			if !c.hasError(codeUnauthorized) || !c.isClosed() {
+			if !c.hasError(proto.CodeUnauthorized) || !c.isClosed() {
 				return fmt.Errorf("errors %v closed %v", c.errors(), c.isClosed())
 			}
 			return nil
@@ -148,30 +149,30 @@ func TestBadInput(t *testing.T) {
 	tests := []struct {
 		name     string
 		send     func(c *tclient)
-		wantCode string
+		wantCode proto.Code
 		closes   bool
 	}{
-		{"malformed JSON", func(c *tclient) { c.sendRaw([]byte(`{"type": "join",`)) }, codeBadMessage, false},
-		{"not an object", func(c *tclient) { c.sendRaw([]byte(`[1,2]`)) }, codeBadMessage, false},
-		{"no type", func(c *tclient) { c.sendRaw([]byte(`{}`)) }, codeBadMessage, false},
-		{"unknown type", func(c *tclient) { c.send(map[string]any{"type": "teleport"}) }, codeUnknownType, false},
-		{"binary frame", func(c *tclient) { c.conn.Write(c.ctx, websocket.MessageBinary, []byte{1, 2}) }, codeBadMessage, false},
+		{"malformed JSON", func(c *tclient) { c.sendRaw([]byte(`{"type": "join",`)) }, proto.CodeBadMessage, false},
+		{"not an object", func(c *tclient) { c.sendRaw([]byte(`[1,2]`)) }, proto.CodeBadMessage, false},
+		{"no type", func(c *tclient) { c.sendRaw([]byte(`{}`)) }, proto.CodeBadMessage, false},
+		{"unknown type", func(c *tclient) { c.send(map[string]any{"type": "teleport"}) }, proto.CodeUnknownType, false},
+		{"binary frame", func(c *tclient) { c.conn.Write(c.ctx, websocket.MessageBinary, []byte{1, 2}) }, proto.CodeBadMessage, false},
 		{"signal before join", func(c *tclient) {
 			c.send(map[string]any{"type": "signal", "to": 1, "candidate": map[string]any{"candidate": "x"}})
-		}, codeState, false},
+		}, proto.CodeState, false},
 		{"negative upload", func(c *tclient) {
-			c.send(Message{Type: TypeJoin, Channel: "c", Kind: "native", UploadKbps: -5})
-		}, codeBadMessage, false},
+			c.send(proto.Message{Type: proto.TypeJoin, Channel: "c", Kind: "native", UploadKbps: -5})
+		}, proto.CodeBadMessage, false},
 		{"absurd upload", func(c *tclient) {
-			c.send(Message{Type: TypeJoin, Channel: "c", Kind: "native", UploadKbps: 1 << 40})
-		}, codeBadMessage, false},
-		{"bad kind", func(c *tclient) { c.send(Message{Type: TypeJoin, Channel: "c", Kind: "toaster"}) }, codeBadMessage, false},
-		{"bad channel id", func(c *tclient) { c.send(Message{Type: TypeJoin, Channel: "../c", Kind: "browser"}) }, codeBadMessage, false},
+			c.send(proto.Message{Type: proto.TypeJoin, Channel: "c", Kind: "native", UploadKbps: 1 << 40})
+		}, proto.CodeBadMessage, false},
+		{"bad kind", func(c *tclient) { c.send(proto.Message{Type: proto.TypeJoin, Channel: "c", Kind: "toaster"}) }, proto.CodeBadMessage, false},
+		{"bad channel id", func(c *tclient) { c.send(proto.Message{Type: proto.TypeJoin, Channel: "../c", Kind: "browser"}) }, proto.CodeBadMessage, false},
 		{"complaint about a tree that does not exist", func(c *tclient) {
-			c.send(Message{Type: TypeJoin, Channel: "c", Kind: "browser"})
-			c.send(Message{Type: TypeComplaint, Tree: intp(99), Parent: 0})
-		}, codeBadMessage, false},
-		{"unknown channel", func(c *tclient) { c.send(Message{Type: TypeJoin, Channel: "nope", Kind: "browser"}) }, codeNoChannel, true},
+			c.send(proto.Message{Type: proto.TypeJoin, Channel: "c", Kind: "browser"})
+			c.send(proto.Message{Type: proto.TypeComplaint, Tree: intp(99), Parent: 0})
+		}, proto.CodeBadMessage, false},
+		{"unknown channel", func(c *tclient) { c.send(proto.Message{Type: proto.TypeJoin, Channel: "nope", Kind: "browser"}) }, proto.CodeNoChannel, true},
 		{"oversized", func(c *tclient) {
 			c.sendRaw([]byte(`{"type":"heartbeat","pad":"` + strings.Repeat("x", 8000) + `"}`))
 		}, "", true},
@@ -194,7 +195,7 @@ func TestBadInput(t *testing.T) {
 			})
 			if !tc.closes {
 				// The connection still works: it can join.
-				c.send(Message{Type: TypeJoin, Channel: "c", Kind: "browser", UploadKbps: 0})
+				c.send(proto.Message{Type: proto.TypeJoin, Channel: "c", Kind: "browser", UploadKbps: 0})
 				checkFor(t, 5*time.Second, "join after bad input", func() error {
 					if c.peerID() == 0 {
 						return fmt.Errorf("no welcome after bad input")
@@ -222,7 +223,7 @@ func TestSignalOnlyBetweenPaired(t *testing.T) {
 	// Two leaves are never linked: refused.
 	a.send(map[string]any{"type": "signal", "to": b.peerID(), "sdp": map[string]any{"type": "offer", "sdp": "v=0"}})
 	checkFor(t, 5*time.Second, "refused", func() error {
-		if !a.hasError(codeNotPaired) {
+		if !a.hasError(proto.CodeNotPaired) {
 			return fmt.Errorf("errors %v", a.errors())
 		}
 		return nil
@@ -315,7 +316,7 @@ func TestComplaints(t *testing.T) {
 		if n > 0 {
 			reason = "corrupt" // one silent complaint moves the child; two corrupt ones demote
 		}
-		byID[k].send(Message{Type: TypeComplaint, Tree: intp(tree), Parent: parent, Reason: reason})
+		byID[k].send(proto.Message{Type: proto.TypeComplaint, Tree: intp(tree), Parent: parent, Reason: reason})
 		checkFor(t, 5*time.Second, "child moved", func() error {
 			byID[k].mu.Lock()
 			defer byID[k].mu.Unlock()
@@ -343,9 +344,9 @@ func TestComplaints(t *testing.T) {
 	})
 	// A complaint about someone who is not your parent is refused.
 	kid := byID[kids[0]]
-	kid.send(Message{Type: TypeComplaint, Tree: intp(tree), Parent: parent})
+	kid.send(proto.Message{Type: proto.TypeComplaint, Tree: intp(tree), Parent: parent})
 	checkFor(t, 5*time.Second, "refused", func() error {
-		if !kid.hasError(codeState) {
+		if !kid.hasError(proto.CodeState) {
 			return fmt.Errorf("errors %v", kid.errors())
 		}
 		return nil
@@ -368,10 +369,10 @@ func TestRestartResumesWithoutChurn(t *testing.T) {
 	}
 	checkFor(t, 5*time.Second, "views agree", func() error { return agree(srvA, "c", origin, peers) })
 
-	var before []Resume
+	var before []proto.Resume
 	for _, p := range peers {
 		p.mu.Lock()
-		r := Resume{PeerID: p.id, Token: p.welcome.ResumeToken, Home: *p.welcome.Home, Parents: make([]uint64, 4)}
+		r := proto.Resume{PeerID: p.id, Token: p.welcome.ResumeToken, Home: *p.welcome.Home, Parents: make([]uint64, 4)}
 		for i := range r.Parents {
 			r.Parents[i] = p.parents[i]
 		}
@@ -390,7 +391,7 @@ func TestRestartResumesWithoutChurn(t *testing.T) {
 			t.Fatal(err)
 		}
 		r := before[i]
-		c.send(Message{Type: TypeJoin, Channel: "c", Kind: "native", UploadKbps: upload(i), Resume: &r})
+		c.send(proto.Message{Type: proto.TypeJoin, Channel: "c", Kind: "native", UploadKbps: upload(i), Resume: &r})
 		again = append(again, c)
 	}
 	checkFor(t, 10*time.Second, "views agree after restore", func() error { return agree(srvB, "c", origin2, again) })
@@ -404,11 +405,11 @@ func TestRestartResumesWithoutChurn(t *testing.T) {
 		}
 		for _, m := range c.received() {
 			switch m.Type {
-			case TypeAssignParent:
+			case proto.TypeAssignParent:
 				if m.Parent != r.Parents[*m.Tree] {
 					t.Errorf("peer %d tree %d: moved to %d, reported %d", r.PeerID, *m.Tree, m.Parent, r.Parents[*m.Tree])
 				}
-			case TypeRemoveParent, TypeRemoveChild, TypeFallback, TypeError:
+			case proto.TypeRemoveParent, proto.TypeRemoveChild, proto.TypeFallback, proto.TypeError:
 				t.Errorf("peer %d got %+v across a clean restart", r.PeerID, m)
 			}
 		}

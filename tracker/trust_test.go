@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/coopcast/coopcast/internal/forest"
+	"github.com/coopcast/coopcast/internal/proto"
 )
 
 // childrenOf returns, per tree, the clients the forest puts under parent.
@@ -62,9 +63,9 @@ func TestSilentParentSlotsCut(t *testing.T) {
 				t.Fatalf("the parent has %d children in its busiest tree, want ≥ 3", len(kids))
 			}
 			// One child confirms delivery; two others report silence.
-			kids[0].send(Message{Type: TypeEdgeOpen, Tree: intp(tree), Parent: p.peerID()})
+			kids[0].send(proto.Message{Type: proto.TypeEdgeOpen, Tree: intp(tree), Parent: p.peerID()})
 			if victim {
-				p.send(Message{Type: TypeComplaint, Tree: intp(tree), Parent: 0, Reason: "silent"})
+				p.send(proto.Message{Type: proto.TypeComplaint, Tree: intp(tree), Parent: 0, Reason: "silent"})
 			}
 			checkFor(t, 2*time.Second, "edge-open and the parent's own complaint handled", func() error {
 				ch := srv.channel("s")
@@ -80,7 +81,7 @@ func TestSilentParentSlotsCut(t *testing.T) {
 				return nil
 			})
 			for _, k := range kids[1:3] {
-				k.send(Message{Type: TypeComplaint, Tree: intp(tree), Parent: p.peerID(), Reason: "silent"})
+				k.send(proto.Message{Type: proto.TypeComplaint, Tree: intp(tree), Parent: p.peerID(), Reason: "silent"})
 			}
 			if victim {
 				checkFor(t, 2*time.Second, "complainers moved", func() error {
@@ -119,10 +120,10 @@ func TestComplaintBudget(t *testing.T) {
 	publish(t, base, "b")
 	c := join(t, base, "b", 0)
 	for i := 0; i < 3*complaintBurst; i++ {
-		c.send(Message{Type: TypeComplaint, Tree: intp(0), Parent: 0, Reason: "silent"})
+		c.send(proto.Message{Type: proto.TypeComplaint, Tree: intp(0), Parent: 0, Reason: "silent"})
 	}
 	checkFor(t, 2*time.Second, "refused past the budget", func() error {
-		if !c.hasError(codeRateLimited) {
+		if !c.hasError(proto.CodeRateLimited) {
 			return fmt.Errorf("errors %v", c.errors())
 		}
 		return nil

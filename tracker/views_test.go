@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/coopcast/coopcast/internal/proto"
 )
 
 // closedWith returns whether c is closed, and the close frame's code and
@@ -31,18 +33,18 @@ func (c *tclient) count(typ string) int {
 }
 
 // received returns a copy of every message c has received.
-func (c *tclient) received() []Message {
+func (c *tclient) received() []proto.Message {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return append([]Message(nil), c.all...)
+	return append([]proto.Message(nil), c.all...)
 }
 
 // resume returns what c would report to resume: its id, token, home and
 // the parent it believes it has in each tree.
-func (c *tclient) resume(trees int) Resume {
+func (c *tclient) resume(trees int) proto.Resume {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	r := Resume{PeerID: c.id, Token: c.welcome.ResumeToken, Home: *c.welcome.Home, Parents: make([]uint64, trees)}
+	r := proto.Resume{PeerID: c.id, Token: c.welcome.ResumeToken, Home: *c.welcome.Home, Parents: make([]uint64, trees)}
 	for i := range r.Parents {
 		r.Parents[i] = c.parents[i]
 	}
@@ -51,7 +53,7 @@ func (c *tclient) resume(trees int) Resume {
 
 // joinMsg dials, sends m (a join, perhaps with resume) and waits for the
 // welcome.
-func joinMsg(t testing.TB, base string, m Message) *tclient {
+func joinMsg(t testing.TB, base string, m proto.Message) *tclient {
 	t.Helper()
 	c, _, err := dial(t, base, nil)
 	if err != nil {

@@ -6,11 +6,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
+	"math"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -22,7 +23,9 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/coopcast/coopcast/internal/forest"
+	"github.com/coopcast/coopcast/internal/proto"
 	"github.com/coopcast/coopcast/internal/rtc"
+	serverstack "github.com/coopcast/coopcast/internal/stack"
 	"github.com/coopcast/coopcast/origin"
 	"github.com/coopcast/coopcast/peer"
 	"github.com/coopcast/coopcast/tracker"
@@ -130,6 +133,54 @@ type stack struct {
 	ice    rtc.Config
 	log    *slog.Logger
 	origin *origin.Origin
+
+	mu       sync.Mutex // guards consoles
+	consoles []*console
+}
+
+// console collects the errors a tab writes to its console: errors logged
+// by the page, uncaught exceptions, and the browser's own error entries
+// (a failed request, such as a missing /favicon.ico).
+type console struct {
+	name string
+	mu   sync.Mutex
+	errs []string
+}
+
+// watchConsole starts collecting tab's console errors until the tab's
+// context ends.
+func (s *stack) watchConsole(tab context.Context, name string) {
+	c := &console{name: name}
+	msgs := chromedp.Console(tab)
+	go func() {
+		for m, err := range msgs {
+			if err != nil {
+				return
+			}
+			if m.Type == chromedp.ConsoleError || m.IsException() {
+				c.mu.Lock()
+				c.errs = append(c.errs, fmt.Sprintf("%s (%s)", m.String(), m.URL))
+				c.mu.Unlock()
+			}
+		}
+	}()
+	s.mu.Lock()
+	s.consoles = append(s.consoles, c)
+	s.mu.Unlock()
+}
+
+// checkConsoles fails the test for every console error any tab wrote.
+func (s *stack) checkConsoles(t *testing.T) {
+	t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, c := range s.consoles {
+		c.mu.Lock()
+		for _, e := range c.errs {
+			t.Errorf("%s: console error: %s", c.name, e)
+		}
+		c.mu.Unlock()
+	}
 }
 
 // startStack starts the demo with one origin slot per tree, so that most
@@ -142,36 +193,24 @@ func startStack(t *testing.T, ctx context.Context) *stack {
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 	ice := rtc.Config{ICEInterfaces: []string{"v0", "v1"}}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	base := "http://" + ln.Addr().String()
-	srv, err := tracker.New(tracker.Config{PublishToken: "tok", Forest: forest.Config{OriginSlots: 1}, Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
 	src, bps, err := origin.Open("testcard", true, 0, 0, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	o, err := origin.New(origin.Config{TrackerURL: base, Channel: channelID, PublishToken: "tok", Source: src,
-		Bitrate: bps, FallbackURL: base + "/fallback/" + channelID, RTC: ice, Logger: log,
-		FallbackPerIP: -1, FallbackRequests: -1}) // every page shares the loopback address
+	st, err := serverstack.Start(ctx, serverstack.Config{Logger: log,
+		Tracker: tracker.Config{Forest: forest.Config{OriginSlots: 1}},
+		Origin: origin.Config{Channel: channelID, Source: src, Bitrate: bps, RTC: ice,
+			FallbackPerIP: -1, FallbackRequests: -1}}) // every page shares the loopback address
 	if err != nil {
 		t.Fatal(err)
 	}
-	mux := http.NewServeMux()
-	mux.Handle("/fallback/", o.Handler())
-	mux.Handle("/", srv.Handler())
-	hs := &http.Server{Handler: mux}
-	ctx, cancel := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	wg.Add(3)
-	go func() { defer wg.Done(); hs.Serve(ln) }()
-	go func() { defer wg.Done(); srv.Run(ctx) }()
-	go func() { defer wg.Done(); o.Run(ctx) }()
-	t.Cleanup(func() { cancel(); hs.Close(); wg.Wait(); srv.Close() })
+	t.Cleanup(func() {
+		if err := st.Close(); err != nil {
+			t.Errorf("stack: %v", err)
+		}
+	})
+	base := st.URL()
+	o := st.Origin
 
 	waitFor(t, 15*time.Second, "the origin to publish", func() bool {
 		r, err := http.Get(base + "/api/v1/channels/" + channelID + "/stats")
@@ -223,6 +262,7 @@ func openPage(t *testing.T, bctx context.Context, s *stack, i int) context.Conte
 	t.Helper()
 	tctx, tcancel := chromedp.NewContext(bctx)
 	t.Cleanup(tcancel)
+	s.watchConsole(tctx, fmt.Sprintf("page %d", i))
 	err := chromedp.Do(tctx,
 		chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
 			_, err := cdp.Call(ctx, tg, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: watchVideo})
@@ -316,7 +356,8 @@ func browserSwarm(t *testing.T) {
 	tabs := make([]context.Context, pages)
 	for i := range tabs {
 		tabs[i] = openPage(t, bctx, st, i)
-		time.Sleep(700 * time.Millisecond)
+		// One page at a time, so that they join in order.
+		waitFor(t, 15*time.Second, fmt.Sprintf("page %d to join", i), func() bool { return pageStatsOf(t, tabs[i], i).PeerID != 0 })
 	}
 	stats := func(i int) pageStats { return pageStatsOf(t, tabs[i], i) }
 
@@ -413,6 +454,14 @@ func browserSwarm(t *testing.T) {
 	if dir := os.Getenv(shotsEnv); dir != "" {
 		screenshots(t, bctx, tabs[0], base, dir)
 	}
+	onFallback := slices.Contains(rep.Fallback, true)
+	for _, s := range final {
+		for _, p := range s.Parents {
+			onFallback = onFallback || p.Kind == "http"
+		}
+	}
+	checkDashboard(t, bctx, st, onFallback)
+	st.checkConsoles(t)
 
 	// The viewer with the most children switches relaying off: the tracker
 	// hears of it (slots 0) and moves its children; everyone keeps playing.
@@ -452,6 +501,51 @@ func browserSwarm(t *testing.T) {
 		_, ok := forestNode(t, base, final[busy].PeerID)
 		return !ok && len(swarmForest(t, base).Nodes) == peersNow-1
 	})
+}
+
+// checkDashboard opens the dashboard and checks that its numbers agree:
+// the offload tile and the chart's legend say the same to 0.1 %, and no
+// fallback badge shows when no viewer is on HTTP fallback.
+func checkDashboard(t *testing.T, bctx context.Context, s *stack, onFallback bool) {
+	t.Helper()
+	tctx, tcancel := chromedp.NewContext(bctx)
+	defer tcancel()
+	s.watchConsole(tctx, "dashboard")
+	if err := chromedp.Do(tctx, chromedp.Navigate(s.base+"/dashboard?channel="+channelID)); err != nil {
+		t.Fatalf("open the dashboard: %v", err)
+	}
+	type view struct {
+		Tile     string `json:"tile"`
+		Legend   string `json:"legend"`
+		Fallback string `json:"fallback"`
+		Warn     bool   `json:"warn"`
+	}
+	var v view
+	pctOf := func(s string) (float64, bool) {
+		s = strings.TrimSpace(s)
+		f, err := strconv.ParseFloat(strings.TrimSuffix(s[strings.LastIndex(s, " ")+1:], "%"), 64)
+		return f, err == nil && strings.HasSuffix(s, "%")
+	}
+	waitFor(t, 30*time.Second, "the dashboard's offload tile and chart legend", func() bool {
+		var err error
+		v, err = chromedp.Run(tctx, chromedp.Evaluate[view](`(() => {
+  const text = (id) => (document.getElementById(id) || {}).textContent || '';
+  const legend = [...document.querySelectorAll('#chart text.lg')].map((e) => e.textContent).find((x) => x.startsWith('offload')) || '';
+  return {tile: text('c-offload'), legend, fallback: text('c-fallback'), warn: (document.getElementById('c-fallback') || {classList: {contains: () => false}}).classList.contains('warn')};
+})()`))
+		_, ok1 := pctOf(v.Tile)
+		_, ok2 := pctOf(v.Legend)
+		return err == nil && ok1 && ok2
+	})
+	tile, _ := pctOf(v.Tile)
+	legend, _ := pctOf(v.Legend)
+	t.Logf("dashboard: offload tile %q, legend %q, fallback badge %q (warn %v); a viewer on fallback: %v", v.Tile, v.Legend, v.Fallback, v.Warn, onFallback)
+	if math.Abs(tile-legend) > 0.1 {
+		t.Errorf("offload: tile %v%%, chart legend %v%%: want them within 0.1%%", tile, legend)
+	}
+	if !onFallback && (v.Fallback != "0" || v.Warn) {
+		t.Errorf("fallback badge %q (warn %v) while no viewer has an http parent", v.Fallback, v.Warn)
+	}
 }
 
 // TestBrowserJoins is the make-before-break check in real browsers:
@@ -561,41 +655,41 @@ func browserJoins(t *testing.T, n int, window time.Duration) {
 	}
 }
 
-func channelStats(t *testing.T, base string) tracker.ChannelStats {
+func channelStats(t *testing.T, base string) proto.ChannelStats {
 	t.Helper()
 	r, err := http.Get(base + "/api/v1/channels/" + channelID + "/stats")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer r.Body.Close()
-	var s tracker.ChannelStats
+	var s proto.ChannelStats
 	if err := json.NewDecoder(r.Body).Decode(&s); err != nil {
 		t.Fatal(err)
 	}
 	return s
 }
 
-func swarmForest(t *testing.T, base string) tracker.ForestSnapshot {
+func swarmForest(t *testing.T, base string) proto.ForestSnapshot {
 	t.Helper()
 	r, err := http.Get(base + "/api/v1/channels/" + channelID + "/forest")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer r.Body.Close()
-	var f tracker.ForestSnapshot
+	var f proto.ForestSnapshot
 	if err := json.NewDecoder(r.Body).Decode(&f); err != nil {
 		t.Fatal(err)
 	}
 	return f
 }
 
-func forestNode(t *testing.T, base string, id uint64) (tracker.ForestNode, bool) {
+func forestNode(t *testing.T, base string, id uint64) (proto.ForestNode, bool) {
 	for _, n := range swarmForest(t, base).Nodes {
 		if n.ID == id {
 			return n, true
 		}
 	}
-	return tracker.ForestNode{}, false
+	return proto.ForestNode{}, false
 }
 
 // screenshots saves the watch page and the dashboard as PNGs in dir.
@@ -609,10 +703,16 @@ func screenshots(t *testing.T, bctx, watch context.Context, base, dir string) {
 	}
 	dctx, dcancel := chromedp.NewContext(bctx)
 	defer dcancel()
-	if err := chromedp.Do(dctx, chromedp.EmulateViewport(1400, 1600), chromedp.Navigate(base+"/dashboard?channel="+channelID),
-		chromedp.Sleep(5*time.Second)); err != nil {
+	if err := chromedp.Do(dctx, chromedp.EmulateViewport(1400, 1600), chromedp.Navigate(base+"/dashboard?channel="+channelID)); err != nil {
 		t.Fatalf("dashboard: %v", err)
 	}
+	// The picture is worth taking once the dashboard has drawn the trees
+	// and the lines of the rate chart (which need two forest polls).
+	waitFor(t, 20*time.Second, "the dashboard to draw the trees and the rate chart", func() bool {
+		drawn, err := chromedp.Run(dctx, chromedp.Evaluate[bool](`document.querySelectorAll('svg[aria-label^="tree"]').length > 0 &&
+			document.querySelector('path.ln.egress') !== null`))
+		return err == nil && drawn
+	})
 	if png, err = chromedp.Run(dctx, chromedp.CaptureScreenshot()); err != nil {
 		t.Fatalf("dashboard screenshot: %v", err)
 	}

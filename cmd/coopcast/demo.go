@@ -2,16 +2,12 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
 
-	"github.com/gin-gonic/gin"
-	"golang.org/x/sync/errgroup"
-
+	"github.com/coopcast/coopcast/internal/stack"
 	"github.com/coopcast/coopcast/origin"
-	"github.com/coopcast/coopcast/tracker"
 )
 
 // demoToken is the demo's publish token: its origin runs in the same
@@ -19,16 +15,20 @@ import (
 const demoToken = "demo-token"
 
 func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("[demo] [--listen ADDR]",
-		"Runs the all-in-one demo on one address: a tracker and an origin publishing\n"+
-			"channel \"demo\" (the built-in test card by default), with HTTP fallback.\n"+
-			"Join it with the 'coopcast peer' command it prints.", stderr)
+	fs := newFlags("[demo] [--listen ADDR] [--channel ID] [--source testcard|synthetic|FILE]",
+		"Runs the all-in-one demo on one address: a tracker, an origin publishing\n"+
+			"--channel (the built-in test card by default) with HTTP fallback, the watch\n"+
+			"page at / and the dashboard at /dashboard. It prints where to point a browser\n"+
+			"and the 'coopcast peer' command that adds a native peer.", stderr)
 	var (
 		lf      logFlags
 		ice     iceFlags
 		fb      fallbackFlags
 		listen  = fs.String("listen", "127.0.0.1:8080", "address to serve on")
-		source  = fs.String("source", "testcard", "stream source: testcard, synthetic, a fragmented MP4 file (looped)")
+		channel = fs.String("channel", "demo", "channel `ID` to publish")
+		trees   = fs.Int("trees", 4, "stripes and trees (M)")
+		k       = fs.Int("k", 3, "stripes that rebuild a chunk (k ≤ M; k = M: no redundancy)")
+		source  = fs.String("source", "testcard", "stream source: testcard, synthetic, an MP4 file (looped)")
 		bitrate = fs.String("bitrate", "", "bitrate of a synthetic demo stream (default 500k)")
 		keyFile = fs.String("key", "", keyUsage)
 	)
@@ -41,6 +41,15 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	log, err := lf.logger(stderr)
 	if err != nil {
 		return err
+	}
+	if err := ice.check(); err != nil {
+		return err
+	}
+	if err := checkChannel(*channel); err != nil {
+		return err
+	}
+	if *trees < 1 || *trees > 64 || *k < 1 || *k > *trees {
+		return fmt.Errorf("%w: want 1 ≤ --k ≤ --trees ≤ 64, got --trees %d --k %d", errUsage, *trees, *k)
 	}
 	var bps int64
 	if *bitrate != "" {
@@ -60,16 +69,11 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return fmt.Errorf("%w: --listen %s: %v", errUsage, *listen, err)
 	}
 	base := "http://" + ln.Addr().String()
-	srv, err := tracker.New(tracker.Config{PublishToken: demoToken, Logger: log})
-	if err != nil {
-		return err
-	}
 	src, bps, err := origin.Open(*source, true, bps, 0, nil)
 	if err != nil {
 		return fmt.Errorf("%w: --source: %v", errUsage, err)
 	}
-	ocfg := origin.Config{TrackerURL: base, Channel: "demo", PublishToken: demoToken, Source: src,
-		Bitrate: bps, FallbackURL: base + "/fallback/demo", PrivateKey: priv, StateFile: stateFile, RTC: ice.config(base), Logger: log}
+	ocfg := origin.Config{Channel: *channel, Source: src, Trees: *trees, K: *k, Bitrate: bps, PrivateKey: priv, StateFile: stateFile, RTC: ice.config(base)}
 	if err := fb.apply(&ocfg); err != nil {
 		return err
 	}
@@ -78,23 +82,29 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		// address: a per-address budget would be everyone's. The cap stays.
 		ocfg.FallbackPerIP, ocfg.FallbackRequests = -1, -1
 	}
-	o, err := origin.New(ocfg)
+	st, err := stack.Start(ctx, stack.Config{Listener: ln, PublishToken: demoToken, Logger: log, Origin: ocfg})
 	if err != nil {
 		return err
 	}
-	srv.Router().GET("/fallback/demo/*rest", gin.WrapH(o.Handler()))
-	fmt.Fprintf(stdout, "coopcast demo: tracker and origin on %s, channel \"demo\"\n", base)
-	fmt.Fprintf(stdout, "  swarm:  %s/api/v1/channels/demo/forest\n", base)
-	fmt.Fprintf(stdout, "  join:   coopcast peer --tracker %s --channel demo --duration 20s --out out.mp4 --report peer.json\n", base)
-	fmt.Fprintf(stdout, "  watch:  coopcast peer --tracker %s --channel demo --out - | ffplay -\n", base)
-	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return serve(gctx, log, ln, srv.Handler(), srv) })
-	g.Go(func() error {
-		err := o.Run(gctx)
-		if errors.Is(err, context.Canceled) {
-			return nil
-		}
-		return err
-	})
-	return g.Wait()
+	defer st.Close()
+	demoBanner(stdout, base, *channel, ice)
+	return st.Wait()
+}
+
+// demoBanner says where to look first (the watch page and the
+// dashboard), how to add a native peer with the network flags the demo
+// was given, and which addresses WebRTC peers will be offered.
+func demoBanner(w io.Writer, base, channel string, ice iceFlags) {
+	fmt.Fprintf(w, "coopcast demo: channel %q on %s (tracker, origin and web page)\n\n", channel, base)
+	fmt.Fprintf(w, "  Watch:      %s/    (open it in several tabs: each tab is a peer)\n", base)
+	fmt.Fprintf(w, "  Dashboard:  %s/dashboard\n\n", base)
+	net := ""
+	if ice.interfaces != "" {
+		net = " --ice-interface " + ice.interfaces
+	}
+	fmt.Fprintf(w, "  Add a native peer (from this repository's directory):\n")
+	fmt.Fprintf(w, "    go run ./cmd/coopcast peer --tracker %s --channel %s%s --duration 20s --out peer.mp4 --report peer.json\n", base, channel, net)
+	fmt.Fprintf(w, "  or watch with ffplay:\n")
+	fmt.Fprintf(w, "    go run ./cmd/coopcast peer --tracker %s --channel %s%s --out - | ffplay -\n\n", base, channel, net)
+	fmt.Fprintf(w, "  WebRTC: %s\n", iceNote(ice.config(base)))
 }

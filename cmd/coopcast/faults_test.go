@@ -26,9 +26,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coopcast/coopcast/internal/proto"
 	"github.com/coopcast/coopcast/internal/testbin"
 	"github.com/coopcast/coopcast/peer"
-	"github.com/coopcast/coopcast/tracker"
 )
 
 // faultPeers is how many peer processes a fault test runs, by default
@@ -235,8 +235,8 @@ func joinedID(logPath string) (uint64, bool) {
 
 // forest returns the tracker's /forest, or an error while the tracker or
 // the channel is not there.
-func (s *faultStack) forest() (tracker.ForestSnapshot, error) {
-	var snap tracker.ForestSnapshot
+func (s *faultStack) forest() (proto.ForestSnapshot, error) {
+	var snap proto.ForestSnapshot
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, s.url+"/api/v1/channels/"+faultChannel+"/forest", nil)
@@ -253,9 +253,9 @@ func (s *faultStack) forest() (tracker.ForestSnapshot, error) {
 
 // settled waits until every peer in ids is in the forest with a parent
 // (or fallback) in every tree, none pending.
-func (s *faultStack) settled(ids []uint64, within time.Duration) tracker.ForestSnapshot {
+func (s *faultStack) settled(ids []uint64, within time.Duration) proto.ForestSnapshot {
 	s.t.Helper()
-	var snap tracker.ForestSnapshot
+	var snap proto.ForestSnapshot
 	checkFor(s.t, within, 100*time.Millisecond, func() error {
 		var err error
 		if snap, err = s.forest(); err != nil {
@@ -267,8 +267,8 @@ func (s *faultStack) settled(ids []uint64, within time.Duration) tracker.ForestS
 }
 
 // missing says which of ids the forest lacks or has pending.
-func missing(snap tracker.ForestSnapshot, ids []uint64) error {
-	nodes := make(map[uint64]tracker.ForestNode, len(snap.Nodes))
+func missing(snap proto.ForestSnapshot, ids []uint64) error {
+	nodes := make(map[uint64]proto.ForestNode, len(snap.Nodes))
 	for _, n := range snap.Nodes {
 		nodes[n.ID] = n
 	}
@@ -278,7 +278,7 @@ func missing(snap tracker.ForestSnapshot, ids []uint64) error {
 		switch {
 		case !ok:
 			absent = append(absent, id)
-		case slices.ContainsFunc(n.Trees, func(e tracker.ForestEdge) bool { return e.Pending }):
+		case slices.ContainsFunc(n.Trees, func(e proto.ForestEdge) bool { return e.Pending }):
 			pending = append(pending, id)
 		}
 	}
@@ -398,8 +398,8 @@ func TestFaultTrackerRestart(t *testing.T) {
 
 // samePlaces counts the peers of ids whose parent in every tree is the
 // same in both snapshots.
-func samePlaces(a, b tracker.ForestSnapshot, ids []uint64) int {
-	parents := func(s tracker.ForestSnapshot) map[uint64][]uint64 {
+func samePlaces(a, b proto.ForestSnapshot, ids []uint64) int {
+	parents := func(s proto.ForestSnapshot) map[uint64][]uint64 {
 		m := make(map[uint64][]uint64)
 		for _, n := range s.Nodes {
 			for _, e := range n.Trees {
@@ -447,7 +447,7 @@ func TestFaultMassKill(t *testing.T) {
 				dead[v.id] = true
 			}
 			for _, nd := range before.Nodes {
-				if !dead[nd.ID] && slices.ContainsFunc(nd.Trees, func(e tracker.ForestEdge) bool { return dead[e.Parent] }) {
+				if !dead[nd.ID] && slices.ContainsFunc(nd.Trees, func(e proto.ForestEdge) bool { return dead[e.Parent] }) {
 					orphans++
 				}
 			}
@@ -501,7 +501,7 @@ func unix(sig syscall.Signal) string {
 
 // pickVictims returns the k peers with the most children in snap (ties
 // by join order) and the rest.
-func pickVictims(snap tracker.ForestSnapshot, peers []*faultPeer, k int) (victims, rest []*faultPeer) {
+func pickVictims(snap proto.ForestSnapshot, peers []*faultPeer, k int) (victims, rest []*faultPeer) {
 	children := make(map[uint64]int)
 	for _, n := range snap.Nodes {
 		children[n.ID] = n.Children
@@ -518,7 +518,7 @@ func pickVictims(snap tracker.ForestSnapshot, peers []*faultPeer, k int) (victim
 }
 
 // childrenOf counts the children the dead peers had.
-func childrenOf(snap tracker.ForestSnapshot, dead map[uint64]bool) int {
+func childrenOf(snap proto.ForestSnapshot, dead map[uint64]bool) int {
 	c := 0
 	for _, n := range snap.Nodes {
 		if dead[n.ID] {

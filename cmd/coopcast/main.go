@@ -47,9 +47,27 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		name, args = args[0], args[1:]
 	}
-	if name == "help" || (len(args) > 0 && name == "demo" && (args[0] == "-h" || args[0] == "-help" || args[0] == "--help")) {
+	switch {
+	case name == "version" || (name == "demo" && len(args) > 0 && args[0] == "--version"):
+		fmt.Fprintln(stdout, version())
+		return 0
+	case name == "help" && (len(args) == 0 || args[0] == "help" || args[0] == "version"):
 		usage(stdout)
 		return 0
+	case name == "help":
+		// coopcast help COMMAND: the command's own help.
+		if _, ok := commands[args[0]]; !ok {
+			fmt.Fprintf(stderr, "coopcast help: unknown command %q\n\n", args[0])
+			usage(stderr)
+			return 2
+		}
+		name, args = args[0], []string{"--help"}
+	case name == "demo" && len(args) > 0 && isHelpFlag(args[0]):
+		// coopcast --help: the overview, then the flags of the demo, which
+		// is what 'coopcast' alone runs.
+		usage(stdout)
+		fmt.Fprintln(stdout)
+		args = []string{"--help"}
 	}
 	cmd, ok := commands[name]
 	if !ok {
@@ -58,11 +76,23 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	err := cmd.run(ctx, args, stdout, stderr)
+	var help helpRequest
+	var code exitError
 	switch {
-	case err == nil, errors.Is(err, flag.ErrHelp), errors.Is(err, context.Canceled):
+	case errors.As(err, &help):
+		help.fs.SetOutput(stdout)
+		help.fs.Usage()
+		return 0
+	case errors.As(err, &code):
+		if code.err != nil {
+			fmt.Fprintf(stderr, "coopcast %s: %v\n", name, code.err)
+		}
+		return code.code
+	case err == nil, errors.Is(err, context.Canceled):
 		return 0
 	case errors.Is(err, errUsage):
 		fmt.Fprintf(stderr, "coopcast %s: %v\n", name, strings.TrimPrefix(err.Error(), "usage: "))
+		fmt.Fprintf(stderr, "Run 'coopcast help %s' for its flags.\n", name)
 		return 2
 	default:
 		fmt.Fprintf(stderr, "coopcast %s: %v\n", name, err)
@@ -70,9 +100,27 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 }
 
+// exitError ends a command with a given exit status (and err, if not
+// nil, printed first).
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e exitError) Error() string {
+	if e.err == nil {
+		return fmt.Sprintf("exit %d", e.code)
+	}
+	return e.err.Error()
+}
+
+func (e exitError) Unwrap() error { return e.err }
+
+func isHelpFlag(s string) bool { return s == "-h" || s == "-help" || s == "--help" || s == "--h" }
+
 func usage(w io.Writer) {
 	fmt.Fprintln(w, "coopcast: live streaming to a flash crowd, carried by the audience.")
-	fmt.Fprintln(w, "\nUsage: coopcast [command] [flags]   (no command: demo)")
+	fmt.Fprintln(w, "\nUsage: coopcast [COMMAND] [flags]   (no command: demo)")
 	fmt.Fprintln(w, "\nCommands:")
 	names := make([]string, 0, len(commands))
 	for n := range commands {
@@ -82,29 +130,44 @@ func usage(w io.Writer) {
 	for _, n := range names {
 		fmt.Fprintf(w, "  %-9s %s\n", n, commands[n].summary)
 	}
-	fmt.Fprintln(w, "\nRun 'coopcast COMMAND --help' for a command's flags.")
+	fmt.Fprintf(w, "  %-9s %s\n", "help", "this text, or 'help COMMAND' for a command's flags")
+	fmt.Fprintf(w, "  %-9s %s\n", "version", "the version and source revision of this binary (also --version)")
+	fmt.Fprintln(w, "\nRun 'coopcast help COMMAND' or 'coopcast COMMAND --help' for a command's flags.")
 }
 
-// newFlags returns a FlagSet that reports errors instead of exiting, with
-// a usage text that starts with the command's synopsis.
-func newFlags(name, synopsis string, stderr io.Writer) *flag.FlagSet {
+// newFlags returns a FlagSet that reports errors instead of exiting and
+// prints nothing itself (run prints the one message); its usage text,
+// printed by run on --help, starts with the command's synopsis. The
+// stderr argument is kept for the commands' signatures; help goes to
+// standard output.
+func newFlags(name, synopsis string, _ io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet("coopcast "+name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs.SetOutput(io.Discard)
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: coopcast %s\n\n%s\n\nFlags:\n", name, synopsis)
-		fs.PrintDefaults()
+		w := fs.Output()
+		fmt.Fprintf(w, "Usage: coopcast %s\n\n%s\n\nFlags:\n", name, synopsis)
+		printFlags(w, fs)
 	}
 	return fs
 }
 
-// parse parses args, turning a bad flag into errUsage. Leftover
-// arguments are an error too.
+// parse parses args, turning a bad flag into errUsage and a request for
+// help into a helpRequest. Leftover arguments are an error too.
 func parse(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
+	usage := fs.Usage
+	fs.Usage = func() {} // flag calls it on every error; run prints instead
+	err := fs.Parse(args)
+	fs.Usage = usage
+	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			return err
+			return helpRequest{fs}
 		}
-		return fmt.Errorf("%w: %v", errUsage, err)
+		msg := err.Error()
+		// flag names a flag with one dash; the help and README use two.
+		msg = strings.Replace(msg, "defined: -", "defined: --", 1)
+		msg = strings.Replace(msg, "argument: -", "argument: --", 1)
+		msg = strings.Replace(msg, "flag -", "flag --", 1)
+		return fmt.Errorf("%w: %s", errUsage, msg)
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))

@@ -64,11 +64,11 @@ func TestCommandLine(t *testing.T) {
 		{"tracker TURN without credential", []string{"tracker", "--publish-token", "t", "--ice-server", "turn:x:3478"}, 2, "--turn-username and --turn-credential"},
 		{"tracker bad log format", []string{"tracker", "--publish-token", "t", "--log-format", "xml"}, 2, "--log-format must be text or json"},
 		{"tracker bad log level", []string{"tracker", "--publish-token", "t", "--log-level", "loud"}, 2, "--log-level must be"},
-		{"tracker unknown flag", []string{"tracker", "--bogus"}, 2, "flag provided but not defined: -bogus"},
+		{"tracker unknown flag", []string{"tracker", "--bogus"}, 2, "flag provided but not defined: --bogus"},
 		{"tracker stray argument", []string{"tracker", "--publish-token", "t", "extra"}, 2, "unexpected argument \"extra\""},
 		{"origin help names the sources", []string{"origin", "--help"}, 0, "Sources: testcard"},
 		{"origin missing file", []string{"origin", "--tracker", "http://127.0.0.1:1", "--channel", "c", "--publish-token", "t", "--source", "/no/such.mp4"}, 2, "open /no/such.mp4: no such file"},
-		{"origin not MP4", []string{"origin", "--tracker", "http://127.0.0.1:1", "--channel", "c", "--publish-token", "t", "--source", "main_test.go"}, 2, "not an MP4 stream"},
+		{"origin not MP4", []string{"origin", "--tracker", "http://127.0.0.1:1", "--channel", "c", "--publish-token", "t", "--source", "main_test.go"}, 2, "media source main_test.go: not an MP4 file"},
 		{"demo refuses stdin", []string{"demo", "--source", "-"}, 2, "the demo loops a file"},
 		{"origin help says why --key", []string{"origin", "--help"}, 0, "a restarted origin is refused"},
 		{"origin key file not a key", []string{"origin", "--tracker", "http://127.0.0.1:1", "--channel", "c", "--publish-token", "t", "--key", "main_test.go"}, 2, "--key main_test.go: key file main_test.go: not an Ed25519 private key in PEM"},
@@ -167,11 +167,11 @@ func TestLoadtestSim(t *testing.T) {
 	jsonOut, htmlOut := filepath.Join(dir, "s.json"), filepath.Join(dir, "s.html")
 	var out, errs syncBuffer
 	code := run(t.Context(), []string{"loadtest", "--mode", "sim", "--scenario", "flash-crowd", "--peers", "3000", "--duration", "15s",
-		"--json", jsonOut, "--html", htmlOut, "--fail-if", "continuity<0.99"}, &out, &errs)
+		"--report", jsonOut, "--html", htmlOut, "--fail-if", "continuity<0.99"}, &out, &errs)
 	if code != 0 {
 		t.Fatalf("exit %d\n%s\n%s", code, out.String(), errs.String())
 	}
-	for _, want := range []string{"3000 simulated peers", "sim: every figure below comes from the simulator", "offload_ratio", "simulator: max RSS"} {
+	for _, want := range []string{"wrote " + jsonOut + " (", "wrote " + htmlOut + " (", "3000 simulated peers", "sim: every figure below comes from the simulator", "offload_ratio", "simulator: max RSS"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("summary lacks %q:\n%s", want, out.String())
 		}

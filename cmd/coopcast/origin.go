@@ -63,11 +63,16 @@ func runOrigin(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if *token == "" {
 		*token = os.Getenv("COOPCAST_PUBLISH_TOKEN")
 	}
+	if *trk, err = trackerURL(*trk); err != nil {
+		return err
+	}
+	if err := checkChannel(*channel); err != nil {
+		return err
+	}
+	if err := ice.check(); err != nil {
+		return err
+	}
 	switch {
-	case *trk == "":
-		return fmt.Errorf("%w: --tracker is required", errUsage)
-	case *channel == "":
-		return fmt.Errorf("%w: --channel is required", errUsage)
 	case *token == "":
 		return fmt.Errorf("%w: --publish-token (or COOPCAST_PUBLISH_TOKEN) is required", errUsage)
 	}

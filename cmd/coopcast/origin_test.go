@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coopcast/coopcast/internal/proto"
 	"github.com/coopcast/coopcast/tracker"
 )
 
@@ -100,6 +101,6 @@ func originConnected(t *testing.T, base string) bool {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	var st tracker.ChannelStats
+	var st proto.ChannelStats
 	return json.NewDecoder(resp.Body).Decode(&st) == nil && st.Origin
 }

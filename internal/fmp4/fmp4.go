@@ -250,6 +250,9 @@ func describe(trak *mp4.TrakBox) (Track, error) {
 		switch {
 		case stsd.AvcX != nil && stsd.AvcX.AvcC != nil:
 			c := stsd.AvcX.AvcC
+			if name, ok := unplayableAVC[c.AVCProfileIndication]; ok {
+				return Track{}, fmt.Errorf("%w: video track %d is H.264 %s, which browsers do not play; re-encode with -pix_fmt yuv420p (ffmpeg -i IN -c:v libx264 -pix_fmt yuv420p -c:a copy OUT.mp4)", ErrCodec, t.ID, name)
+			}
 			t.Codec = fmt.Sprintf("%s.%02x%02x%02x", stsd.AvcX.Type(), c.AVCProfileIndication, c.ProfileCompatibility, c.AVCLevelIndication)
 			t.Width, t.Height = int(stsd.AvcX.Width), int(stsd.AvcX.Height)
 		case stsd.HvcX != nil:
@@ -272,6 +275,16 @@ func describe(trak *mp4.TrakBox) (Track, error) {
 		return Track{}, fmt.Errorf("%w: track %d is a %q track; coopcast carries video and audio", ErrCodec, t.ID, printable(trak.Mdia.Hdlr.HandlerType))
 	}
 	return t, nil
+}
+
+// unplayableAVC are the H.264 profiles (by profile_idc) that browsers'
+// decoders refuse: more than 8 bits, or chroma other than 4:2:0. libx264
+// picks High 4:4:4 for an RGB source unless told -pix_fmt yuv420p.
+var unplayableAVC = map[byte]string{
+	110: "High 10",
+	122: "High 4:2:2",
+	244: "High 4:4:4",
+	44:  "CAVLC 4:4:4 Intra",
 }
 
 func entryName(stsd *mp4.StsdBox) string {

@@ -4,7 +4,7 @@ import (
 	"time"
 
 	"github.com/coopcast/coopcast/internal/forest"
-	"github.com/coopcast/coopcast/tracker"
+	"github.com/coopcast/coopcast/internal/proto"
 )
 
 // TreeState is the node's place in one tree, as the tracker assigned it.
@@ -91,7 +91,7 @@ func (m *Member) Delivered(tree int, from forest.PeerID) {
 		m.publishSendersLocked()
 	}
 	m.mu.Unlock()
-	m.send(tracker.Message{Type: tracker.TypeEdgeOpen, Tree: &tree, Parent: uint64(from)})
+	m.send(proto.Message{Type: proto.TypeEdgeOpen, Tree: &tree, Parent: uint64(from)})
 }
 
 // FallbackURL is the origin's HTTP fallback base URL.
@@ -122,12 +122,12 @@ func (m *Member) Complain(tree int, reason string) {
 	}
 	p := m.parents[tree]
 	m.mu.Unlock()
-	m.send(tracker.Message{Type: tracker.TypeComplaint, Tree: &tree, Parent: uint64(p), Reason: reason})
+	m.send(proto.Message{Type: proto.TypeComplaint, Tree: &tree, Parent: uint64(p), Reason: reason})
 }
 
 // Report sends the node's stats to the tracker, for everyone to see.
-func (m *Member) Report(r tracker.PeerReport) {
-	m.send(tracker.Message{Type: tracker.TypeReport, Stats: &r})
+func (m *Member) Report(r proto.PeerReport) {
+	m.send(proto.Message{Type: proto.TypeReport, Stats: &r})
 }
 
 // RelayStats sums what the node sent to its children: bytes and distinct

@@ -5,8 +5,8 @@ import (
 	"testing"
 
 	"github.com/coopcast/coopcast/internal/forest"
+	"github.com/coopcast/coopcast/internal/proto"
 	"github.com/coopcast/coopcast/internal/rtc"
-	"github.com/coopcast/coopcast/tracker"
 )
 
 // offline is a Member that never dials: its id is above every neighbour's,
@@ -19,14 +19,14 @@ func offline(t *testing.T) *Member {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { m.Close() })
-	if err := m.handle(context.Background(), tracker.Message{Type: tracker.TypeWelcome, PeerID: 1 << 50, Trees: 4, K: 3}); err != nil {
+	if err := m.handle(context.Background(), proto.Message{Type: proto.TypeWelcome, PeerID: 1 << 50, Trees: 4, K: 3}); err != nil {
 		t.Fatal(err)
 	}
 	return m
 }
 
-func (m *Member) sent() []tracker.Message {
-	var out []tracker.Message
+func (m *Member) sent() []proto.Message {
+	var out []proto.Message
 	for {
 		select {
 		case msg := <-m.out:
@@ -37,8 +37,8 @@ func (m *Member) sent() []tracker.Message {
 	}
 }
 
-func assignParent(tree int, parent uint64, keep *uint64) tracker.Message {
-	return tracker.Message{Type: tracker.TypeAssignParent, Tree: &tree, Parent: parent, Keep: keep, PeerKind: "native"}
+func assignParent(tree int, parent uint64, keep *uint64) proto.Message {
+	return proto.Message{Type: proto.TypeAssignParent, Tree: &tree, Parent: parent, Keep: keep, PeerKind: "native"}
 }
 
 // TestMakeBeforeBreak: a move with keep takes the tree from both parents
@@ -53,7 +53,7 @@ func TestMakeBeforeBreak(t *testing.T) {
 	}
 	m.Delivered(2, 0)
 	m.Delivered(2, 0)
-	if s := m.sent(); len(s) != 1 || s[0].Type != tracker.TypeEdgeOpen || *s[0].Tree != 2 || s[0].Parent != 0 {
+	if s := m.sent(); len(s) != 1 || s[0].Type != proto.TypeEdgeOpen || *s[0].Tree != 2 || s[0].Parent != 0 {
 		t.Fatalf("first data on a new edge: sent %+v, want one edge-open", s)
 	}
 	m.assign(assignParent(2, 700, k(0)))
@@ -68,7 +68,7 @@ func TestMakeBeforeBreak(t *testing.T) {
 		t.Fatalf("the old parent's data sent %+v", s)
 	}
 	m.Delivered(2, 700)
-	if s := m.sent(); len(s) != 1 || s[0].Type != tracker.TypeEdgeOpen || s[0].Parent != 700 {
+	if s := m.sent(); len(s) != 1 || s[0].Type != proto.TypeEdgeOpen || s[0].Parent != 700 {
 		t.Fatalf("the new parent's first data: sent %+v, want edge-open", s)
 	}
 	if m.Accepts(2, 0) || !m.Accepts(2, 700) {
@@ -82,7 +82,7 @@ func TestMakeBeforeBreak(t *testing.T) {
 	}
 	// remove-parent of the drain drops it.
 	tree := 2
-	m.assign(tracker.Message{Type: tracker.TypeRemoveParent, Tree: &tree, Parent: 700})
+	m.assign(proto.Message{Type: proto.TypeRemoveParent, Tree: &tree, Parent: 700})
 	if m.Accepts(2, 700) || !m.Accepts(2, 900) {
 		t.Fatal("remove-parent of the drain")
 	}

@@ -6,9 +6,9 @@ import (
 	"time"
 
 	"github.com/coopcast/coopcast/internal/forest"
+	"github.com/coopcast/coopcast/internal/proto"
 	"github.com/coopcast/coopcast/internal/relay"
 	"github.com/coopcast/coopcast/internal/rtc"
-	"github.com/coopcast/coopcast/tracker"
 )
 
 // linkGrace keeps a link to a former neighbour open a little, since a
@@ -55,7 +55,7 @@ func (m *Member) neighbourLocked(id forest.PeerID, kind string) *neighbour {
 }
 
 // assign applies one tracker assignment.
-func (m *Member) assign(msg tracker.Message) {
+func (m *Member) assign(msg proto.Message) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closed {
@@ -64,7 +64,7 @@ func (m *Member) assign(msg tracker.Message) {
 	tree := *msg.Tree
 	bit := uint64(1) << tree
 	switch msg.Type {
-	case tracker.TypeAssignParent:
+	case proto.TypeAssignParent:
 		p := forest.PeerID(msg.Parent)
 		keep := msg.Keep != nil && m.hasParent[tree] && m.parents[tree] != p
 		switch {
@@ -104,7 +104,7 @@ func (m *Member) assign(msg tracker.Message) {
 		n.parentOf |= bit
 		m.ensureLinkLocked(n)
 		m.publishSendersLocked()
-	case tracker.TypeRemoveParent:
+	case proto.TypeRemoveParent:
 		switch {
 		case m.hasParent[tree] && m.parents[tree] == forest.PeerID(msg.Parent):
 			m.dropParentLocked(tree)
@@ -112,7 +112,7 @@ func (m *Member) assign(msg tracker.Message) {
 			m.dropDrainLocked(tree)
 		}
 		m.publishSendersLocked()
-	case tracker.TypeFallback:
+	case proto.TypeFallback:
 		m.dropDrainLocked(tree)
 		m.dropParentLocked(tree)
 		m.fallback[tree] = true
@@ -120,7 +120,7 @@ func (m *Member) assign(msg tracker.Message) {
 			m.fbURL = msg.URL
 		}
 		m.publishSendersLocked()
-	case tracker.TypeAssignChild:
+	case proto.TypeAssignChild:
 		n := m.neighbourLocked(forest.PeerID(msg.Child), msg.PeerKind)
 		n.childOf |= bit
 		m.ensureLinkLocked(n)
@@ -128,7 +128,7 @@ func (m *Member) assign(msg tracker.Message) {
 		if n.d.opened.Load() != 0 {
 			m.readyLocked(n.id, bit)
 		}
-	case tracker.TypeRemoveChild:
+	case proto.TypeRemoveChild:
 		if n := m.nbrs[forest.PeerID(msg.Child)]; n != nil {
 			n.childOf &^= bit
 			m.rebuildChildrenLocked(tree)
@@ -275,7 +275,7 @@ func (m *Member) dial(n *neighbour) {
 	n.gen, n.dialLink, n.answer = gen, nil, nil
 	m.mu.Unlock()
 	link, err := m.ep.Dial(func(s rtc.Signal) error {
-		m.send(tracker.Message{Type: tracker.TypeSignal, To: uint64(n.id), SDP: s.SDP, Candidate: s.Candidate, Link: gen})
+		m.send(proto.Message{Type: proto.TypeSignal, To: uint64(n.id), SDP: s.SDP, Candidate: s.Candidate, Link: gen})
 		return nil
 	})
 	if err != nil {
@@ -357,7 +357,7 @@ func (m *Member) install(n *neighbour, link *rtc.Link) {
 }
 
 // onSignal takes a signal the tracker relayed from a neighbour. attempt
-// is the link attempt it belongs to (see tracker.Message.Link).
+// is the link attempt it belongs to (see proto.Message.Link).
 func (m *Member) onSignal(from forest.PeerID, s rtc.Signal, attempt uint64) {
 	m.mu.Lock()
 	n := m.nbrs[from]
@@ -380,7 +380,7 @@ func (m *Member) onSignal(from forest.PeerID, s rtc.Signal, attempt uint64) {
 		go func() {
 			defer m.wg.Done()
 			link, err := m.ep.Accept(s, func(a rtc.Signal) error {
-				m.send(tracker.Message{Type: tracker.TypeSignal, To: uint64(from), SDP: a.SDP, Link: attempt})
+				m.send(proto.Message{Type: proto.TypeSignal, To: uint64(from), SDP: a.SDP, Link: attempt})
 				return nil
 			})
 			if err != nil {

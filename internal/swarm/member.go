@@ -17,9 +17,9 @@ import (
 
 	"github.com/coopcast/coopcast/internal/backoff"
 	"github.com/coopcast/coopcast/internal/forest"
+	"github.com/coopcast/coopcast/internal/proto"
 	"github.com/coopcast/coopcast/internal/relay"
 	"github.com/coopcast/coopcast/internal/rtc"
-	"github.com/coopcast/coopcast/tracker"
 )
 
 // Publish is what an origin announces when it publishes a channel.
@@ -29,7 +29,7 @@ type Publish struct {
 	Bitrate     int64
 	PublicKey   string // base64 Ed25519
 	FallbackURL string
-	Media       *tracker.Media
+	Media       *proto.Media
 	// Epoch is the stream epoch of this run of the origin (see
 	// wire.Manifest.Epoch); the tracker tells it to joining peers.
 	Epoch uint64
@@ -42,7 +42,7 @@ type Publish struct {
 // Member's goroutines and must not block.
 type Handler interface {
 	// Welcome: joined (or re-joined) the channel.
-	Welcome(w tracker.Message)
+	Welcome(w proto.Message)
 	// Data: a message arrived on the link from a neighbour.
 	Data(from forest.PeerID, b []byte)
 	// Topology: a parent, child or fallback assignment changed.
@@ -84,6 +84,10 @@ type Config struct {
 	Reconnect backoff.Backoff
 	// Now is the clock of reconnect logging. Default time.Now.
 	Now func() time.Time
+	// GiveUpAfter ends Run with ErrNoChannel or ErrTrackerUnreachable
+	// once no session has lasted (no welcome, or none since the last
+	// one was lost) for this long. Zero: retry for ever (the origin).
+	GiveUpAfter time.Duration
 }
 
 // Member is a node in a channel's swarm.
@@ -97,11 +101,11 @@ type Member struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	out chan tracker.Message // to the tracker; dropped when full
+	out chan proto.Message // to the tracker; dropped when full
 
 	mu        sync.Mutex // guards everything below
 	id        forest.PeerID
-	welcome   *tracker.Message
+	welcome   *proto.Message
 	trees     int
 	parents   []forest.PeerID // per tree
 	hasParent []bool
@@ -125,6 +129,8 @@ type Member struct {
 	unconfirmed atomic.Uint64
 	closed      bool
 
+	// up: a session with the tracker is open and welcomed.
+	up             atomic.Bool
 	retiredRelay   atomic.Uint64 // relay counters of neighbours gone
 	retiredDropped atomic.Uint64
 	// attempts numbers our link attempts. It starts at the clock in µs,
@@ -145,7 +151,7 @@ type neighbour struct {
 	drainOf  uint64 // bitmask of trees where it is our former parent, still feeding us
 	childOf  uint64 // bitmask of trees where it is our child
 	dialing  bool
-	// Link attempts (see tracker.Message.Link): gen is our dial under
+	// Link attempts (see proto.Message.Link): gen is our dial under
 	// way, dialLink its link once Dial returned, answer an answer to it
 	// that came first; accepted is the newest attempt of theirs we took.
 	gen      uint64
@@ -181,7 +187,7 @@ func New(cfg Config) (*Member, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Member{cfg: cfg, log: log, ep: ep, h: cfg.Handler, ctx: ctx, cancel: cancel,
-		out: make(chan tracker.Message, 256), nbrs: make(map[forest.PeerID]*neighbour), attempts: uint64(time.Now().UnixMicro())}, nil
+		out: make(chan proto.Message, 256), nbrs: make(map[forest.PeerID]*neighbour), attempts: uint64(time.Now().UnixMicro())}, nil
 }
 
 // wsURL turns the tracker's base URL into its WebSocket URL.
@@ -202,6 +208,10 @@ func wsURL(base string) (string, error) {
 	u.Path = strings.TrimSuffix(u.Path, "/") + "/ws"
 	return u.String(), nil
 }
+
+// TrackerUp reports whether the Member has a session with the tracker
+// now (welcomed, or its publish accepted).
+func (m *Member) TrackerUp() bool { return m.up.Load() }
 
 // ID returns the node's peer id (0 for the origin, or before welcome).
 func (m *Member) ID() forest.PeerID {
@@ -233,11 +243,13 @@ func (m *Member) Run(ctx context.Context) error {
 	for {
 		var joined time.Time // when the tracker welcomed us in this session
 		err := m.session(ctx, u, func() {
+			m.up.Store(true)
 			joined = m.cfg.Now()
 			if out.Up(joined) == backoff.Back {
 				m.log.Info("tracker reachable again; joined", "down", out.Down(joined).Round(time.Millisecond), "attempts", out.Failures())
 			}
 		})
+		m.up.Store(false)
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -251,9 +263,27 @@ func (m *Member) Run(ctx context.Context) error {
 			lasted = now.Sub(joined)
 		}
 		wait := rc.next(err, lasted, m.heartbeat())
-		switch out.Failed(now) {
+		ev := out.Failed(now)
+		if g := m.cfg.GiveUpAfter; g > 0 {
+			left := g - out.Down(now)
+			if left <= 0 {
+				if errors.Is(err, ErrNoChannel) {
+					return fmt.Errorf("%w for %v: %w", ErrNoChannel, out.Down(now).Round(time.Second), err)
+				}
+				return fmt.Errorf("%w for %v (%d attempts): %w", ErrTrackerUnreachable, out.Down(now).Round(time.Second), out.Failures(), err)
+			}
+			wait = min(wait, left)
+		}
+		switch ev {
 		case backoff.Lost:
-			m.log.Warn("tracker session lost; reconnecting with backoff", "err", err, "retry_in", wait.Round(time.Millisecond))
+			switch {
+			case errors.Is(err, ErrNoChannel):
+				m.log.Info("the tracker has no such channel (yet); waiting for its origin", "channel", m.cfg.Channel, "retry_in", wait.Round(time.Millisecond))
+			case lasted < 0:
+				m.log.Warn("tracker unreachable; retrying with backoff", "err", err, "retry_in", wait.Round(time.Millisecond))
+			default:
+				m.log.Warn("tracker session lost; reconnecting with backoff", "err", err, "retry_in", wait.Round(time.Millisecond))
+			}
 		case backoff.StillDown:
 			m.log.Warn("tracker still unreachable", "down", out.Down(now).Round(time.Second), "attempts", out.Failures(), "err", err, "retry_in", wait.Round(time.Millisecond))
 		default:
@@ -301,15 +331,20 @@ func (r *reconnect) next(err error, lasted, heartbeat time.Duration) time.Durati
 			r.bo.Max = min(backoff.DefaultMax, 2*heartbeat)
 		}
 	}
-	if errors.Is(err, errNoChannel) && !r.answered {
+	if errors.Is(err, ErrNoChannel) && !r.answered {
 		r.answered = true
 		r.bo.Reset()
 	}
 	return r.bo.Next()
 }
 
-// errNoChannel: the tracker has no such channel (yet): its origin may come.
-var errNoChannel = errors.New("no such channel on the tracker")
+// ErrNoChannel: the tracker has no such channel (yet): its origin may
+// come. Run retries it, and returns it after Config.GiveUpAfter.
+var ErrNoChannel = errors.New("no such channel on the tracker")
+
+// ErrTrackerUnreachable is what Run returns when no session with the
+// tracker could be made (or kept) for Config.GiveUpAfter.
+var ErrTrackerUnreachable = errors.New("tracker unreachable")
 
 // heartbeat is the interval the tracker asked for in its last welcome.
 func (m *Member) heartbeat() time.Duration {
@@ -354,7 +389,7 @@ func (m *Member) session(ctx context.Context, u string, joined func()) error {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		write := func(msg tracker.Message) bool {
+		write := func(msg proto.Message) bool {
 			b, _ := json.Marshal(msg)
 			wctx, c := context.WithTimeout(sctx, 10*time.Second)
 			defer c()
@@ -381,12 +416,12 @@ func (m *Member) session(ctx context.Context, u string, joined func()) error {
 		if err != nil {
 			return fmt.Errorf("tracker connection: %w", err)
 		}
-		var msg tracker.Message
+		var msg proto.Message
 		if err := json.Unmarshal(b, &msg); err != nil {
 			m.log.Warn("bad message from tracker", "err", err)
 			continue
 		}
-		if msg.Type == tracker.TypeWelcome || msg.Type == tracker.TypePublished {
+		if msg.Type == proto.TypeWelcome || msg.Type == proto.TypePublished {
 			joined()
 		}
 		if err := m.handle(sctx, msg); err != nil {
@@ -397,16 +432,16 @@ func (m *Member) session(ctx context.Context, u string, joined func()) error {
 
 // hello is the first message of a session: publish, join, or a join that
 // resumes the previous session's id and parents.
-func (m *Member) hello() tracker.Message {
+func (m *Member) hello() proto.Message {
 	if p := m.cfg.Publish; p != nil {
-		return tracker.Message{Type: tracker.TypePublish, Channel: m.cfg.Channel, Trees: p.Trees, K: p.K,
+		return proto.Message{Type: proto.TypePublish, Channel: m.cfg.Channel, Trees: p.Trees, K: p.K,
 			Bitrate: p.Bitrate, PublicKey: p.PublicKey, FallbackURL: p.FallbackURL, Media: p.Media, Epoch: p.Epoch, TicketKey: p.TicketKey}
 	}
-	msg := tracker.Message{Type: tracker.TypeJoin, Channel: m.cfg.Channel, Kind: m.cfg.Kind, UploadKbps: m.cfg.UploadKbps}
+	msg := proto.Message{Type: proto.TypeJoin, Channel: m.cfg.Channel, Kind: m.cfg.Kind, UploadKbps: m.cfg.UploadKbps}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.welcome != nil {
-		r := &tracker.Resume{PeerID: uint64(m.id), Token: m.welcome.ResumeToken, Parents: make([]uint64, m.trees)}
+		r := &proto.Resume{PeerID: uint64(m.id), Token: m.welcome.ResumeToken, Parents: make([]uint64, m.trees)}
 		if m.welcome.Home != nil {
 			r.Home = *m.welcome.Home
 		}
@@ -420,7 +455,7 @@ func (m *Member) hello() tracker.Message {
 
 // send queues a message to the tracker; it is dropped if the queue is
 // full (the tracker session is stuck and about to be replaced).
-func (m *Member) send(msg tracker.Message) {
+func (m *Member) send(msg proto.Message) {
 	select {
 	case m.out <- msg:
 	default:
@@ -428,9 +463,9 @@ func (m *Member) send(msg tracker.Message) {
 	}
 }
 
-func (m *Member) handle(ctx context.Context, msg tracker.Message) error {
+func (m *Member) handle(ctx context.Context, msg proto.Message) error {
 	switch msg.Type {
-	case tracker.TypeWelcome, tracker.TypePublished:
+	case proto.TypeWelcome, proto.TypePublished:
 		m.mu.Lock()
 		m.welcome = &msg
 		m.id = forest.PeerID(msg.PeerID)
@@ -453,30 +488,32 @@ func (m *Member) handle(ctx context.Context, msg tracker.Message) error {
 			m.startHeartbeat(ctx, time.Duration(msg.HeartbeatMS)*time.Millisecond)
 		}
 		m.h.Welcome(msg)
-	case tracker.TypeAssignParent, tracker.TypeRemoveParent, tracker.TypeAssignChild, tracker.TypeRemoveChild, tracker.TypeFallback:
+	case proto.TypeAssignParent, proto.TypeRemoveParent, proto.TypeAssignChild, proto.TypeRemoveChild, proto.TypeFallback:
 		if msg.Tree == nil || *msg.Tree < 0 || *msg.Tree >= m.treeCount() {
 			m.log.Warn("assignment for a tree out of range", "msg", msg.Type)
 			return nil
 		}
 		m.assign(msg)
 		m.h.Topology()
-	case tracker.TypeTicket:
+	case proto.TypeTicket:
 		m.mu.Lock()
 		m.ticket = msg.Ticket
 		m.mu.Unlock()
-	case tracker.TypeSignal:
+	case proto.TypeSignal:
 		if msg.From == nil {
 			return nil
 		}
 		m.onSignal(forest.PeerID(*msg.From), rtc.Signal{SDP: msg.SDP, Candidate: msg.Candidate}, msg.Link)
-	case tracker.TypeError:
-		m.log.Warn("tracker says", "code", msg.Code, "message", msg.Error)
+	case proto.TypeError:
 		switch msg.Code {
-		case "unauthorized", "origin-live", "bad-join", "channel-full":
+		case proto.CodeUnauthorized, proto.CodeOriginLive, proto.CodeBadJoin, proto.CodeChannelFull:
 			return fatalError{fmt.Sprintf("tracker refused: %s", msg.Error)}
-		case "no-channel":
-			return fmt.Errorf("tracker: %s: %w", msg.Error, errNoChannel) // the origin may come: retry
+		case proto.CodeNoChannel:
+			// The origin may come: retry. Run logs the outage, not every
+			// answer.
+			return fmt.Errorf("tracker: %s: %w", msg.Error, ErrNoChannel)
 		}
+		m.log.Warn("tracker says", "code", msg.Code, "message", msg.Error)
 	}
 	return nil
 }
@@ -504,7 +541,7 @@ func (m *Member) startHeartbeat(ctx context.Context, every time.Duration) {
 			case <-ctx.Done():
 				return
 			case <-t.C:
-				m.send(tracker.Message{Type: tracker.TypeHeartbeat})
+				m.send(proto.Message{Type: proto.TypeHeartbeat})
 			}
 		}
 	}()

@@ -14,7 +14,7 @@ import (
 func TestReconnectPolicy(t *testing.T) {
 	const ms = time.Millisecond
 	lost := errors.New("tracker connection: EOF")
-	noChan := fmt.Errorf("tracker: no channel: %w", errNoChannel)
+	noChan := fmt.Errorf("tracker: no channel: %w", ErrNoChannel)
 	type step struct {
 		err       error
 		lasted    time.Duration // < 0: never joined in that session

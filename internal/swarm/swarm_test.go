@@ -15,6 +15,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/coopcast/coopcast/internal/forest"
+	"github.com/coopcast/coopcast/internal/proto"
 	"github.com/coopcast/coopcast/internal/rtc"
 	"github.com/coopcast/coopcast/tracker"
 )
@@ -31,7 +32,7 @@ type relayer struct {
 	from     map[forest.PeerID]int
 }
 
-func (r *relayer) Welcome(tracker.Message)          { r.welcomed.Store(true) }
+func (r *relayer) Welcome(proto.Message)            { r.welcomed.Store(true) }
 func (r *relayer) Topology()                        {}
 func (r *relayer) ChildReady(forest.PeerID, uint64) {}
 func (r *relayer) Data(from forest.PeerID, b []byte) {

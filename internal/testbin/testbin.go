@@ -1,5 +1,7 @@
 // Package testbin builds the coopcast command for tests that run it as
-// real processes (the load tester's agreement test, the fault tests).
+// real processes (the load tester's agreement test, the fault tests) and
+// runs those processes (Start), each in a process group of its own that
+// the test's cleanup kills, so that a test can SIGKILL or SIGSTOP one.
 package testbin
 
 import (

@@ -7,6 +7,7 @@ import { Stream } from './stream.js';
 import { STOPPED_REASON } from './playout.js';
 import { Player } from './player.js';
 import * as wire from './wire.js';
+import { describeSources, describeRelay } from './words.js';
 
 const DEFAULT_UPLOAD_KBPS = 2000;
 const FETCH_TIMEOUT_MS = 5000;
@@ -68,10 +69,6 @@ function saysNothing(e) {
   return !String(e).includes('backing off');
 }
 
-/** @param {number} n */
-function mb(n) {
-  return (n / 1e6).toFixed(n < 1e7 ? 2 : 1);
-}
 
 /** @param {string} id @returns {HTMLElement} */
 function el(id) {
@@ -347,8 +344,9 @@ class App {
     el('continuity').textContent = `${(st.continuity * 100).toFixed(1)}%`;
     el('latency').textContent = st.latency_ms ? `${st.latency_ms} ms` : '–';
     el('share').textContent = total ? `${Math.round((100 * st.bytes_from_peers) / total)}% peers · ${Math.round((100 * st.bytes_from_origin) / total)}% origin` : '–';
-    el('relayed').textContent = `you relayed ${mb(st.relay_bytes)} MB to ${st.relayed_to} peer${st.relayed_to === 1 ? '' : 's'}`;
-    el('parents').textContent = st.parents.map((p) => `${p.tree}:${p.kind || '…'}`).join(' ');
+    el('sources').textContent = describeSources(st.parents);
+    el('relayed').textContent = describeRelay(st.relay_bytes, st.children);
+    el('parents').textContent = st.parents.map((p) => `stripe ${p.tree}: ${p.kind === 'http' ? 'HTTP' : p.kind === 'origin' ? 'origin' : p.kind ? `peer ${p.peerId}` : '…'}`).join(' · ');
     el('dropped').textContent = st.bad_messages || st.decode_errors ? `${st.bad_messages} bad messages, ${st.decode_errors} decode errors` : '';
   }
 }

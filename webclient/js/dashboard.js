@@ -289,8 +289,11 @@ class Dashboard {
     const browsers = nodes.filter((n) => n.kind === 'browser').length;
     set('c-peers', String(st.peers));
     set('c-kinds', this.forest ? `${browsers} browser · ${nodes.length - browsers} native` : '');
-    set('c-offload', pct(offloadRatio(st.bytes_from_peers, st.bytes_from_origin)));
+    // One definition of offload, the chart's: the last point of its line
+    // (10 s of the peers' reports), so the tile and the legend agree.
     const r = rateSeries(this.intervals).at(-1);
+    set('c-offload', pct(r ? r.offload : null));
+    set('c-offload-total', `${pct(offloadRatio(st.bytes_from_peers, st.bytes_from_origin))} since the start`);
     set('c-egress', r ? fmtBits(r.egress) : '–');
     set('c-copies', r && st.bitrate > 0 ? `${(r.egress / st.bitrate).toFixed(1)}× the ${fmtBits(st.bitrate)} stream` : '');
     set('c-delivered', r ? fmtBits(r.delivered) : '–');

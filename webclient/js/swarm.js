@@ -3,10 +3,13 @@
 // with one data channel per neighbour, shared by every tree the pair
 // shares. It mirrors internal/swarm (the native peer): the lower id offers,
 // signals carry the link-attempt id, and every child has a bounded send
-// queue in front of its data channel.
+// queue in front of its data channel. A lost tracker is reconnected to
+// with backoff.js's schedule, the native peer's.
 
 /** @typedef {{tree: number, parent: number, hasParent: boolean, fallback: boolean, parentKind: string, lostAt: number, openSince: number, children: number}} TreeState */
 /** @typedef {{peer_id: number, resume_token: string, trees: number, k: number, bitrate: number, stripe_bps: number, public_key: string, epoch?: number, fallback_url: string, ticket?: string, ice_servers?: RTCIceServer[], heartbeat_ms: number, home: number}} Welcome */
+
+import { Reconnect } from './backoff.js';
 
 const LABEL = 'coopcast';
 /** While a data channel buffers less than this, messages go straight to it. */
@@ -143,7 +146,11 @@ export class Swarm {
     this.heartbeat = undefined;
     /** @type {ReturnType<typeof setTimeout>|undefined} */
     this.retry = undefined;
-    this.backoff = 500;
+    this.reconnect = new Reconnect();
+    // This session's: when the tracker welcomed us (0: not yet), and
+    // whether it answered no-channel (its origin not yet back).
+    this.welcomedAt = 0;
+    this.noChannel = false;
   }
 
   /** Connects to the tracker and joins; reconnects (resuming) until stop. */
@@ -163,6 +170,8 @@ export class Swarm {
     if (this.stopped) return;
     const ws = new WebSocket(this.wsURL());
     this.ws = ws;
+    this.welcomedAt = 0;
+    this.noChannel = false;
     ws.onopen = () => {
       /** @type {Record<string, any>} */
       const join = { type: 'join', channel: this.cfg.channel, kind: 'browser', upload_kbps: this.uploadKbps };
@@ -182,10 +191,20 @@ export class Swarm {
       if (ws !== this.ws || this.stopped) return;
       this.ws = null;
       clearInterval(this.heartbeat);
-      this.event('tracker-closed', { code: ev.code, reason: ev.reason });
-      this.retry = setTimeout(() => this.connect(), this.backoff);
-      this.backoff = Math.min(this.backoff * 2, 5000);
+      const wait = this.retryDelayMs(Date.now());
+      this.event('tracker-closed', { code: ev.code, reason: ev.reason, retry_ms: Math.round(wait) });
+      this.retry = setTimeout(() => this.connect(), wait);
     };
+  }
+
+  /**
+   * The delay before reconnecting, ms, after the session that just ended
+   * at now (ms since the epoch).
+   * @param {number} now @returns {number}
+   */
+  retryDelayMs(now) {
+    const lasted = this.welcomedAt > 0 ? Math.max(0, now - this.welcomedAt) * 1e6 : -1;
+    return this.reconnect.next(this.noChannel, lasted, this.heartbeatMs * 1e6) / 1e6;
   }
 
   /** @param {string} what @param {any} [detail] */
@@ -235,6 +254,7 @@ export class Swarm {
         return;
       case 'error':
         this.errors.tracker++;
+        if (m.code === 'no-channel') this.noChannel = true;
         this.event('tracker-error', m);
         return;
       default:
@@ -266,7 +286,7 @@ export class Swarm {
       this.drain = new Array(this.m).fill(-1);
       this.unconfirmed = new Array(this.m).fill(false);
     }
-    this.backoff = 500;
+    this.welcomedAt = Date.now();
     clearInterval(this.heartbeat);
     this.heartbeat = setInterval(() => this.send({ type: 'heartbeat', stats: this.cfg.report() }), this.heartbeatMs);
     this.cfg.onWelcome(/** @type {Welcome} */ (w));
@@ -498,7 +518,7 @@ export class Swarm {
       if (n.pc !== pc) return;
       n.openSince = Date.now();
       n.queue.pump();
-      this.event('link-open', { peer: n.id, kind: n.kind });
+      this.event('link-open', { peer: n.id, kind: n.id === 0 ? 'origin' : n.kind });
       if (n.childOf) this.cfg.onChildReady(n.id, n.childOf);
     };
     dc.onclose = () => this.lost(n, pc);

@@ -1,4 +1,4 @@
-package tracker
+package proto
 
 import (
 	"encoding/json"

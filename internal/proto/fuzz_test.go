@@ -1,4 +1,4 @@
-package tracker
+package proto
 
 import (
 	"encoding/json"
@@ -25,7 +25,7 @@ func FuzzDecodeMessage(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		m, err := decodeMessage(b)
+		m, err := Decode(b)
 		if err != nil {
 			return
 		}
@@ -33,7 +33,7 @@ func FuzzDecodeMessage(f *testing.F) {
 		if err != nil {
 			t.Fatalf("accepted message does not re-encode: %v", err)
 		}
-		m2, err := decodeMessage(out)
+		m2, err := Decode(out)
 		if err != nil || !reflect.DeepEqual(m, m2) {
 			t.Fatalf("re-decoded %s\nas %+v\nfrom %+v: %v", out, m2, m, err)
 		}

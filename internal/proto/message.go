@@ -1,4 +1,4 @@
-package tracker
+package proto
 
 import (
 	"bytes"
@@ -9,6 +9,7 @@ import (
 
 	"github.com/pion/webrtc/v4"
 
+	"github.com/coopcast/coopcast/internal/channelid"
 	"github.com/coopcast/coopcast/internal/ticket"
 )
 
@@ -109,7 +110,7 @@ type Message struct {
 	Stats *PeerReport `json:"stats,omitempty"`
 
 	// error
-	Code  string `json:"code,omitempty"`
+	Code  Code   `json:"code,omitempty"`
 	Error string `json:"message,omitempty"`
 }
 
@@ -139,77 +140,79 @@ type PeerReport struct {
 	StreamStopped bool `json:"stream_stopped,omitempty"`
 }
 
-// decodeMessage parses one client message and checks the fields its type
-// needs. Errors are meant for the client: they say what was wrong.
-func decodeMessage(b []byte) (Message, error) {
+// Decode parses one client message and checks the fields its type needs.
+// Errors are meant for the client: they say what was wrong; those about a
+// malformed message wrap ErrBadMessage, and one about a type it does not
+// know does not (the tracker answers it with CodeUnknownType).
+func Decode(b []byte) (Message, error) {
 	var m Message
 	dec := json.NewDecoder(bytes.NewReader(b))
 	if err := dec.Decode(&m); err != nil {
-		return Message{}, fmt.Errorf("%w: not a JSON message object: %v", errBadMessage, err)
+		return Message{}, fmt.Errorf("%w: not a JSON message object: %v", ErrBadMessage, err)
 	}
 	if dec.More() {
-		return Message{}, fmt.Errorf("%w: trailing data after the JSON object", errBadMessage)
+		return Message{}, fmt.Errorf("%w: trailing data after the JSON object", ErrBadMessage)
 	}
 	if err := checkKeys(b, messageType); err != nil {
-		return Message{}, fmt.Errorf("%w: %v", errBadMessage, err)
+		return Message{}, fmt.Errorf("%w: %v", ErrBadMessage, err)
 	}
 	switch m.Type {
 	case TypePublish:
 		if m.Channel == "" || m.PublicKey == "" {
-			return m, fmt.Errorf("%w: publish needs channel and public_key", errBadMessage)
+			return m, fmt.Errorf("%w: publish needs channel and public_key", ErrBadMessage)
 		}
 		if !validChannel(m.Channel) {
-			return m, fmt.Errorf("%w: channel id must be 1–%d letters, digits, '.', '_', '-' or '~', starting with a letter or digit; got %q", errBadMessage, maxChannelLen, clip(m.Channel))
+			return m, fmt.Errorf("%w: channel id must be 1–%d letters, digits, '.', '_', '-' or '~', starting with a letter or digit; got %q", ErrBadMessage, maxChannelLen, clip(m.Channel))
 		}
 		if m.TicketKey != "" {
 			if k, err := base64.StdEncoding.DecodeString(m.TicketKey); err != nil || len(k) != ticket.KeySize {
-				return m, fmt.Errorf("%w: ticket_key must be %d bytes, base64", errBadMessage, ticket.KeySize)
+				return m, fmt.Errorf("%w: ticket_key must be %d bytes, base64", ErrBadMessage, ticket.KeySize)
 			}
 		}
 	case TypeJoin:
 		if m.Channel == "" {
-			return m, fmt.Errorf("%w: join needs a channel", errBadMessage)
+			return m, fmt.Errorf("%w: join needs a channel", ErrBadMessage)
 		}
 		if !validChannel(m.Channel) {
-			return m, fmt.Errorf("%w: channel id must be 1–%d letters, digits, '.', '_', '-' or '~', starting with a letter or digit; got %q", errBadMessage, maxChannelLen, clip(m.Channel))
+			return m, fmt.Errorf("%w: channel id must be 1–%d letters, digits, '.', '_', '-' or '~', starting with a letter or digit; got %q", ErrBadMessage, maxChannelLen, clip(m.Channel))
 		}
 		if m.Kind != "browser" && m.Kind != "native" {
-			return m, fmt.Errorf("%w: join kind must be \"browser\" or \"native\", got %q", errBadMessage, m.Kind)
+			return m, fmt.Errorf("%w: join kind must be \"browser\" or \"native\", got %q", ErrBadMessage, m.Kind)
 		}
 		if m.UploadKbps < 0 || m.UploadKbps > maxUploadKbps {
-			return m, fmt.Errorf("%w: upload_kbps must be between 0 and %d (10 Gbps), got %d", errBadMessage, maxUploadKbps, m.UploadKbps)
+			return m, fmt.Errorf("%w: upload_kbps must be between 0 and %d (10 Gbps), got %d", ErrBadMessage, maxUploadKbps, m.UploadKbps)
 		}
 	case TypeSignal:
 		// "to": 0 (or absent) is the origin.
 		if (m.SDP == nil) == (m.Candidate == nil) {
-			return m, fmt.Errorf("%w: signal needs exactly one of sdp and candidate", errBadMessage)
+			return m, fmt.Errorf("%w: signal needs exactly one of sdp and candidate", ErrBadMessage)
 		}
 		// Only offers and answers are relayed: an SDP without a type
 		// could not be encoded again for the other peer.
 		if m.SDP != nil && m.SDP.Type != webrtc.SDPTypeOffer && m.SDP.Type != webrtc.SDPTypeAnswer {
-			return m, fmt.Errorf("%w: sdp.type must be \"offer\" or \"answer\"", errBadMessage)
+			return m, fmt.Errorf("%w: sdp.type must be \"offer\" or \"answer\"", ErrBadMessage)
 		}
 		if m.SDP != nil && m.SDP.SDP == "" {
-			return m, fmt.Errorf("%w: sdp.sdp must not be empty", errBadMessage)
+			return m, fmt.Errorf("%w: sdp.sdp must not be empty", ErrBadMessage)
 		}
 	case TypeComplaint:
 		if m.Tree == nil {
-			return m, fmt.Errorf("%w: complaint needs a tree", errBadMessage)
+			return m, fmt.Errorf("%w: complaint needs a tree", ErrBadMessage)
 		}
 		if m.Reason != "" && m.Reason != "silent" && m.Reason != "corrupt" && m.Reason != "starved" {
-			return m, fmt.Errorf("%w: complaint reason must be \"silent\", \"starved\" or \"corrupt\", got %q", errBadMessage, m.Reason)
+			return m, fmt.Errorf("%w: complaint reason must be \"silent\", \"starved\" or \"corrupt\", got %q", ErrBadMessage, m.Reason)
 		}
 	case TypeEdgeOpen:
 		if m.Tree == nil {
-			return m, fmt.Errorf("%w: edge-open needs a tree", errBadMessage)
+			return m, fmt.Errorf("%w: edge-open needs a tree", ErrBadMessage)
 		}
 	case TypeReport:
 		if m.Stats == nil {
-			return m, fmt.Errorf("%w: report needs stats", errBadMessage)
+			return m, fmt.Errorf("%w: report needs stats", ErrBadMessage)
 		}
 	case TypeHeartbeat, TypeLeave:
 	case "":
-		return m, fmt.Errorf("%w: message has no type", errBadMessage)
+		return m, fmt.Errorf("%w: message has no type", ErrBadMessage)
 	default:
 		return m, fmt.Errorf("unknown message type %q: see docs/PROTOCOL.md for the types", clip(m.Type))
 	}
@@ -218,22 +221,9 @@ func decodeMessage(b []byte) (Message, error) {
 
 var messageType = reflect.TypeFor[Message]()
 
-// validChannel: channel ids go into URLs, metric labels and logs, so they
-// are kept to URL-safe characters.
-func validChannel(id string) bool {
-	if id == "" || len(id) > maxChannelLen {
-		return false
-	}
-	for i := 0; i < len(id); i++ {
-		switch b := id[i]; {
-		case 'a' <= b && b <= 'z', 'A' <= b && b <= 'Z', '0' <= b && b <= '9':
-		case i > 0 && (b == '.' || b == '_' || b == '-' || b == '~'):
-		default:
-			return false
-		}
-	}
-	return true
-}
+// validChannel is the one rule for channel ids (internal/channelid),
+// which the command line checks too.
+func validChannel(id string) bool { return channelid.Valid(id) }
 
 // clip shortens what a client sent before it is echoed in an error.
 func clip(s string) string {
@@ -246,7 +236,8 @@ func clip(s string) string {
 // maxUploadKbps is 10 Gbps: anything above is a lie or a bug.
 const maxUploadKbps = 10_000_000
 
-func intp(i int) *int { return &i }
+// maxChannelLen bounds a channel id.
+const maxChannelLen = 128
 
 // Media describes a channel's stream. A synthetic stream has none.
 type Media struct {

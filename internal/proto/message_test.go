@@ -1,4 +1,4 @@
-package tracker
+package proto
 
 import (
 	"errors"
@@ -29,13 +29,13 @@ func TestDecodeMessageStrict(t *testing.T) {
 		{"unknown field ignored", `{"type":"heartbeat","new_in_v9":{"Anything":1}}`, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := decodeMessage([]byte(tc.in))
+			_, err := Decode([]byte(tc.in))
 			switch {
 			case tc.want == "" && err != nil:
 				t.Fatalf("refused: %v", err)
 			case tc.want != "" && err == nil:
 				t.Fatalf("accepted, want an error with %q", tc.want)
-			case tc.want != "" && (!strings.Contains(err.Error(), tc.want) || !errors.Is(err, errBadMessage)):
+			case tc.want != "" && (!strings.Contains(err.Error(), tc.want) || !errors.Is(err, ErrBadMessage)):
 				t.Fatalf("error %q, want bad-message with %q", err, tc.want)
 			}
 		})
