@@ -261,6 +261,12 @@ func (p *Peer) onManifest(from forest.PeerID, raw []byte, viaHTTP bool) {
 	c.fetching = make([]bool, p.m)
 	now := time.Now()
 	p.rule.Manifest(&p.play, now.UnixMicro(), m.Seq, m.Timestamp, m.Flags&wire.FlagEnd != 0)
+	if off, _ := p.play.Offset(); !viaHTTP && (!p.haveAny || int32(m.Seq-p.newest) > 0) {
+		// How late the news comes here, past the fastest ever: a
+		// decaying maximum (cadence.Stream.NewsLag).
+		late := time.Duration(max(0, now.UnixMicro()-m.Timestamp-off)) * time.Microsecond
+		p.newsLag = max(late, p.newsLag*15/16)
+	}
 	if !p.haveAny || int32(m.Seq-p.newest) > 0 {
 		p.newest, p.haveAny, p.newestAt = m.Seq, true, now
 	}
@@ -324,6 +330,7 @@ func (p *Peer) onFragment(from forest.PeerID, raw []byte) {
 	if len(p.lastRx) > tree {
 		now := time.Now()
 		p.lastRx[tree] = now
+		p.complained[tree] = time.Time{}
 		if int32(f.Seq-p.lastSeqRx[tree]) > 0 {
 			p.lastSeqRx[tree] = f.Seq
 			// How far this tree runs behind the first news of a chunk:

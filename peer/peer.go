@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/coopcast/coopcast/internal/cadence"
 	"github.com/coopcast/coopcast/internal/fec"
 	"github.com/coopcast/coopcast/internal/forest"
 	"github.com/coopcast/coopcast/internal/playout"
@@ -151,9 +152,19 @@ type Peer struct {
 	// blamed: when each neighbour was last shown to the tracker with
 	// evidence of bad data; floods, floodAt: unasked messages from each
 	// neighbour, and when it was last reported for a flood (chunk.go).
-	blamed  map[forest.PeerID]time.Time
-	floods  map[forest.PeerID]floodCount
-	floodAt map[forest.PeerID]time.Time
+	blamed    map[forest.PeerID]time.Time
+	floods    map[forest.PeerID]floodCount
+	floodAt   map[forest.PeerID]time.Time
+	reportNow chan struct{} // cap 1: the stream stopped or resumed, report it (reportSoon)
+	cad       cadence.Rule  // when a parent counts as silent
+	cadTrees  []cadence.Tree
+	newsLag   time.Duration // how late manifests come by the trees, past the fastest: a decaying maximum
+	gap       gap           // what the last manifest poll found no tree had brought
+	// complained: per tree, when its parent was last judged silent, until
+	// the tree delivers again: the tree counts as stalled meanwhile (its
+	// lastRx was reset to give the next parent a full slack).
+	complained []time.Time
+	why        []cadence.Reason
 }
 
 // New returns a Peer; Run joins.
@@ -180,9 +191,9 @@ func New(cfg Config) (*Peer, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	p := &Peer{cfg: cfg, rule: newRule(cfg), log: log, http: cfg.HTTP, chunks: make(map[uint32]*chunk),
+	p := &Peer{cfg: cfg, rule: newRule(cfg), cad: cadence.New(cadence.Config{SilenceTimeout: cfg.SilenceTimeout}), log: log, http: cfg.HTTP, chunks: make(map[uint32]*chunk),
 		blamed: map[forest.PeerID]time.Time{}, floods: map[forest.PeerID]floodCount{}, floodAt: map[forest.PeerID]time.Time{},
-		welcomed: make(chan struct{}), wakeup: make(chan struct{}, 1), ended: make(chan struct{}), playing: make(chan struct{})}
+		welcomed: make(chan struct{}), wakeup: make(chan struct{}, 1), reportNow: make(chan struct{}, 1), ended: make(chan struct{}), playing: make(chan struct{})}
 	var err error
 	p.member, err = swarm.New(swarm.Config{TrackerURL: cfg.TrackerURL, Channel: cfg.Channel, Kind: cfg.Kind,
 		UploadKbps: cfg.UploadKbps, RTC: cfg.RTC, Relay: cfg.Relay, Handler: (*handler)(p), Logger: log, GiveUpAfter: cfg.Wait})
@@ -260,6 +271,7 @@ func (h *handler) Welcome(m proto.Message) {
 	p.epoch = max(p.epoch, m.Epoch)
 	if len(p.lastRx) != m.Trees {
 		p.lastRx = make([]time.Time, m.Trees)
+		p.complained = make([]time.Time, m.Trees)
 		p.lastSeqRx = make([]uint32, m.Trees)
 		p.treeLag = make([]time.Duration, m.Trees)
 		p.switchAt = make([]time.Time, m.Trees)

@@ -3,6 +3,7 @@ package peer
 import (
 	"bytes"
 	"context"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -29,6 +30,10 @@ type swarmEnv struct {
 	ctx    context.Context // ends when the test's cleanup stops the stack
 	// interval is the chunk interval of the origin's synthetic stream.
 	interval time.Duration
+	// killOrigin stops the origin for good: it cuts nothing more (a chunk
+	// being cut is never published) and leaves the tracker; its HTTP
+	// fallback has nothing newer to offer.
+	killOrigin func()
 }
 
 func startSwarm(t *testing.T) *swarmEnv { return startSwarmEvery(t, testInterval) }
@@ -46,16 +51,17 @@ func startSwarmEvery(t *testing.T, interval time.Duration) *swarmEnv {
 func startSwarmWith(t *testing.T, src origin.Source, bitrate int64) *swarmEnv {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
+	ks := &killable{Source: src, dead: make(chan struct{})}
 	st, err := stack.Start(ctx, stack.Config{
 		Tracker: tracker.Config{HeartbeatInterval: time.Second},
-		Origin: origin.Config{Channel: "t", Source: src, Bitrate: bitrate, RTC: rtc.Config{ICEInterfaces: []string{"lo"}},
+		Origin: origin.Config{Channel: "t", Source: ks, Bitrate: bitrate, RTC: rtc.Config{ICEInterfaces: []string{"lo"}},
 			FallbackPerIP: -1, FallbackRequests: -1}}) // every peer shares the loopback address
 	if err != nil {
 		cancel()
 		t.Fatal(err)
 	}
 	o := st.Origin
-	e := &swarmEnv{url: st.URL(), origin: o, ctx: ctx}
+	e := &swarmEnv{url: st.URL(), origin: o, ctx: ctx, killOrigin: func() { ks.kill(); o.Close() }}
 	t.Cleanup(func() {
 		cancel()
 		if err := st.Close(); err != nil {
@@ -69,6 +75,27 @@ func startSwarmWith(t *testing.T, src origin.Source, bitrate int64) *swarmEnv {
 		}
 	})
 	return e
+}
+
+// killable is a source that can be stopped for good: Next then blocks
+// until its context ends, and a chunk cut at that moment is dropped.
+type killable struct {
+	origin.Source
+	dead chan struct{}
+	once sync.Once
+}
+
+func (k *killable) kill() { k.once.Do(func() { close(k.dead) }) }
+
+func (k *killable) Next(ctx context.Context) (origin.Chunk, error) {
+	c, err := k.Source.Next(ctx)
+	select {
+	case <-k.dead:
+		<-ctx.Done()
+		return origin.Chunk{}, ctx.Err()
+	default:
+	}
+	return c, err
 }
 
 // checked is a peer whose every rebuilt chunk is compared with the

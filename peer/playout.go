@@ -100,8 +100,10 @@ func (p *Peer) due(now time.Time) [][]byte {
 			p.endOnce.Do(func() { close(p.ended) })
 		case playout.Stop:
 			p.log.Warn(playout.StoppedReason, "newest", d.Seq, "missed", p.play.Missed())
+			p.reportSoon()
 		case playout.Resume:
 			p.log.Info("the stream resumed at the origin", "seq", d.Seq)
+			p.reportSoon()
 		}
 	}
 	if played == 0 && p.play.Played() > 0 {
@@ -111,6 +113,16 @@ func (p *Peer) due(now time.Time) [][]byte {
 		}
 	}
 	return out
+}
+
+// reportSoon has the repair loop send the tracker a report now rather
+// than at its next 2 s tick: /forest and every dashboard then show a stop
+// or resume within the repair loop's 50 ms.
+func (p *Peer) reportSoon() {
+	select {
+	case p.reportNow <- struct{}{}:
+	default: // one is pending already
+	}
 }
 
 // loadInit fetches the init segment from the origin, checks the channel

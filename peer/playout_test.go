@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"encoding/binary"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/coopcast/coopcast/internal/playout"
 	"github.com/coopcast/coopcast/internal/wire"
 )
 
@@ -139,62 +141,103 @@ func (b *syncBuffer) String() string {
 	return b.b.String()
 }
 
-// TestSwarmSeesDeadStream: from some chunk on, no manifest reaches a peer
-// any more, as when the origin dies. Within two chunk intervals (and the
-// half-interval grace) of the first one's expected arrival the peer's
-// report says the stream has stopped at the origin, the log says so once
-// in words, and continuity counts the chunks that never come.
+// TestSwarmSeesDeadStream: the origin is killed for good under three
+// peers (it leaves the tracker; its HTTP fallback drops every
+// connection). Within two chunk intervals of the cut of the last chunk a
+// peer got, its report says the stream has stopped at the origin (the
+// next manifest half an interval overdue, and the origin, asked, does not
+// answer), its log says so once in words, and /forest says so too; and
+// continuity counts the chunks that never come. The time rule alone (no
+// answer to go by) would take three and a half intervals.
 func TestSwarmSeesDeadStream(t *testing.T) {
-	e := startSwarm(t)
-	var dead atomic.Uint32 // the first chunk that never comes; 0: none yet
-	var logs syncBuffer
-	p := e.joinWith(t, 0, func(p *Peer) {
-		p.log = slog.New(slog.NewTextHandler(&logs, nil))
-		p.lose = func(b []byte) bool {
-			first := dead.Load()
-			return first != 0 && len(b) >= 6 && b[1] == wire.TypeManifest && int32(binary.BigEndian.Uint32(b[2:])-first) >= 0
-		}
-	})
-	checkFor(t, 30*time.Second, "8 chunks played", func() bool { return p.Report().ChunksPlayed >= 8 })
-	p.mu.Lock()
-	first := p.newest + 2
-	p.mu.Unlock()
-	dead.Store(first)
-	var r Report
-	checkFor(t, 10*time.Second, "the report says the stream stopped", func() bool { r = p.Report(); return r.StreamStopped })
-	seen := time.Now()
-	p.mu.Lock()
-	newest, lastAt, iv := p.newest, p.newestAt, p.intervalLocked()
-	p.mu.Unlock()
-	if newest != first-1 {
-		t.Errorf("newest %d, want %d", newest, first-1)
+	e := startSwarmEvery(t, 500*time.Millisecond)
+	var peers []*checked
+	var logs []*syncBuffer
+	for range 3 {
+		lb := &syncBuffer{}
+		logs = append(logs, lb)
+		peers = append(peers, e.joinWith(t, 1200, func(p *Peer) { p.log = slog.New(slog.NewTextHandler(lb, nil)) }))
 	}
-	// The last manifest came at lastAt, at best one interval before the
-	// next was expected: the stop is due 3.5 intervals after it.
-	if late := seen.Sub(lastAt); late > 7*iv/2+200*time.Millisecond {
-		t.Errorf("stop reported %v after the last manifest; want within 3.5 intervals (%v)", late, 7*iv/2)
-	}
-	if r.Stream != "the stream has stopped at the origin" {
-		t.Errorf("report's stream: %q", r.Stream)
-	}
-	missed := r.ChunksMissed
-	checkFor(t, 10*time.Second, "the chunks that never come counted missed", func() bool {
-		r = p.Report()
-		return r.ChunksMissed >= missed+6
-	})
-	if !r.StreamStopped || r.Continuity >= 1 {
-		t.Errorf("stopped %v, continuity %.3f after %d missed", r.StreamStopped, r.Continuity, r.ChunksMissed)
-	}
-	if n := strings.Count(logs.String(), "the stream has stopped at the origin"); n != 1 {
-		t.Errorf("the stop logged %d times, want once:\n%s", n, logs.String())
-	}
-	// Everyone sees it: the peer's report to the tracker says so too.
-	checkFor(t, 10*time.Second, "/forest shows the stream stopped at the peer", func() bool {
-		for _, n := range forestOf(t, e.url).Nodes {
-			if n.ID == uint64(p.member.ID()) {
-				return n.Report != nil && n.Report.StreamStopped
+	checkFor(t, 30*time.Second, "8 chunks played by every peer", func() bool {
+		for _, p := range peers {
+			if p.Report().ChunksPlayed < 8 {
+				return false
 			}
 		}
-		return false
+		return true
 	})
+	missed := make([]uint64, len(peers))
+	for i, p := range peers {
+		missed[i] = p.Report().ChunksMissed
+	}
+	e.killOrigin()
+	// Polled every 5 ms: the time to the stop is what the test measures.
+	seen := make([]time.Time, len(peers))
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		now, left := time.Now(), 0
+		for i, p := range peers {
+			if seen[i].IsZero() {
+				if p.Report().StreamStopped {
+					seen[i] = now
+				} else {
+					left++
+				}
+			}
+		}
+		if left == 0 {
+			break
+		}
+		if now.After(deadline) {
+			t.Fatalf("%d of %d peers do not say the stream stopped 10 s after the origin was killed", left, len(peers))
+		}
+	}
+	iv := e.interval
+	for i, p := range peers {
+		p.mu.Lock()
+		c := p.chunks[p.newest]
+		var cut time.Time
+		if c != nil && c.man != nil {
+			cut = time.UnixMicro(c.man.Timestamp)
+		}
+		arrived := p.newestAt
+		p.mu.Unlock()
+		if cut.IsZero() {
+			t.Fatalf("peer %d: no newest chunk", i)
+		}
+		late := seen[i].Sub(cut)
+		t.Logf("peer %d: stop seen %v after its last chunk's cut (%v after it arrived); interval %v", i, late.Round(time.Millisecond), seen[i].Sub(arrived).Round(time.Millisecond), iv)
+		if late > 2*iv {
+			t.Errorf("peer %d: stop seen %v after the last chunk's cut, want within 2 intervals (%v)", i, late.Round(time.Millisecond), 2*iv)
+		}
+		if r := p.Report(); r.Stream != playout.StoppedReason {
+			t.Errorf("peer %d: report's stream: %q", i, r.Stream)
+		}
+	}
+	// Everyone sees it: each peer's report to the tracker says so at once.
+	checkFor(t, 5*time.Second, "/forest shows the stream stopped at every peer", func() bool {
+		stopped := 0
+		for _, n := range forestOf(t, e.url).Nodes {
+			if n.Report != nil && n.Report.StreamStopped {
+				stopped++
+			}
+		}
+		return stopped == len(peers)
+	})
+	t.Logf("/forest shows it at every peer %v after the last peer saw it", time.Since(slices.MaxFunc(seen, func(a, b time.Time) int { return a.Compare(b) })).Round(time.Millisecond))
+	checkFor(t, 10*time.Second, "the chunks that never come counted missed", func() bool {
+		for i, p := range peers {
+			if p.Report().ChunksMissed < missed[i]+4 {
+				return false
+			}
+		}
+		return true
+	})
+	for i, p := range peers {
+		if r := p.Report(); !r.StreamStopped || r.Continuity >= 1 {
+			t.Errorf("peer %d: stopped %v, continuity %.3f after %d missed", i, r.StreamStopped, r.Continuity, r.ChunksMissed)
+		}
+		if n := strings.Count(logs[i].String(), playout.StoppedReason); n != 1 {
+			t.Errorf("peer %d: the stop logged %d times, want once:\n%s", i, n, logs[i].String())
+		}
+	}
 }

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/coopcast/coopcast/internal/cadence"
 	"github.com/coopcast/coopcast/internal/forest"
 	"github.com/coopcast/coopcast/internal/proto"
 	"github.com/coopcast/coopcast/internal/wire"
@@ -33,6 +34,10 @@ func (p *Peer) repairLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		case <-p.reportNow:
+			lastReport = time.Now()
+			p.member.Report(p.trackerReport())
+			continue
 		}
 		now := time.Now()
 		trees := p.member.Trees()
@@ -79,12 +84,13 @@ type fetchJob struct {
 const replaceGrace = time.Second
 
 // stallAfterLocked is how long a tree may carry nothing before the peer
-// stops counting on it: the silence timeout, after which it complains
-// too, or two chunk intervals when chunks are longer (a tree is quiet
-// between chunks). Shorter, ordinary jitter on a loaded machine sends
-// shards to HTTP, which loads the machine more: a feedback loop.
+// stops counting on it (cadence.Rule.StallAfter): the silence timeout,
+// after which it complains too, or two chunk intervals when chunks are
+// longer (a tree is quiet between chunks). Shorter, ordinary jitter on a
+// loaded machine sends shards to HTTP, which loads the machine more: a
+// feedback loop.
 func (p *Peer) stallAfterLocked() time.Duration {
-	return max(p.cfg.SilenceTimeout, 2*p.intervalLocked())
+	return time.Duration(p.cad.StallAfter(p.cadenceStreamLocked())) * time.Microsecond
 }
 
 // fetchJobs picks what to fetch now: shards a chunk still needs near its
@@ -110,6 +116,8 @@ func (p *Peer) fetchJobs(now time.Time, trees []swarmTree) []fetchJob {
 			stalled[i] = true // lost its parent, and the new link is slow to come up
 		case i < len(p.lastRx) && !p.lastRx[i].IsZero() && now.Sub(p.lastRx[i]) > stallAfter:
 			stalled[i] = true
+		case i < len(p.complained) && !p.complained[i].IsZero():
+			stalled[i] = true // its parent was judged silent, and nothing came since
 		}
 		if stalled[i] {
 			nStalled++
@@ -164,11 +172,13 @@ func (p *Peer) fetchJobs(now time.Time, trees []swarmTree) []fetchJob {
 			jobs = append(jobs, fetchJob{seq: seq, shard: -1, whole: true, shards: want})
 		}
 	}
-	// No manifest for a while, every tree on fallback, or a manifest
-	// missing below the newest whose chunk is due within the fallback
-	// lead (the trees are not bringing it in time): ask the origin.
+	// The next manifest overdue (the origin's answer then also says
+	// whether the stream stopped there), every tree on fallback, or a
+	// manifest missing below the newest whose chunk is due within the
+	// fallback lead (the trees are not bringing it in time): ask the
+	// origin.
 	interval := p.intervalLocked()
-	quiet := p.haveAny && interval > 0 && now.Sub(p.newestAt) > 2*interval+interval/2
+	quiet := p.rule.Overdue(&p.play, now.UnixMicro())
 	pollEvery := interval
 	if pollEvery <= 0 {
 		pollEvery = 250 * time.Millisecond
@@ -214,6 +224,10 @@ func (p *Peer) unmark(j fetchJob) {
 // errNotFound is a 404 from the origin.
 var errNotFound = errors.New("not found")
 
+// errStatus: the origin answered, with a status other than 200, 404 or
+// 429 (a refused ticket, an error of its own).
+var errStatus = errors.New("unexpected status")
+
 // errBackingOff: the origin answered 429 and its Retry-After has not
 // passed; nothing was asked.
 var errBackingOff = errors.New("backing off: the origin asked to retry later")
@@ -254,7 +268,7 @@ func (p *Peer) getWithHeader(ctx context.Context, url string) ([]byte, http.Head
 		p.log.Info("the origin is limiting fallback; backing off", "retry_after", wait)
 		return nil, nil, fmt.Errorf("GET %s: %s: %w", url, resp.Status, errBackingOff)
 	default:
-		return nil, nil, fmt.Errorf("GET %s: %s", url, resp.Status)
+		return nil, nil, fmt.Errorf("GET %s: %s: %w", url, resp.Status, errStatus)
 	}
 	b, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
 	return b, resp.Header, err
@@ -285,10 +299,24 @@ func (p *Peer) fetchManifests(ctx context.Context, base string) {
 	}()
 	b, err := p.get(ctx, base+"/latest")
 	var latest struct{ Seq uint32 }
-	if err != nil || json.Unmarshal(b, &latest) != nil {
-		return
+	if err == nil {
+		err = json.Unmarshal(b, &latest)
 	}
 	p.mu.Lock()
+	now := time.Now()
+	if trusted(ctx, err) {
+		// The playout rule judges from this whether the stream stopped at
+		// the origin: no answer, or nothing newer while the next manifest
+		// is overdue.
+		p.rule.Origin(&p.play, now.UnixMicro(), latest.Seq, err == nil)
+	}
+	if err != nil {
+		p.mu.Unlock()
+		return
+	}
+	if p.haveAny && int32(latest.Seq-p.newest) > 0 && p.rule.Overdue(&p.play, now.UnixMicro()) {
+		p.starvedLocked(now)
+	}
 	want := p.rule.Gaps(&p.play, time.Now().UnixMicro(), (*ruleWindow)(p), nil, maxGap)
 	from := latest.Seq
 	if p.haveAny && int32(latest.Seq-p.newest) > 0 {
@@ -308,6 +336,20 @@ func (p *Peer) fetchManifests(ctx context.Context, base string) {
 			p.receive(forest.Origin, raw, true)
 		}
 	}
+}
+
+// trusted reports whether an answer to /latest (err: how it failed) says
+// what the origin has: yes for one, for a 404 (nothing) and for no answer
+// at all; not for a refusal, a rate limit, a garbled body, or this peer
+// shutting down.
+func trusted(ctx context.Context, err error) bool {
+	var syn *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case ctx.Err() != nil, errors.Is(err, errBackingOff), errors.Is(err, errStatus), errors.As(err, &syn), errors.As(err, &typ):
+		return false
+	}
+	return true
 }
 
 func (p *Peer) fetch(ctx context.Context, base string, j fetchJob) {
@@ -400,39 +442,133 @@ func (p *Peer) fetchChunk(ctx context.Context, base string, j fetchJob) {
 	p.sendRegenerated(fwd)
 }
 
-// linkTimeout is how long a link to a new parent may take to open before
-// the peer asks for another parent. Link setup is slow on a loaded machine
-// (DTLS handshakes), so it is well above the silence timeout.
-const linkTimeout = 6 * time.Second
-
-// cadenceSlackLocked is how long after a chunk's manifest arrived tree
-// may still have sent nothing of that chunk before its parent counts as
-// silent: twice the lag the tree has shown lately (a deep tree, or one
-// through a loaded relay, runs behind the others), and at least a quarter
-// of a chunk interval or 300 ms.
-func (p *Peer) cadenceSlackLocked(tree int) time.Duration {
-	return max(300*time.Millisecond, p.intervalLocked()/4, 2*p.treeLag[tree])
+// cadenceStreamLocked is the stream as the cadence rule sees it: with
+// the origin ahead while a gap the poll found is open (see gap). p.mu
+// held.
+func (p *Peer) cadenceStreamLocked() cadence.Stream {
+	s := cadence.Stream{Interval: p.rule.Interval(&p.play), NewsLag: p.newsLag.Microseconds()}
+	if p.haveAny {
+		s.NewestAt = p.newestAt.UnixMicro()
+	}
+	if p.gap.open {
+		s.OriginAhead, s.Due = true, p.gap.due
+	}
+	return s
 }
 
-// watchParents complains about a parent that stopped delivering while
-// chunks keep arriving by other trees. Silence is judged by the chunk
-// cadence: a chunk whose manifest came (by other trees) more than the
-// tree's slack ago has nothing of this tree from the parent; so a frozen
+// gap is what a manifest poll found: asked while the next manifest was
+// overdue, the origin had chunks after from (the newest known here then)
+// that no tree had brought; the first was due here at due (µs). Until
+// every tree brings something after from (or a few intervals pass), a
+// parent that sent nothing is starved once the news is the slack (or
+// twice its usual lateness) past due, judged on every tick: the poll
+// itself fetches the manifests, and they must not then age by the slack
+// again before the cadence can tell.
+type gap struct {
+	open bool
+	from uint32
+	due  int64
+}
+
+// openGapLocked records what a poll found at now: the origin has chunks
+// after the newest known here while the next manifest is overdue. p.mu
+// held.
+func (p *Peer) openGapLocked() {
+	c := p.chunks[p.newest]
+	iv := p.rule.Interval(&p.play)
+	if c == nil || c.man == nil || iv <= 0 || (p.gap.open && p.gap.from == p.newest) {
+		return
+	}
+	off, _ := p.play.Offset()
+	p.gap = gap{open: true, from: p.newest, due: c.man.Timestamp + off + iv}
+}
+
+// judgeLocked runs the cadence rule (internal/cadence) over trees at now
+// and complains about every parent it finds silent. p.mu held.
+func (p *Peer) judgeLocked(now time.Time, trees []swarmTree) {
+	n := min(len(trees), len(p.lastRx))
+	if n == 0 {
+		return
+	}
+	if p.gap.open {
+		// Closed when every tree brought something after it, or after
+		// four intervals: the cadence judges by then.
+		open := now.UnixMicro()-p.gap.due <= 4*p.rule.Interval(&p.play)
+		if open {
+			open = false
+			for i := range n {
+				open = open || trees[i].HasParent && int32(p.lastSeqRx[i]-p.gap.from) <= 0
+			}
+		}
+		p.gap.open = open
+	}
+	ct := p.cadTrees[:0]
+	for i := range n {
+		t := trees[i]
+		// Ahead of the news: the tree brought part of a chunk newer than
+		// the poll's gap starts at (or than the newest manifest).
+		from := p.newest
+		if p.gap.open {
+			from = p.gap.from
+		}
+		ct = append(ct, cadence.Tree{HasParent: t.HasParent, LastRx: micros(p.lastRx[i]), Lag: p.treeLag[i].Microseconds(),
+			AheadOfNews: int32(p.lastSeqRx[i]-from) > 0})
+		if !t.ParentOpenSince.IsZero() {
+			ct[i].OpenSince = t.ParentOpenSince.UnixMicro()
+		}
+	}
+	p.cadTrees = ct
+	// The oldest chunk newer than each tree brought has its news waiting
+	// since it came (the end of stream carries no stripes). Not since it
+	// was due: a manifest poll at half an interval overdue then made every
+	// tree of a peer deep in a loaded swarm "behind" at once, and the
+	// moves made the swarm later still (continuity 0.35 at 150 peers).
+	for seq, c := range p.chunks {
+		if c.man == nil || c.man.Flags&wire.FlagEnd != 0 {
+			continue
+		}
+		at := c.manAt.UnixMicro()
+		for i := range ct {
+			if int32(seq-p.lastSeqRx[i]) > 0 && (ct[i].Waiting == 0 || at < ct[i].Waiting) {
+				ct[i].Waiting = at
+			}
+		}
+	}
+	p.why = p.cad.Judge(now.UnixMicro(), p.cadenceStreamLocked(), ct, p.why[:0])
+	for i, why := range p.why {
+		if why == cadence.None {
+			continue
+		}
+		p.lastRx[i] = now // the next parent, or this one again, gets a full slack
+		p.complained[i] = now
+		p.lastSeqRx[i] = p.newest
+		p.st.complaints++
+		p.log.Debug("parent silent", "tree", i, "parent", trees[i].Parent, "why", why.String())
+		reason := "silent"
+		if why == cadence.Starved {
+			reason = "starved" // the tracker pings the parent; no one moves if it answers
+		}
+		p.member.Complain(i, reason)
+	}
+}
+
+// micros is t in µs since the epoch; 0 for the zero time.
+func micros(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMicro()
+}
+
+// watchParents complains about a parent that stopped delivering, by the
+// cadence rule (internal/cadence): judged by the chunk cadence, a frozen
 // or cheating parent is replaced about one chunk interval after it
 // stopped, well before the tracker's heartbeat expiry notices. A parent
-// that sent nothing at all for the silence timeout, or whose link never
-// opened, is reported too.
+// that sent nothing at all for the silence timeout while other trees
+// deliver, or whose link never opened, is reported too.
 func (p *Peer) watchParents(now time.Time, trees []swarmTree, parents map[int]forest.PeerID) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	quiet := p.stallAfterLocked()
-	interval := p.intervalLocked()
-	flowing := false
-	for _, t := range p.lastRx {
-		flowing = flowing || now.Sub(t) < quiet/2
-	}
-	// Only while the stream flows: a stopped stream is not silence.
-	cadence := p.haveAny && interval > 0 && now.Sub(p.newestAt) < 3*interval
 	for i, t := range trees {
 		if i >= len(p.lastRx) {
 			break
@@ -450,38 +586,23 @@ func (p *Peer) watchParents(now time.Time, trees []swarmTree, parents map[int]fo
 				// delivers.
 				p.switchAt[i], p.switchFrom[i] = t.ParentLostAt, t.Parent
 			}
-			continue
-		}
-		open := !t.ParentOpenSince.IsZero()
-		slack := p.cadenceSlackLocked(i)
-		// Silent by cadence: the link has been open for a chunk interval,
-		// and a chunk that other trees brought more than slack ago has
-		// nothing of this tree from it.
-		behind := cadence && open && now.Sub(t.ParentOpenSince) > interval+slack &&
-			now.Sub(p.lastRx[i]) > slack && p.overdueLocked(i, now, slack)
-		// Silent by time: open and carried nothing for the timeout while
-		// other trees deliver; or not open at all within linkTimeout.
-		silent := open && flowing && now.Sub(p.lastRx[i]) > quiet && now.Sub(t.ParentOpenSince) > quiet
-		stuck := !open && now.Sub(p.lastRx[i]) > linkTimeout
-		if behind || silent || stuck {
-			p.lastRx[i] = now
-			p.lastSeqRx[i] = p.newest
-			p.st.complaints++
-			p.member.Complain(i, "silent")
 		}
 	}
+	p.judgeLocked(now, trees)
 }
 
-// overdueLocked reports whether a chunk after the newest that tree
-// brought had its manifest more than slack ago (the end of stream
-// carries no stripes).
-func (p *Peer) overdueLocked(tree int, now time.Time, slack time.Duration) bool {
-	for seq, c := range p.chunks {
-		if c.man != nil && c.man.Flags&wire.FlagEnd == 0 && int32(seq-p.lastSeqRx[tree]) > 0 && now.Sub(c.manAt) > slack {
-			return true
-		}
-	}
-	return false
+// starvedLocked complains about every parent that sent nothing newer
+// than the newest manifest known here, when the origin has newer chunks
+// and the next manifest is half an interval overdue (cadence.Starved):
+// no tree brought its news, so no tree's cadence can show which parent
+// went quiet, and waiting for the manifests fetched over HTTP to age by
+// the slack would cost that slack again. This is what a peer sees when
+// every parent stopped at once (a mass failure of the interior peers). A
+// parent that is itself starved answers the tracker's ping and keeps its
+// place; only this child moves. p.mu held.
+func (p *Peer) starvedLocked(now time.Time) {
+	p.openGapLocked()
+	p.judgeLocked(now, p.member.Trees())
 }
 
 func (p *Peer) trackerReport() proto.PeerReport {

@@ -36,16 +36,20 @@ type channel struct {
 	// each client sees its assignments in the forest's order. It guards
 	// every field below, and each member client's kids. Lock order:
 	// Server.mu, then channel.mu, then client.closeMu.
-	mu           sync.Mutex
-	retired      bool // removed from the server: refuses new clients
-	f            *forest.Forest
-	origin       *client
-	peers        map[forest.PeerID]*client
-	reports      map[forest.PeerID]proto.PeerReport
-	recent       map[pair]time.Time  // recently linked pairs, for signaling
-	handoffs     map[edgeKey]handoff // make-before-break moves under way
-	trust        map[forest.PeerID]*trust
-	strikes      map[forest.PeerID]strike // peers demoted or evicted, remembered after they leave
+	mu       sync.Mutex
+	retired  bool // removed from the server: refuses new clients
+	f        *forest.Forest
+	origin   *client
+	peers    map[forest.PeerID]*client
+	reports  map[forest.PeerID]proto.PeerReport
+	recent   map[pair]time.Time  // recently linked pairs, for signaling
+	handoffs map[edgeKey]handoff // make-before-break moves under way
+	trust    map[forest.PeerID]*trust
+	strikes  map[forest.PeerID]strike // peers demoted or evicted, remembered after they leave
+	// held: silence complaints about a parent whose probe is under way,
+	// by parent; acted on when it answers, dropped when it is declared
+	// failed (its removal moves every child at once).
+	held         map[forest.PeerID][]heldComplaint
 	restoreUntil time.Time
 	settled      bool
 	joins        uint64
@@ -91,7 +95,7 @@ func newChannel(s *Server, id string, trees, k int, bitrate int64, key, fallback
 		stripeRate: (bitrate + int64(k) - 1) / int64(k),
 		publicKey:  key, fallbackURL: fallback, created: now,
 		f: f, peers: make(map[forest.PeerID]*client), reports: make(map[forest.PeerID]proto.PeerReport),
-		recent: make(map[pair]time.Time), handoffs: make(map[edgeKey]handoff), trust: make(map[forest.PeerID]*trust), strikes: make(map[forest.PeerID]strike),
+		recent: make(map[pair]time.Time), handoffs: make(map[edgeKey]handoff), trust: make(map[forest.PeerID]*trust), strikes: make(map[forest.PeerID]strike), held: make(map[forest.PeerID][]heldComplaint),
 		restoreUntil: now.Add(s.cfg.RestoreWindow),
 	}, nil
 }
@@ -356,6 +360,7 @@ func (ch *channel) removeLocked(c *client) {
 	}
 	delete(ch.peers, c.id)
 	delete(ch.reports, c.id)
+	delete(ch.held, c.id)
 	ch.dropHandoffsLocked(c.id)
 	ch.forgetTrustLocked(c.id)
 	ds, err := ch.f.Leave(c.id)
@@ -524,8 +529,19 @@ func (ch *channel) complain(c *client, m proto.Message) {
 		return
 	}
 	pc := ch.client(parent)
-	if pc != nil && !pc.isOrigin {
-		ch.probeLocked(pc)
+	ch.srv.log.Debug("complaint", "channel", ch.id, "parent", parent, "child", c.id, "tree", tree, "reason", m.Reason)
+	if m.Reason == proto.ReasonStarved {
+		// The child hears nothing from any parent while the origin is
+		// ahead: as likely a hiccup upstream as parents that stopped.
+		// Only the ping decides; if the parent answers, no one moves.
+		if pc != nil && !pc.isOrigin && pc.idle(now) > 2*ch.srv.cfg.HeartbeatInterval {
+			ch.srv.log.Info("complaint confirmed: parent silent", "channel", ch.id, "parent", parent, "child", c.id, "tree", tree)
+			ch.removeLocked(pc)
+			pc.kill(websocket.StatusPolicyViolation, "declared failed: a child reported you silent and you missed a heartbeat")
+		} else if pc != nil && !pc.isOrigin {
+			ch.probeLocked(pc)
+		}
+		return
 	}
 	if pc != nil && !pc.isOrigin && pc.idle(now) > 2*ch.srv.cfg.HeartbeatInterval {
 		ch.srv.log.Info("complaint confirmed: parent silent", "channel", ch.id, "parent", parent, "child", c.id, "tree", tree)
@@ -533,6 +549,55 @@ func (ch *channel) complain(c *client, m proto.Message) {
 		pc.kill(websocket.StatusPolicyViolation, "declared failed: a child reported you silent and you missed a heartbeat")
 		return
 	}
+	if pc != nil && !pc.isOrigin && ch.probeLocked(pc) {
+		// Held until the parent answers its ping (then acted on) or is
+		// declared failed (then its removal moves all its children in
+		// one go). When many children lose one parent, or many parents
+		// stop at once, moving each complainer on its own would be work
+		// under the lock for nothing, and could move it under another
+		// parent that has stopped too.
+		ch.held[parent] = append(ch.held[parent], heldComplaint{child: c, tree: tree})
+		// The complainer is starved in this tree from now on, whatever
+		// the probe says: its own children's complaints meanwhile must
+		// not cut its slots (silentLocked records the same).
+		ct := ch.trustLocked(c.id)
+		if ct.complaint == nil {
+			ct.complaint = map[int]time.Time{}
+		}
+		ct.complaint[tree] = now
+		return
+	}
+	ch.moveComplainerLocked(c, parent, tree, now)
+}
+
+// heldComplaint is a silence complaint waiting for its parent's probe.
+type heldComplaint struct {
+	child *client
+	tree  int
+}
+
+// releaseHeldLocked acts on the complaints held for parent, which
+// answered its probe: each child still under it in that tree moves, as
+// if it had just complained. ch.mu held.
+func (ch *channel) releaseHeldLocked(parent forest.PeerID) {
+	held := ch.held[parent]
+	delete(ch.held, parent)
+	now := time.Now()
+	for _, h := range held {
+		if ch.peers[h.child.id] != h.child {
+			continue // gone since
+		}
+		if p, ok := ch.f.Parent(h.child.id, h.tree); !ok || p != parent {
+			continue // moved since
+		}
+		ch.moveComplainerLocked(h.child, parent, h.tree, now)
+	}
+}
+
+// moveComplainerLocked moves child c away from parent in tree after its
+// silence complaint, cutting the parent's slots when distinct children
+// report it silent (trust.go). ch.mu held.
+func (ch *channel) moveComplainerLocked(c *client, parent forest.PeerID, tree int, now time.Time) {
 	if ch.silentLocked(parent, c.id, tree, now) {
 		if p, ok := ch.f.Parent(c.id, tree); !ok || p != parent {
 			ch.gauges()
@@ -559,31 +624,53 @@ func (ch *channel) complain(c *client, m proto.Message) {
 // heartbeat expiry, 4–6 s later; and until then, repairs may move orphans
 // onto it, since the forest still counts its free slots. A live parent
 // answers within a round trip, even one starved by its own parent, so
-// complaints alone (honest or not) never fail it. ch.mu held.
-func (ch *channel) probeLocked(c *client) {
-	if c.conn == nil || ch.srv.cfg.ProbeTimeout == 0 || !c.probing.CompareAndSwap(false, true) {
-		return
+// complaints alone (honest or not) never fail it; nor does a late pong
+// from a peer that sent any message while the ping was out. It reports
+// whether a probe of c is under way (started now or before): the
+// complaint can then wait for its answer. ch.mu held.
+func (ch *channel) probeLocked(c *client) bool {
+	if c.conn == nil || ch.srv.cfg.ProbeTimeout == 0 {
+		return false
+	}
+	if !c.probing.CompareAndSwap(false, true) {
+		return true
 	}
 	s := ch.srv
 	s.wg.Add(1) // the complaining client's session holds s.wg too: never 0 here
 	go func() {
 		defer s.wg.Done()
-		defer c.probing.Store(false)
 		ctx, cancel := context.WithTimeout(c.ctx, s.cfg.ProbeTimeout)
+		sent := time.Now()
 		err := c.conn.Ping(ctx)
 		cancel()
-		if err == nil || c.ctx.Err() != nil {
-			return // answered, or gone anyway
-		}
 		ch.mu.Lock()
 		defer ch.mu.Unlock()
-		if ch.peers[c.id] != c {
+		// The flag drops under the lock, with the held complaints: one
+		// held after it would wait for a probe that never comes.
+		defer c.probing.Store(false)
+		switch {
+		case c.ctx.Err() != nil || ch.peers[c.id] != c:
+			delete(ch.held, c.id) // gone anyway: its removal moved its children
+			return
+		case err == nil:
+			s.log.Debug("probe answered", "channel", ch.id, "peer", c.id, "rtt", time.Since(sent))
+			ch.releaseHeldLocked(c.id)
+			ch.gauges()
+			return
+		case c.lastSeen.Load() > sent.UnixNano():
+			// No pong in time, but a message came meanwhile: a live peer on
+			// a loaded host (its pong, or our reading of it, is late). A
+			// stopped one sends nothing.
+			s.log.Info("probe unanswered, but the peer spoke meanwhile: kept", "channel", ch.id, "peer", c.id, "timeout", s.cfg.ProbeTimeout)
+			ch.releaseHeldLocked(c.id)
+			ch.gauges()
 			return
 		}
 		s.log.Info("complaint confirmed: parent silent and not answering a ping", "channel", ch.id, "peer", c.id, "timeout", s.cfg.ProbeTimeout)
 		ch.removeLocked(c)
 		c.kill(websocket.StatusPolicyViolation, "declared failed: a child reported you silent and you did not answer a ping")
 	}()
+	return true
 }
 
 // report keeps a peer's latest report. Its figures are the peer's own

@@ -26,7 +26,7 @@ func (f *fallbackFlags) register(fs *flag.FlagSet) {
 			return nil
 		})
 	fs.StringVar(&f.cap, "fallback-cap", "", "cap on all HTTP fallback egress, bits/s (e.g. 20M), or off; beyond it requests get 429 with Retry-After. Default 20 × the stream's bitrate")
-	fs.StringVar(&f.perIP, "fallback-per-ip", "", "HTTP fallback one IP address may fetch, bits/s (e.g. 2M), or off (X-Forwarded-For is not trusted: behind a proxy every viewer shares its address). Default 4 × the stream's bitrate")
+	fs.StringVar(&f.perIP, "fallback-per-ip", "", "HTTP fallback one IP address may fetch, bits/s (e.g. 2M), or off (no limit per address, of bytes or of requests; X-Forwarded-For is not trusted: behind a proxy every viewer shares its address). Default 4 × the stream's bitrate")
 }
 
 // apply sets the flags' values in cfg.
@@ -42,6 +42,9 @@ func (f *fallbackFlags) apply(cfg *origin.Config) error {
 		return err
 	}
 	cfg.FallbackPerIP, err = limitFlag("fallback-per-ip", f.perIP)
+	if cfg.FallbackPerIP < 0 {
+		cfg.FallbackRequests = -1 // nor a request rate: the address is shared, or trusted
+	}
 	return err
 }
 

@@ -40,6 +40,9 @@ func TestFallbackFlags(t *testing.T) {
 			if tc.ok && (cfg.FallbackCap != tc.cap || cfg.FallbackPerIP != tc.perIP || len(cfg.AllowOrigins) != tc.allow) {
 				t.Fatalf("cap %d, per IP %d, origins %v", cfg.FallbackCap, cfg.FallbackPerIP, cfg.AllowOrigins)
 			}
+			if perIPOff := tc.perIP < 0; tc.ok && (cfg.FallbackRequests < 0) != perIPOff {
+				t.Fatalf("per IP %d, but requests per IP %v", cfg.FallbackPerIP, cfg.FallbackRequests)
+			}
 		})
 	}
 }

@@ -20,13 +20,18 @@
 // delay. Once that deadline passed the chunk is skipped, and so is every
 // missing chunk after it whose deadline passed too: playout always moves
 // on to the oldest chunk that can still play. After a skip, media resumes
-// at the next keyframe. When no manifest newer than the newest came for
-// StopAfter intervals (and half an interval's grace for jitter) past the
-// time the next was expected, the stream has stopped at the origin, and
-// the chunks that never come keep counting as missed.
+// at the next keyframe. When the next manifest is half an interval
+// overdue (Overdue), the caller asks the origin for its newest chunk and
+// tells the rule what it said (Origin): nothing newer, or no answer, and
+// the stream has stopped at the origin, about one and a half intervals
+// after its last chunk. Without an answer, the stream counts as stopped
+// when no newer manifest came for StopAfter intervals (and the half
+// interval's grace) past the time the next was expected. Either way the
+// chunks that never come keep counting as missed.
 //
 //	r := playout.New(playout.Config{Delay: 2 * time.Second})
 //	var st playout.State
 //	r.Manifest(&st, now, seq, timestamp, false) // for every verified manifest
 //	ds = r.Advance(&st, now, window, ds[:0])    // on a timer and on every rebuild
+//	if r.Overdue(&st, now) { ask the origin; r.Origin(&st, now, latest, ok) }
 package playout

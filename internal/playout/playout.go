@@ -109,9 +109,10 @@ const (
 	Drop
 	// End: chunk Seq ends the stream; playout is over.
 	End
-	// Stop: no manifest came for StopAfter intervals (and half an
-	// interval's grace) past the time the next was expected: the stream
-	// has stopped at the origin.
+	// Stop: the stream has stopped at the origin: the next manifest is
+	// overdue and the origin, asked, has nothing newer (or does not
+	// answer); or no manifest came for StopAfter intervals (and half an
+	// interval's grace) past the time the next was expected.
 	Stop
 	// Resume: a manifest came after a Stop.
 	Resume
@@ -153,13 +154,14 @@ type State struct {
 }
 
 const (
-	fHaveAny uint8 = 1 << iota // a manifest is known: newest, newestTS, offset hold
-	fStarted                   // next holds
-	fNeedKey                   // a chunk was skipped: media resumes at a keyframe
-	fStopped                   // the stream has stopped at the origin
-	fEnded                     // the end of the stream was played
-	fEndSeen                   // the newest manifest ends the stream
-	fMedia                     // the stream is media: start and resume at keyframes
+	fHaveAny     uint8 = 1 << iota // a manifest is known: newest, newestTS, offset hold
+	fStarted                       // next holds
+	fNeedKey                       // a chunk was skipped: media resumes at a keyframe
+	fStopped                       // the stream has stopped at the origin
+	fEnded                         // the end of the stream was played
+	fEndSeen                       // the newest manifest ends the stream
+	fMedia                         // the stream is media: start and resume at keyframes
+	fOriginQuiet                   // asked while the next manifest was overdue, the origin had nothing newer than newest
 )
 
 func (st *State) is(f uint8) bool { return st.flags&f != 0 }
@@ -231,10 +233,20 @@ func (r *Rule) Deadline(st *State, ts int64) int64 { return ts + st.offset + r.d
 func (r *Rule) Manifest(st *State, now int64, seq uint32, ts int64, end bool) {
 	if !st.is(fHaveAny) || int32(seq-st.newest) > 0 {
 		if st.is(fHaveAny) && ts > st.newestTS {
-			st.interval = (ts - st.newestTS) / int64(seq-st.newest)
+			iv := (ts - st.newestTS) / int64(seq-st.newest)
+			// An origin catching up after a stall cuts chunks back to
+			// back: their spacing is no cadence, and deadlines
+			// extrapolated from it would fly by in a gap (a hundred
+			// thousand "missed" in seconds). A shorter interval is taken
+			// a quarter at a time; a longer one at once.
+			if st.interval > 0 {
+				iv = max(iv, st.interval*3/4)
+			}
+			st.interval = iv
 		}
 		st.newest, st.newestTS = seq, ts
 		st.set(fEndSeen, end)
+		st.set(fOriginQuiet, false)
 	}
 	// The smallest arrival − timestamp seen estimates the clock offset
 	// plus the best one-way delay: deadlines then hold across clock skew.
@@ -257,17 +269,49 @@ func (r *Rule) deadline(st *State, seq uint32, c *Chunk) (int64, bool) {
 	return r.Deadline(st, st.newestTS+int64(int32(seq-st.newest))*iv), true
 }
 
-// stale reports whether no manifest came for stopAfter intervals past the
-// time the one after the newest was expected, and half an interval more:
-// the offset is the best delay seen, and without that grace a stream that
-// lost exactly stopAfter manifests would be called stopped whenever the
-// next one came a little slower than the fastest ever did.
+// stale reports whether the stream has stopped at the origin: the origin
+// said so (see Origin), or no manifest came for stopAfter intervals past
+// the time the one after the newest was expected, and half an interval
+// more: the offset is the best delay seen, and without that grace a
+// stream that lost exactly stopAfter manifests would be called stopped
+// whenever the next one came a little slower than the fastest ever did.
 func (r *Rule) stale(st *State, now int64) bool {
+	return st.is(fOriginQuiet) || r.lateBy(st, now, r.stopAfter)
+}
+
+// lateBy reports whether the manifest after the newest is more than n
+// intervals and a half late: now is past the newest's cut time plus the
+// offset plus (1+n) intervals and a half. False when nothing says when
+// the next is due (no manifest, no interval) or none will come (the end).
+func (r *Rule) lateBy(st *State, now int64, n int64) bool {
 	iv := r.Interval(st)
 	if !st.is(fHaveAny) || st.is(fEndSeen) || st.is(fEnded) || iv == 0 {
 		return false
 	}
-	return now > st.newestTS+st.offset+(1+r.stopAfter)*iv+iv/2
+	return now > st.newestTS+st.offset+(1+n)*iv+iv/2
+}
+
+// Overdue reports whether the manifest after the newest is half an
+// interval late (the same grace for jitter as the stop): time to ask the
+// origin for its newest chunk, and to tell the rule what it said
+// (Origin). A dead origin is then seen about one and a half intervals
+// after its last chunk instead of StopAfter intervals later.
+func (r *Rule) Overdue(st *State, now int64) bool { return r.lateBy(st, now, 0) }
+
+// Origin is the event "asked at now, the origin said its newest chunk is
+// latest (ok), or has none or did not answer (!ok)". If it has nothing
+// newer than the newest manifest known here while the next one is
+// Overdue, the stream has stopped at the origin: the next Advance says
+// Stop, and a newer manifest (Manifest) says Resume. If it has newer
+// chunks, the gap is on the way here, not at the origin. The caller
+// reports only answers it can trust: not a refusal or a rate limit, which
+// say the origin is alive but not what it has.
+func (r *Rule) Origin(st *State, now int64, latest uint32, ok bool) {
+	if ok && (!st.is(fHaveAny) || int32(latest-st.newest) > 0) {
+		st.set(fOriginQuiet, false)
+		return
+	}
+	st.set(fOriginQuiet, r.Overdue(st, now))
 }
 
 // maxSteps bounds the chunks one Advance passes, so a long stop with a

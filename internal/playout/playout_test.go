@@ -29,10 +29,18 @@ type step struct {
 	rebuilt  *uint32
 	advance  bool
 	gaps     int // > 0: ask for at most this many gaps
+	origin   *originEv
 	// What the rule must decide (advance: "start 5; play 5; miss 6 …",
-	// gaps: "3 4", and " !" when GapUrgent) and, for advance, the state
-	// it leaves ("" skips).
+	// gaps: "3 4", and " !" when GapUrgent; origin: "overdue" or "")
+	// and, for advance, the state it leaves ("" skips).
 	want, state string
+}
+
+// originEv is the event: the origin, asked, said its newest chunk is
+// latest (ok), or had none or did not answer (!ok).
+type originEv struct {
+	latest uint32
+	ok     bool
 }
 
 type manifestEv struct {
@@ -69,6 +77,13 @@ func adv(ms float64, want, state string) step {
 }
 
 func gaps(ms float64, n int, want string) step { return step{at: at(ms), gaps: n, want: want} }
+
+// ask is the caller checking Overdue at ms (want: "overdue" or "") and
+// then telling the rule what the origin said: its newest is latest (ok),
+// or nothing (!ok).
+func ask(ms float64, latest uint32, ok bool, want string) step {
+	return step{at: at(ms), origin: &originEv{latest: latest, ok: ok}, want: want}
+}
 
 // Every scenario: 1 s chunks, 2 s playout delay, 600 ms lead; chunk n is
 // cut at n s and its manifest arrives 100 ms later (the offset), so its
@@ -223,6 +238,73 @@ var scenarios = []scenario{
 		},
 	},
 	{
+		name: "a dead origin, asked: stopped an interval and a half after its last chunk",
+		cfg:  defaults,
+		steps: []step{
+			man(1*sec+100, 1, 1*sec), done(1*sec+150, 1),
+			man(2*sec+100, 2, 2*sec), done(2*sec+150, 2),
+			man(3*sec+100, 3, 3*sec), done(3*sec+150, 3),
+			adv(3*sec+150, "start 1; play 1; play 2; play 3", "next=4 played=3 ontime=3"),
+			// 4 was expected at 4.1 s; half an interval later it is
+			// overdue, and an origin that does not answer then has
+			// stopped. Asked a moment before, its silence says nothing.
+			ask(4*sec+600, 0, false, ""),
+			adv(4*sec+600, "", "next=4 played=3 ontime=3"),
+			ask(4*sec+601, 0, false, "overdue"),
+			adv(4*sec+601, "stop 3", "next=4 played=3 ontime=3 stopped"),
+			adv(6*sec+101, "miss 4", "next=5 played=3 ontime=3 missed=1 stopped"),
+			// Back, numbering on: resumed (6 is not due until 8.1 s).
+			man(7*sec+100, 7, 7*sec), done(7*sec+150, 7),
+			adv(7*sec+150, "resume 7; miss 5", "next=6 played=3 ontime=3 missed=2"),
+		},
+	},
+	{
+		name: "an origin alive with nothing newer (its source stalled): stopped, and resumed by the next manifest",
+		cfg:  defaults,
+		steps: []step{
+			man(1*sec+100, 1, 1*sec), done(1*sec+150, 1),
+			man(2*sec+100, 2, 2*sec), done(2*sec+150, 2),
+			adv(2*sec+150, "start 1; play 1; play 2", "next=3 played=2 ontime=2"),
+			ask(3*sec+601, 2, true, "overdue"),
+			adv(3*sec+601, "stop 2", "next=3 played=2 ontime=2 stopped"),
+			man(3*sec+700, 3, 3*sec+600), done(3*sec+750, 3),
+			adv(3*sec+750, "resume 3; play 3", "next=4 played=3 ontime=3"),
+		},
+	},
+	{
+		name: "an origin with newer chunks than arrived: the gap is on the way, not a stop",
+		cfg:  defaults,
+		steps: []step{
+			man(1*sec+100, 1, 1*sec), done(1*sec+150, 1),
+			man(2*sec+100, 2, 2*sec), done(2*sec+150, 2),
+			adv(2*sec+150, "start 1; play 1; play 2", "next=3 played=2 ontime=2"),
+			ask(3*sec+601, 3, true, "overdue"),
+			adv(3*sec+601, "", "next=3 played=2 ontime=2"),
+			// It had 3, which never arrives, nor anything after: the
+			// stream is stopped by the time rule alone.
+			adv(5*sec+600, "miss 3", "next=4 played=2 ontime=2 missed=1"),
+			adv(5*sec+601, "stop 2", "next=4 played=2 ontime=2 missed=1 stopped"),
+		},
+	},
+	{
+		name: "an origin catching up after a stall: chunks cut back to back shrink the interval a quarter at a time",
+		cfg:  defaults,
+		steps: []step{
+			man(1*sec+100, 1, 1*sec), done(1*sec+150, 1),
+			man(2*sec+100, 2, 2*sec), done(2*sec+150, 2),
+			adv(2*sec+150, "start 1; play 1; play 2", "next=3 played=2 ontime=2"),
+			// Stalled for 3 s, it cuts 3, 4 and 5 a millisecond apart.
+			man(5*sec+100, 3, 5*sec), man(5*sec+101, 4, 5*sec+1), man(5*sec+102, 5, 5*sec+2),
+			done(5*sec+150, 3), done(5*sec+150, 4), done(5*sec+150, 5),
+			adv(5*sec+150, "play 3; play 4; play 5", "next=6 played=5 ontime=5"),
+			// The interval went 3 s (the stall), then 2.25 s and 1.6875 s,
+			// not 1 ms: in the silence after, 6 is due at 8.79 s and 7 at
+			// 10.48 s. With 1 ms, 10 s would have counted thousands missed.
+			adv(10*sec, "miss 6", "next=7 played=5 ontime=5 missed=1"),
+			adv(12*sec, "stop 5; miss 7", "next=8 played=5 ontime=5 missed=2 stopped"),
+		},
+	},
+	{
 		name:  "a stream that comes back resumes at its next keyframe",
 		cfg:   defaults,
 		media: true,
@@ -306,6 +388,7 @@ type result struct {
 	decisions []Decision
 	gaps      []uint32
 	urgent    bool
+	overdue   bool
 	st        State
 }
 
@@ -330,6 +413,9 @@ func play(sc scenario) []result {
 		case s.gaps > 0:
 			out[i].gaps = r.Gaps(&st, s.at, w, []uint32{}, s.gaps)
 			out[i].urgent = r.GapUrgent(&st, s.at, w)
+		case s.origin != nil:
+			out[i].overdue = r.Overdue(&st, s.at)
+			r.Origin(&st, s.at, s.origin.latest, s.origin.ok)
 		}
 		out[i].st = st
 	}
@@ -398,6 +484,14 @@ func TestRule(t *testing.T) {
 					}
 					if got != s.want {
 						t.Errorf("step %d, gaps at +%d ms: %q, want %q", i, (s.at-base)/1000, got, s.want)
+					}
+				case s.origin != nil:
+					got := ""
+					if res.overdue {
+						got = "overdue"
+					}
+					if got != s.want {
+						t.Errorf("step %d, origin asked at +%d ms: %q, want %q", i, (s.at-base)/1000, got, s.want)
 					}
 				}
 			}

@@ -47,13 +47,21 @@ type vecConfig struct {
 
 // vecStep is one event at At (µs): a manifest known, a chunk rebuilt, an
 // advance with the decisions and state that follow, or a gaps query with
-// its answer.
+// its answer, or the origin asked with what it said.
 type vecStep struct {
 	At       int64        `json:"at"`
 	Manifest *vecManifest `json:"manifest,omitempty"`
 	Rebuilt  *uint32      `json:"rebuilt,omitempty"`
 	Advance  *vecAdvance  `json:"advance,omitempty"`
 	Gaps     *vecGaps     `json:"gaps,omitempty"`
+	Origin   *vecOrigin   `json:"origin,omitempty"`
+}
+
+// vecOrigin is Overdue, then Origin(latest, ok).
+type vecOrigin struct {
+	Overdue bool   `json:"overdue"`
+	Latest  uint32 `json:"latest"`
+	OK      bool   `json:"ok"`
 }
 
 type vecManifest struct {
@@ -120,6 +128,8 @@ func buildVectors() vecFile {
 				v.Advance = a
 			case s.gaps > 0:
 				v.Gaps = &vecGaps{N: s.gaps, Want: res.gaps, Urgent: res.urgent}
+			case s.origin != nil:
+				v.Origin = &vecOrigin{Overdue: res.overdue, Latest: s.origin.latest, OK: s.origin.ok}
 			}
 			c.Steps = append(c.Steps, v)
 		}

@@ -44,6 +44,7 @@ const (
 // Complaint reasons.
 const (
 	ReasonSilent  = "silent"
+	ReasonStarved = "starved"
 	ReasonCorrupt = "corrupt"
 	ReasonFlood   = "flood"
 )
@@ -93,8 +94,10 @@ type Message struct {
 	// assign-parent / assign-child: the other side's kind
 	PeerKind string `json:"peer_kind,omitempty"`
 	URL      string `json:"url,omitempty"`
-	// complaint: "silent" (default), "corrupt" (with evidence) or
-	// "flood" (Sender sent data it does not feed the complainer)
+	// complaint: "silent" (default), "starved" (nothing from any parent
+	// while the origin is ahead: probe the parent, move no one),
+	// "corrupt" (with evidence) or "flood" (Sender sent data it does not
+	// feed the complainer)
 	Reason string `json:"reason,omitempty"`
 	// complaint "corrupt": the evidence the tracker checks, base64. With
 	// Fragment: Manifest is the signed manifest the complainer holds and
@@ -215,13 +218,13 @@ func Decode(b []byte) (Message, error) {
 			return m, fmt.Errorf("%w: complaint needs a tree", ErrBadMessage)
 		}
 		switch m.Reason {
-		case "", ReasonSilent, ReasonCorrupt:
+		case "", ReasonSilent, ReasonStarved, ReasonCorrupt:
 		case ReasonFlood:
 			if m.Sender == 0 {
 				return m, fmt.Errorf("%w: a flood complaint needs a sender", ErrBadMessage)
 			}
 		default:
-			return m, fmt.Errorf("%w: complaint reason must be \"silent\", \"corrupt\" or \"flood\", got %q", ErrBadMessage, clip(m.Reason))
+			return m, fmt.Errorf("%w: complaint reason must be \"silent\", \"starved\", \"corrupt\" or \"flood\", got %q", ErrBadMessage, clip(m.Reason))
 		}
 		if m.Fragment != "" && m.Manifest == "" {
 			return m, fmt.Errorf("%w: a complaint's fragment needs the manifest it fails against", ErrBadMessage)

@@ -112,8 +112,10 @@ func (m *Member) Ticket() string {
 }
 
 // Complain tells the tracker that the parent in tree is silent (reason
-// "silent"). Bad data is shown with ShowEvidence: a corrupt-data
-// complaint without evidence counts for nothing.
+// "silent"), that nothing comes from it while the origin is ahead
+// ("starved": the tracker only pings it). Bad data is shown with
+// ShowEvidence: a corrupt-data complaint without evidence counts for
+// nothing.
 func (m *Member) Complain(tree int, reason string) {
 	m.mu.Lock()
 	if tree < 0 || tree >= m.trees || !m.hasParent[tree] {

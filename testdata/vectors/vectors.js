@@ -1,4 +1,4 @@
-// Reads the shared vectors (wire.json, fec.json, playout.json, reconnect.json) for the JavaScript tests:
+// Reads the shared vectors (wire.json, fec.json, playout.json, reconnect.json, cadence.json) for the JavaScript tests:
 // the same blob format and data generator as the Go side
 // (internal/wire/vectors_test.go, internal/fec/vectors_test.go). See
 // README.md here.
@@ -15,7 +15,7 @@ import { createHash } from 'node:crypto';
 
 /**
  * Parses one of the vector files next to this module.
- * @param {'wire.json'|'fec.json'|'playout.json'|'reconnect.json'} name @returns {any} the parsed JSON
+ * @param {'wire.json'|'fec.json'|'playout.json'|'reconnect.json'|'cadence.json'} name @returns {any} the parsed JSON
  */
 export function load(name) {
   return JSON.parse(readFileSync(new URL(name, import.meta.url), 'utf8'));

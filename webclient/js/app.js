@@ -45,9 +45,30 @@ async function getFallback(url, ticket) {
     const s = Number(r.headers.get('Retry-After'));
     backoffUntil = Date.now() + 1000 * (Number.isInteger(s) && s >= 1 ? Math.min(s, 60) : 1);
   }
-  if (!r.ok) throw new Error(`GET ${url}: ${r.status}`);
+  if (!r.ok) throw new FallbackError(`GET ${url}: ${r.status}`, r.status);
   return r;
 }
+
+/** A fallback request the origin answered with a status other than 200. */
+class FallbackError extends Error {
+  /** @param {string} message @param {number} status */
+  constructor(message, status) {
+    super(message);
+    this.status = status;
+  }
+}
+
+/**
+ * Whether a failed request to /latest says what the origin has (as
+ * peer/repair.go trusted): a 404 (nothing) or no answer at all do; a
+ * refusal, a rate limit, or our own backing off do not.
+ * @param {unknown} e
+ */
+function saysNothing(e) {
+  if (e instanceof FallbackError) return e.status === 404;
+  return !String(e).includes('backing off');
+}
+
 
 /** @param {string} id @returns {HTMLElement} */
 function el(id) {
@@ -208,11 +229,13 @@ class App {
     }
     if (s.stopped !== this.streamStopped) {
       // Said once, in words, each time the playout rule sees the stream
-      // stop (no manifest for two intervals past the next one's time) or
-      // come back.
+      // stop (the next manifest overdue and the origin, asked, with nothing
+      // newer; or no manifest for two intervals past the next one's time)
+      // or come back.
       this.streamStopped = s.stopped;
       this.status = s.stopped ? STOPPED_REASON : 'watching';
       this.note(this.status);
+      this.lastReport = 0; // and the tracker hears it now, not at the next 2 s report
     }
     this.player.tick(now);
     if (now - this.lastReport >= 2000) {
@@ -228,9 +251,19 @@ class App {
     const get = (/** @type {string} */ url) => getFallback(url, ticket);
     try {
       if (j.manifest) {
-        const r = await get(`${base}/latest`);
+        let r;
+        try {
+          r = await get(`${base}/latest`);
+        } catch (e) {
+          // No answer, or nothing: the playout rule judges from it whether
+          // the stream has stopped at the origin.
+          if (saysNothing(e)) s.originSaid(0, false);
+          throw e;
+        }
         const { seq } = await r.json();
         if (!Number.isInteger(seq)) throw new Error('latest: no seq');
+        s.originSaid(seq, true);
+        s.originAhead(seq); // no tree brought what the origin has: every quiet parent is starved
         for (const want of s.missingManifests(seq)) {
           const m = await get(`${base}/manifest/${want}`);
           await s.receive(0, new Uint8Array(await m.arrayBuffer()), true);

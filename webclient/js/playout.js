@@ -13,9 +13,13 @@
 // offset (the smallest arrival − timestamp seen) plus the playout delay.
 // Past that deadline it is skipped, with every missing chunk after it
 // whose deadline passed too; after a skip media resumes at a keyframe.
-// With no manifest for stopAfter intervals (and half an interval's grace)
-// past the time the next was expected, the stream has stopped at the
-// origin, and the chunks that never come keep counting as missed.
+// When the next manifest is half an interval overdue (overdue), the
+// caller asks the origin for its newest chunk and tells the rule what it
+// said (origin): nothing newer, or no answer, and the stream has stopped
+// at the origin. Without an answer, it counts as stopped with no manifest
+// for stopAfter intervals (and the half interval's grace) past the time
+// the next was expected. The chunks that never come keep counting as
+// missed.
 
 /** What a peer says, in words, while the rule reports the stream stopped. */
 export const STOPPED_REASON = 'the stream has stopped at the origin';
@@ -54,6 +58,8 @@ export class State {
     this.stopped = false;
     this.ended = false;
     this.endSeen = false;
+    /** Asked while the next manifest was overdue, the origin had nothing newer than newest. */
+    this.originQuiet = false;
     /** The stream is media (an init segment came): start and resume at keyframes. */
     this.media = false;
   }
@@ -94,10 +100,17 @@ export class Rule {
    */
   manifest(st, now, seq, ts, end) {
     if (!st.haveAny || seqDiff(seq, st.newest) > 0) {
-      if (st.haveAny && ts > st.newestTS) st.interval = Math.trunc((ts - st.newestTS) / ((seq - st.newest) >>> 0));
+      if (st.haveAny && ts > st.newestTS) {
+        let iv = Math.trunc((ts - st.newestTS) / ((seq - st.newest) >>> 0));
+        // A burst of chunks cut back to back (an origin catching up) is no
+        // cadence: a shorter interval is taken a quarter at a time.
+        if (st.interval > 0) iv = Math.max(iv, Math.trunc((st.interval * 3) / 4));
+        st.interval = iv;
+      }
       st.newest = seq;
       st.newestTS = ts;
       st.endSeen = end;
+      st.originQuiet = false;
     }
     // The smallest arrival − timestamp seen estimates the clock offset plus
     // the best one-way delay: deadlines then hold across clock skew.
@@ -118,11 +131,45 @@ export class Rule {
     return this.deadline(st, st.newestTS + seqDiff(seq, st.newest) * iv);
   }
 
-  /** @param {State} st @param {number} now @returns {boolean} no manifest for stopAfter intervals (and half) past the next one's time */
+  /** @param {State} st @param {number} now @returns {boolean} the origin said it has nothing newer, or no manifest for stopAfter intervals (and half) past the next one's time */
   stale(st, now) {
+    return st.originQuiet || this.lateBy(st, now, this.stopAfter);
+  }
+
+  /**
+   * Whether the manifest after the newest is more than n intervals and a
+   * half late; false with nothing to judge by, or after the end.
+   * @param {State} st @param {number} now @param {number} n @returns {boolean}
+   */
+  lateBy(st, now, n) {
     const iv = this.interval(st);
     if (!st.haveAny || st.endSeen || st.ended || iv === 0) return false;
-    return now > st.newestTS + st.offset + (1 + this.stopAfter) * iv + Math.floor(iv / 2);
+    return now > st.newestTS + st.offset + (1 + n) * iv + Math.floor(iv / 2);
+  }
+
+  /**
+   * Whether the next manifest is half an interval late: time to ask the
+   * origin for its newest chunk and tell the rule (origin).
+   * @param {State} st @param {number} now @returns {boolean}
+   */
+  overdue(st, now) {
+    return this.lateBy(st, now, 0);
+  }
+
+  /**
+   * The event: asked at now, the origin said its newest chunk is latest
+   * (ok), or had none or did not answer (!ok). Nothing newer than the
+   * newest known while the next is overdue: the stream has stopped at the
+   * origin (until a newer manifest comes). Report only answers to trust:
+   * not a refusal or a rate limit.
+   * @param {State} st @param {number} now @param {number} latest @param {boolean} ok
+   */
+  origin(st, now, latest, ok) {
+    if (ok && (!st.haveAny || seqDiff(latest, st.newest) > 0)) {
+      st.originQuiet = false;
+      return;
+    }
+    st.originQuiet = this.overdue(st, now);
   }
 
   /**

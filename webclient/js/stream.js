@@ -10,6 +10,7 @@
 import * as wire from './wire.js';
 import { ReedSolomon } from './rs.js';
 import { Rule, State } from './playout.js';
+import { Rule as CadenceRule } from './cadence.js';
 
 /** Chunks kept around the newest. */
 export const WINDOW = 64;
@@ -19,8 +20,6 @@ const MAX_PENDING = 64;
 const MAX_UNKNOWN = 8;
 /** A new parent's link may take this long to open before its tree counts as stalled. */
 const REPLACE_GRACE_MS = 1000;
-/** A parent whose link has not opened within this is reported. */
-const LINK_TIMEOUT_MS = 6000;
 /** A neighbour is shown to the tracker with evidence of bad data at most this often (Go: blameEvery). */
 const BLAME_EVERY_MS = 10_000;
 
@@ -113,11 +112,19 @@ export class Stream {
     // and whether the stream stopped. It works in µs.
     this.rule = new Rule({ delayUs: this.playoutMs * 1000, leadUs: this.fallbackLeadMs * 1000, window: WINDOW });
     this.play = new State();
+    // The cadence rule (cadence.js): when a parent counts as silent.
+    this.cadence = new CadenceRule({ silenceUs: this.silenceMs * 1000 });
     this.play.media = !!cfg.media;
     this.polling = false;
     this.lastPoll = 0;
     this.startAt = this.now();
     this.lastRx = new Array(cfg.m).fill(0);
+    /** per tree, when its parent was last judged silent, until it delivers again (ms; 0: not): stalled meanwhile @type {number[]} */
+    this.complained = new Array(cfg.m).fill(0);
+    /** how late manifests come by the trees, past the fastest (µs): a decaying maximum */
+    this.newsLagUs = 0;
+    /** what the last manifest poll found no tree had brought (peer.gap): chunks after from, the first due at due (µs) */
+    this.gap = { open: false, from: 0, due: 0 };
     /** per tree, the newest chunk a fragment of that tree came for @type {number[]} */
     this.lastSeqRx = new Array(cfg.m).fill(0);
     /** per tree, a decaying maximum of how long after a chunk's manifest its first fragment comes (ms) @type {number[]} */
@@ -156,6 +163,18 @@ export class Stream {
   /** @returns {boolean} whether the stream has stopped at the origin (playout.js STOPPED_REASON) */
   get stopped() {
     return this.play.stopped;
+  }
+
+  /**
+   * Tells the playout rule what the origin said when asked for its newest
+   * chunk: latest (ok), or nothing or no answer (!ok). With nothing newer
+   * than the newest manifest while the next is overdue, the stream has
+   * stopped at the origin. As peer/repair.go fetchManifests. Call it only
+   * for answers to trust: not a refusal or a rate limit.
+   * @param {number} latest @param {boolean} ok
+   */
+  originSaid(latest, ok) {
+    this.rule.origin(this.play, this.nowUs(), latest, ok);
   }
 
   /** @returns {number} the chunk interval the manifests show (ms); 0 before two */
@@ -331,7 +350,13 @@ export class Stream {
     c.gotCount = new Array(this.m).fill(0);
     c.fetching = new Array(this.m).fill(false);
     const now = this.now();
+    const fresh = !this.haveAny || seqDiff(m.seq, this.newest) > 0;
     this.rule.manifest(this.play, Math.round(now * 1000), m.seq, m.timestamp, !!(m.flags & wire.FLAG_END));
+    if (!viaHTTP && fresh) {
+      // How late the news comes here, past the fastest ever (µs): a decaying maximum.
+      const late = Math.max(0, Math.round(now * 1000) - m.timestamp - this.play.offset);
+      this.newsLagUs = Math.max(late, Math.trunc((this.newsLagUs * 15) / 16));
+    }
     if (!this.haveAny || seqDiff(m.seq, this.newest) > 0) {
       this.newest = m.seq;
       this.haveAny = true;
@@ -408,6 +433,7 @@ export class Stream {
     this.cfg.relay.delivered(tree, from);
     const now = this.now();
     this.lastRx[tree] = now;
+    this.complained[tree] = 0;
     if (seqDiff(c.seq, this.lastSeqRx[tree]) > 0) {
       this.lastSeqRx[tree] = c.seq;
       // How far behind the chunk's manifest (its first copy, by any tree)
@@ -524,9 +550,9 @@ export class Stream {
     return out;
   }
 
-  /** @returns {number} how long a tree may carry nothing before it counts as stalled */
+  /** @returns {number} how long a tree may carry nothing before it counts as stalled (ms; the cadence rule's) */
   stallAfter() {
-    return Math.max(this.silenceMs, 2 * this.intervalMs);
+    return this.cadence.stallAfter(this.cadenceStream()) / 1000;
   }
 
   /**
@@ -546,7 +572,8 @@ export class Stream {
       const t = trees[i];
       const s = !t || t.fallback || !t.hasParent ||
         (t.lostAt > 0 && !t.openSince && now - t.lostAt > REPLACE_GRACE_MS) ||
-        (this.lastRx[i] > 0 && now - this.lastRx[i] > stallAfter);
+        (this.lastRx[i] > 0 && now - this.lastRx[i] > stallAfter) ||
+        this.complained[i] > 0;
       stalled.push(s);
       if (s) nStalled++;
     }
@@ -585,10 +612,11 @@ export class Stream {
       if (want.length === 1) jobs.push({ seq, shard: want[0], whole: false, manifest: false, shards: want });
       else if (want.length > 1) jobs.push({ seq, shard: -1, whole: true, manifest: false, shards: want });
     }
-    // No manifest for a while, none yet, every tree stalled, or one missing
-    // below the newest whose chunk is due within the fallback lead: ask
-    // the origin.
-    const quiet = this.haveAny && this.intervalMs > 0 && now - this.newestAt > 2.5 * this.intervalMs;
+    // The next manifest overdue (the origin's answer then also says
+    // whether the stream stopped there), none yet, every tree stalled, or
+    // one missing below the newest whose chunk is due within the fallback
+    // lead: ask the origin.
+    const quiet = this.rule.overdue(this.play, Math.round(now * 1000));
     const pollEvery = this.intervalMs > 0 ? this.intervalMs : 250;
     const hole = this.rule.gapUrgent(this.play, Math.round(now * 1000), (seq) => this.look(seq));
     if (!this.polling && now - this.lastPoll >= pollEvery && (quiet || hole || !this.haveAny || nStalled === this.m)) {
@@ -687,20 +715,16 @@ export class Stream {
   }
 
   /**
-   * Complains about a parent that stopped delivering while chunks keep
-   * arriving by other trees, judged by the chunk cadence: a chunk whose
-   * manifest came (by other trees) more than the tree's slack ago has
-   * nothing of this tree from the parent. Also a parent that sent nothing
-   * for the silence timeout, or whose link never opened. The twin of
-   * peer.watchParents.
+   * Complains about a parent that stopped delivering, by the cadence rule
+   * (cadence.js): a chunk whose news came (by other trees) more than the
+   * tree's slack ago with nothing of it from the parent; a parent that sent
+   * nothing for the silence timeout while others deliver; a link that never
+   * opened. The twin of peer.watchParents.
    */
   watchParents() {
     const now = this.now();
-    const quiet = this.stallAfter();
-    const flowing = this.lastRx.some((t) => now - t < quiet / 2);
-    // Only while the stream flows: a stopped stream is not silence.
-    const cadence = this.haveAny && this.intervalMs > 0 && now - this.newestAt < 3 * this.intervalMs;
-    for (const t of this.cfg.relay.trees()) {
+    const trees = this.cfg.relay.trees();
+    for (const t of trees) {
       const i = t.tree;
       if (!t.hasParent) {
         this.knownParents.delete(i);
@@ -709,49 +733,93 @@ export class Stream {
       const old = this.knownParents.get(i);
       if (old !== t.parent) {
         this.knownParents.set(i, t.parent);
-        this.lastRx[i] = now;
+        this.lastRx[i] = now; // a new parent gets a full timeout to deliver
         this.lastSeqRx[i] = this.newest;
         if (old !== undefined && t.lostAt > 0) {
           this.switchAt[i] = t.lostAt;
           this.switchFrom[i] = t.parent;
         }
-        continue;
       }
-      const open = t.openSince > 0;
-      const slack = this.cadenceSlack(i);
-      const behind = cadence && open && now - t.openSince > this.intervalMs + slack &&
-        now - this.lastRx[i] > slack && this.overdue(i, now, slack);
-      const silent = open && flowing && now - this.lastRx[i] > quiet && now - t.openSince > quiet;
-      const stuck = !open && now - this.lastRx[i] > LINK_TIMEOUT_MS;
-      if (behind || silent || stuck) {
-        this.lastRx[i] = now;
-        this.lastSeqRx[i] = this.newest;
-        this.st.complaints++;
-        this.cfg.relay.complain(i, 'silent');
+    }
+    this.judge(now, trees);
+  }
+
+  /**
+   * Asked while the next manifest was overdue, the origin said its newest
+   * chunk is latest: if it is newer than any news here, no tree brought it,
+   * and every parent that sent nothing is starved (every parent stopped at
+   * once). As peer.starvedLocked.
+   * @param {number} latest
+   */
+  originAhead(latest) {
+    if (this.haveAny && seqDiff(latest, this.newest) > 0 && this.rule.overdue(this.play, this.nowUs())) {
+      // The gap stays open, judged on every tick, until every tree brings
+      // something after it (as peer.gap).
+      const iv = this.rule.interval(this.play);
+      if (iv > 0 && !(this.gap.open && this.gap.from === this.newest)) {
+        this.gap = { open: true, from: this.newest, due: this.play.newestTS + this.play.offset + iv };
       }
+      this.judge(this.now(), this.cfg.relay.trees());
     }
   }
 
   /**
-   * How long after a chunk's manifest tree may still have sent nothing of
-   * it: twice the lag the tree has shown lately, at least a quarter of a
-   * chunk interval or 300 ms.
+   * Runs the cadence rule over the trees at now (ms) and complains about
+   * every parent it finds silent.
+   * @param {number} now @param {import('./swarm.js').TreeState[]} trees @param {boolean} originAhead
+   */
+  judge(now, trees) {
+    const us = (/** @type {number} */ ms) => Math.round(ms * 1000);
+    if (this.gap.open) {
+      // Closed when every tree brought something after it, or after four intervals.
+      let open = us(now) - this.gap.due <= 4 * this.rule.interval(this.play);
+      if (open) open = trees.some((t) => t.hasParent && seqDiff(this.lastSeqRx[t.tree], this.gap.from) <= 0);
+      this.gap.open = open;
+    }
+    const from = this.gap.open ? this.gap.from : this.newest;
+    const ct = [];
+    for (let i = 0; i < this.cfg.m; i++) {
+      const t = trees.find((x) => x.tree === i);
+      ct.push({
+        hasParent: !!(t && t.hasParent), openSince: t && t.openSince > 0 ? us(t.openSince) : 0, lastRx: us(this.lastRx[i]),
+        lagUs: us(this.treeLag[i]), waiting: 0, aheadOfNews: seqDiff(this.lastSeqRx[i], from) > 0,
+      });
+    }
+    // The oldest chunk newer than each tree brought has its news waiting
+    // since it came (the end of stream carries no stripes).
+    for (const [seq, c] of this.chunks) {
+      if (!c.man || c.man.flags & wire.FLAG_END) continue;
+      const at = us(c.manAt);
+      for (let i = 0; i < ct.length; i++) {
+        if (seqDiff(seq, this.lastSeqRx[i]) > 0 && (ct[i].waiting === 0 || at < ct[i].waiting)) ct[i].waiting = at;
+      }
+    }
+    const why = this.cadence.judge(us(now), this.cadenceStream(), ct);
+    why.forEach((w, i) => {
+      if (!w) return;
+      this.lastRx[i] = now;
+      this.complained[i] = now;
+      this.lastSeqRx[i] = this.newest;
+      this.st.complaints++;
+      this.cfg.relay.complain(i, w === 'starved' ? 'starved' : 'silent'); // starved: the tracker pings the parent, no one moves if it answers
+    });
+  }
+
+  /** @returns {import('./cadence.js').Stream} the stream as the cadence rule sees it, the origin ahead while a poll's gap is open */
+  cadenceStream() {
+    return {
+      intervalUs: this.rule.interval(this.play), newestAt: this.haveAny ? Math.round(this.newestAt * 1000) : 0,
+      originAhead: this.gap.open, due: this.gap.open ? this.gap.due : 0, newsLagUs: this.newsLagUs,
+    };
+  }
+
+  /**
+   * How long after a chunk's news tree may still have sent nothing of it
+   * (ms): the cadence rule's slack.
    * @param {number} tree
    */
   cadenceSlack(tree) {
-    return Math.max(300, this.intervalMs / 4, 2 * this.treeLag[tree]);
-  }
-
-  /**
-   * Whether a chunk after the newest that tree brought had its manifest
-   * more than slack ago (the end of stream carries no stripes).
-   * @param {number} tree @param {number} now @param {number} slack
-   */
-  overdue(tree, now, slack) {
-    for (const [seq, c] of this.chunks) {
-      if (c.man && !(c.man.flags & wire.FLAG_END) && seqDiff(seq, this.lastSeqRx[tree]) > 0 && now - c.manAt > slack) return true;
-    }
-    return false;
+    return this.cadence.slack(this.cadenceStream(), { hasParent: true, openSince: 0, lastRx: 0, lagUs: Math.round(this.treeLag[tree] * 1000), waiting: 0, aheadOfNews: false }) / 1000;
   }
 
   /** @returns {number} chunks played on time over chunks due */

@@ -13,7 +13,7 @@ const V = load('playout.json');
 
 test('the vectors cover what the rule must do', () => {
   const names = V.cases.map((/** @type {any} */ c) => c.name).join('\n');
-  for (const want of ['two consecutive missing manifests', 'dead origin', 'keyframe', 'start', 'end of stream']) {
+  for (const want of ['two consecutive missing manifests', 'dead origin', 'origin alive with nothing newer', 'newer chunks than arrived', 'keyframe', 'start', 'end of stream']) {
     assert.ok(names.includes(want), `no scenario about ${want}`);
   }
 });
@@ -49,6 +49,9 @@ for (const c of V.cases) {
       } else if (s.gaps) {
         assert.deepEqual(r.gaps(st, s.at, look, s.gaps.n), s.gaps.want ?? [], `${at}: gaps`);
         assert.equal(r.gapUrgent(st, s.at, look), s.gaps.urgent, `${at}: gap urgent`);
+      } else if (s.origin) {
+        assert.equal(r.overdue(st, s.at), s.origin.overdue, `${at}: overdue`);
+        r.origin(st, s.at, s.origin.latest, s.origin.ok);
       } else {
         assert.fail(`${at}: unknown step ${JSON.stringify(s)}`);
       }

@@ -280,6 +280,76 @@ test('two manifests that never arrive are skipped by their deadlines and playout
   assert.ok(s.continuity() < 0.6);
 });
 
+test('a dead origin: asked once the next manifest is half an interval overdue, and the stream stopped when it has nothing newer', async () => {
+  const k = await keys();
+  const { s, tick, at } = newStream(k, fakeRelay(4), { media: false });
+  const t0 = at();
+  const cuts = new Map();
+  for (let seq = 10; seq < 13; seq++) cuts.set(seq, await cut(k, seq, data(2000, seq), { ts: t0 + (seq - 10) * 1000, flags: 0 }));
+  const deliver = async (/** @type {number} */ seq) => {
+    await s.receive(100, cuts.get(seq).manifest);
+    for (const t of [0, 1, 2]) for (const f of cuts.get(seq).fragments[t]) await s.receive(100 + t, f);
+  };
+  await deliver(10);
+  s.due();
+  tick(1000);
+  await deliver(11);
+  s.due();
+  const polls = () => s.fetchJobs().filter((j) => j.manifest).length;
+  // 12 is expected at 2 s (1 s after 11 came); half an interval later, at
+  // 2.5 s, it is overdue and the origin is asked.
+  tick(1500);
+  assert.equal(polls(), 0, 'not overdue yet');
+  tick(1);
+  assert.equal(polls(), 1, 'overdue: ask the origin');
+  s.unmark({ seq: 0, shard: -1, whole: false, manifest: true, shards: [] });
+  // It has 12: the gap is on the way, not a stop.
+  s.originSaid(12, true);
+  s.due();
+  assert.equal(s.stopped, false);
+  // It has nothing newer than 11 (or does not answer): stopped, an
+  // interval and a half after the last chunk came, not three and a half.
+  s.originSaid(11, true);
+  s.due();
+  assert.equal(s.stopped, true);
+  await deliver(12);
+  s.due();
+  assert.equal(s.stopped, false, 'a newer manifest: resumed');
+  tick(1501);
+  s.originSaid(0, false);
+  s.due();
+  assert.equal(s.stopped, true, 'no answer while 13 is overdue: stopped');
+});
+
+test('every parent quiet and the origin ahead: each is complained about once the news is the slack past due, not before', async () => {
+  const k = await keys();
+  const relay = fakeRelay(4);
+  const { s, tick, at } = newStream(k, relay, { media: false });
+  const t0 = at();
+  const cuts = new Map();
+  for (let seq = 10; seq < 13; seq++) cuts.set(seq, await cut(k, seq, data(2000, seq), { ts: t0 + (seq - 10) * 500, flags: 0 }));
+  const deliver = async (/** @type {number} */ seq) => {
+    await s.receive(100, cuts.get(seq).manifest);
+    for (const t of [0, 1, 2, 3]) for (const f of cuts.get(seq).fragments[t] ?? []) await s.receive(100 + t, f);
+  };
+  await deliver(10);
+  tick(500);
+  await deliver(11);
+  s.watchParents();
+  // 500 ms chunks: 12 was due at 1 s; every parent goes quiet. Half an
+  // interval later (1.25 s) the origin, asked, has 12: the gap opens, but
+  // the slack (300 ms) has not passed since 12 was due.
+  tick(751);
+  s.originAhead(12);
+  assert.equal(relay.complaints.length, 0, 'not the slack past due yet');
+  tick(50);
+  s.watchParents();
+  assert.deepEqual(relay.complaints.map((c) => c.tree).sort(), [0, 1, 2, 3], 'the slack past due: every quiet parent, once');
+  tick(50);
+  s.watchParents();
+  assert.equal(relay.complaints.length, 4, 'no second complaint');
+});
+
 test('fetch jobs: a tree on fallback is fetched at once; two missing shards near the deadline make one whole-chunk fetch', async () => {
   const k = await keys();
   const relay = fakeRelay(4);
