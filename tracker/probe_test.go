@@ -96,7 +96,7 @@ func mutedJoin(t *testing.T, base, channel string, uploadKbps int64) uint64 {
 // heartbeats would expire (30 s here). One whose pong is late but that
 // sent a message while the ping was out is alive, and stays.
 func TestSilentParentProbed(t *testing.T) {
-	srv, base := startServer(t, Config{HeartbeatInterval: 10 * time.Second, ProbeTimeout: 300 * time.Millisecond})
+	srv, base := startServer(t, Config{HeartbeatInterval: 10 * time.Second, ProbeTimeout: 300 * time.Millisecond, ProbationSlots: -1})
 	publish(t, base, "s")
 	live := join(t, base, "s", 10_000)
 	frozen := frozenJoin(t, base, "s", 10_000)
