@@ -330,8 +330,13 @@ func TestSilentParentReplacedByCadence(t *testing.T) {
 		}
 		wait(100 * time.Millisecond)
 	}
+	// An edge placed in the last 2 s may be one the parent's regrown slot
+	// (one back every 10 s) took: it has not yet had the 2 s a silent
+	// parent is given before it is replaced.
 	for k, at := range first {
-		t.Errorf("peer %d still under the silent parent in tree %d after %v", k.child, k.tree, time.Since(at).Round(time.Millisecond))
+		if d := time.Since(at); d > 2*time.Second {
+			t.Errorf("peer %d still under the silent parent in tree %d after %v", k.child, k.tree, d.Round(time.Millisecond))
+		}
 	}
 	if len(lasted) == 0 {
 		t.Fatal("nobody was ever placed under the silent parent: the test proves nothing")
