@@ -945,7 +945,8 @@ func (s *simulator) tracker(e *event) {
 			return
 		}
 		// Probation, as the tracker does it: a new peer gets at most
-		// DefaultProbationSlots, and one more per child that confirms.
+		// DefaultProbationSlots, and more per child that confirms
+		// (tracker.ProbationCeiling).
 		s.trust[p] = &simTrust{declared: int(e.c), confirmed: map[int32]bool{}}
 		ds, err := s.f.Join(forest.PeerID(p), forest.Peer{Kind: forest.Native, Slots: min(int(e.c), tracker.DefaultProbationSlots)})
 		if err != nil {
@@ -971,7 +972,7 @@ func (s *simulator) tracker(e *event) {
 			return
 		}
 		tr.confirmed[p] = true
-		ceil := min(tr.declared, tracker.DefaultProbationSlots+len(tr.confirmed))
+		ceil := tracker.ProbationCeiling(tr.declared, tracker.DefaultProbationSlots, len(tr.confirmed))
 		if v, ok := s.f.Node(forest.PeerID(q)); ok && v.Slots < ceil {
 			if ds, err := s.f.SetSlots(forest.PeerID(q), ceil); err == nil {
 				s.apply(ds, t)

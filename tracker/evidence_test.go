@@ -108,7 +108,7 @@ func TestProbationSlots(t *testing.T) {
 			ch.mu.Lock()
 			confirmed = len(ch.trust[forestID(big.peerID())].confirmed)
 			ch.mu.Unlock()
-			if want := min(16, DefaultProbationSlots+confirmed); slotsOf(srv, "p", big.peerID()) != want {
+			if want := ProbationCeiling(16, DefaultProbationSlots, confirmed); slotsOf(srv, "p", big.peerID()) != want {
 				return fmt.Errorf("slots %d with %d confirmations, want %d", slotsOf(srv, "p", big.peerID()), confirmed, want)
 			}
 			return nil

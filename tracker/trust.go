@@ -48,10 +48,19 @@ const (
 // not more, so that a peer that claims 10 Gbit/s and relays nothing
 // starves at most two children, each of whom notices within about a
 // chunk interval and moves. Every child that confirms the peer's
-// delivery (edge-open) buys it one more slot, up to what its upload
+// delivery (edge-open) buys it probationEarn more slots, up to what its upload
 // offers: a peer with real upload earns its 16 slots within a few
 // generations of children.
 const DefaultProbationSlots = 2
+
+// probationEarn is what each confirming child buys: two slots, so that a
+// peer's capacity doubles with each generation of children that confirm
+// it (one each held the forest back in a flash crowd: the simulator's
+// 3,000 peers joining over 7.5 s had offload 0.986 and 31 origin copies
+// of the stream over HTTP). A peer that relays to one child and then
+// drops everything gains two slots, and is cut when their children
+// complain.
+const probationEarn = 2
 
 // cutCooldown: a parent whose slots were cut gets one back this long
 // after the cut, and one more each cooldown after that (trust.ceiling).
@@ -158,8 +167,15 @@ func (t *trust) ceiling() int {
 	case t.vouched || t.probation < 0:
 		return t.declared
 	default:
-		return min(t.declared, t.probation+len(t.confirmed))
+		return ProbationCeiling(t.declared, t.probation, len(t.confirmed))
 	}
+}
+
+// ProbationCeiling is the slots a peer on probation may have: its
+// probation slots and probationEarn more per child that confirmed its
+// delivery, up to what it declared. The simulator runs the same rule.
+func ProbationCeiling(declared, probation, confirmed int) int {
+	return min(declared, probation+probationEarn*confirmed)
 }
 
 // offer is the slots a peer whose record is t gets when it offers

@@ -143,7 +143,7 @@ func TestCeiling(t *testing.T) {
 		want int
 	}{
 		{"probation", trust{declared: 16, probation: 2}, 2},
-		{"probation, 3 confirmed", trust{declared: 16, probation: 2, confirmed: kids}, 5},
+		{"probation, 3 confirmed", trust{declared: 16, probation: 2, confirmed: kids}, 2 + 3*probationEarn},
 		{"probation, small upload", trust{declared: 1, probation: 2, confirmed: kids}, 1},
 		{"no probation", trust{declared: 16, probation: -1}, 16},
 		{"restored", trust{declared: 16, probation: 2, vouched: true}, 16},
