@@ -587,6 +587,9 @@ func (ch *channel) releaseHeldLocked(parent forest.PeerID) {
 		if ch.peers[h.child.id] != h.child {
 			continue // gone since
 		}
+		if t := ch.trust[h.child.id]; t != nil && t.demoted != "" {
+			continue // caught cheating since: its accusation is dropped
+		}
 		if p, ok := ch.f.Parent(h.child.id, h.tree); !ok || p != parent {
 			continue // moved since
 		}

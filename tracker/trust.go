@@ -266,12 +266,17 @@ func (ch *channel) silentLocked(parent, child forest.PeerID, tree int, now time.
 }
 
 // distinctLocked counts the complainers in by within the complaint
-// window, forgetting older ones. ch.mu held.
+// window, forgetting older ones. A complainer demoted since does not
+// count: a framer's complaint held while its target's probe was out must
+// not count once the framer is caught. ch.mu held.
 func (ch *channel) distinctLocked(by map[forest.PeerID]time.Time, now time.Time) int {
 	n := 0
 	for c, at := range by {
 		if now.Sub(at) > ch.srv.cfg.ComplaintWindow {
 			delete(by, c)
+			continue
+		}
+		if t := ch.trust[c]; t != nil && t.demoted != "" {
 			continue
 		}
 		n++
